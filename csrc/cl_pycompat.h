@@ -1,0 +1,547 @@
+/* Everything that depends on the CPython minor version, in one place.
+ *
+ * The heart of it is cl_pystate: the part of PyThreadState that belongs to
+ * one greenlet rather than to the OS thread, and that a switch therefore
+ * moves out of the thread state (save) and back in (restore).  Each CPython
+ * minor version gets one definition of the struct and one save/restore
+ * pair; nothing else in csrc/ may test PY_VERSION_HEX.
+ *
+ * What is switched, per version (field names as in the CPython headers):
+ *                 3.10              3.11             3.12             3.13
+ *   frames        frame, cframe     cframe           cframe           current_frame
+ *   recursion     recursion_depth   py (limit-rem.)  py + C           py + C
+ *   data stack    -                 chunk/top/limit  chunk/top/limit  chunk/top/limit
+ *   trashcan      trash nesting     trash nesting    trash.nesting    delete_later
+ *   exceptions    exc_info + exc_state (all versions)
+ *   contextvars   context, and context_ver is bumped on restore (all)
+ * Deliberately not switched: the exception being raised (it is how throw()
+ * and a dying greenlet's error travel), trace/profile functions (per
+ * thread, as in CPython), and everything else in the thread state.
+ *
+ * Recursion is saved as a depth, not as "remaining", so that a
+ * sys.setrecursionlimit() made while a greenlet is suspended applies to it
+ * when it resumes.
+ *
+ * 3.12 and 3.13 put an "entry frame" on the C stack each time C code calls
+ * Python, and Python frames link to it through `previous`.  A suspended
+ * greenlet's C stack may be in the heap or overwritten, so before it leaves
+ * we relink its Python frames around those entry frames, and undo that when
+ * it comes back (cl_frame_fixups below).  gr_frame and f_back of a
+ * suspended greenlet are then always safe to walk.
+ */
+#ifndef CL_PYCOMPAT_H
+#define CL_PYCOMPAT_H
+
+#include <Python.h>
+#include <frameobject.h>
+#include <stdlib.h>
+
+#if PY_VERSION_HEX < 0x030A0000 || PY_VERSION_HEX >= 0x030E0000
+#error "corolib supports CPython 3.10 to 3.13"
+#endif
+
+#if PY_VERSION_HEX >= 0x030B0000
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#define CL_PY311 1 /* 3.11+: frames live in per-thread data stacks */
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+#define CL_PY312 1 /* 3.12+: entry frames on the C stack, split recursion */
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#define CL_PY313 1 /* 3.13: no cframe */
+#endif
+
+/* ---- the data stack a new greenlet starts with (3.11+) -------------- */
+
+#ifdef CL_PY311
+typedef _PyStackChunk cl_chunk;
+#else
+typedef struct cl_chunk cl_chunk; /* never defined: no data stack */
+#endif
+
+/* ---- C-stack frame links that point into the greenlet's own stack ---- */
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+typedef _PyCFrame cl_cframe;
+#elif PY_VERSION_HEX < 0x030B0000
+typedef CFrame cl_cframe;
+#else
+typedef struct { int unused; } cl_cframe; /* 3.13 has none */
+#endif
+
+#ifdef CL_PY312
+typedef struct {
+    _PyInterpreterFrame *frame;
+    _PyInterpreterFrame *previous; /* the original link, into the C stack */
+} cl_fixup;
+
+#define CL_FIXUPS_INLINE 4
+typedef struct {
+    int count;
+    int capacity; /* > CL_FIXUPS_INLINE when `heap` is in use */
+    cl_fixup *heap;
+    cl_fixup inline_[CL_FIXUPS_INLINE];
+} cl_frame_fixups;
+#endif
+
+typedef struct cl_pystate {
+#if PY_VERSION_HEX < 0x030B0000
+    PyFrameObject *frame; /* borrowed, as in the thread state */
+    CFrame *cframe;
+    int recursion_depth;
+    int trash_delete_nesting;
+#else
+#ifndef CL_PY313
+    _PyCFrame *cframe;
+#endif
+    _PyInterpreterFrame *top; /* innermost frame, NULL if none */
+    int py_recursion_depth;
+#ifdef CL_PY312
+    int c_recursion_depth;
+    cl_frame_fixups fixups;
+#endif
+    _PyStackChunk *datastack_chunk;
+    PyObject **datastack_top;
+    PyObject **datastack_limit;
+    cl_chunk *root_chunk; /* ours, from the pool; NULL if CPython's */
+#ifdef CL_PY313
+    PyObject *delete_later;
+#else
+    int trash_delete_nesting;
+#endif
+#endif
+    _PyErr_StackItem *exc_info; /* NULL means &tstate->exc_state */
+    _PyErr_StackItem exc_state;
+    PyObject *context; /* strong */
+} cl_pystate;
+
+/* ---- tracing flag continuity (3.10, 3.11) ---------------------------- */
+
+/* On 3.10 and 3.11 each C frame of the eval loop caches "is tracing on".
+ * A greenlet that resumes must see the thread's current tracing setting,
+ * not the one it had when it left. */
+static inline void
+cl_pystate_refresh_tracing(PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    ts->cframe->use_tracing =
+        ts->tracing == 0 && (ts->c_tracefunc != NULL || ts->c_profilefunc != NULL);
+#elif !defined(CL_PY312)
+    ts->cframe->use_tracing =
+        (ts->tracing == 0 && (ts->c_tracefunc != NULL || ts->c_profilefunc != NULL))
+            ? 255 : 0;
+#else
+    (void)ts;
+#endif
+}
+
+/* ---- 3.12+: keep suspended frame chains off the C stack -------------- */
+
+#ifdef CL_PY312
+static inline int
+cl_frame_on_cstack(_PyInterpreterFrame *f)
+{
+    return f->owner == FRAME_OWNED_BY_CSTACK;
+}
+
+static inline int
+cl_fixups_push(cl_frame_fixups *fx, _PyInterpreterFrame *frame,
+               _PyInterpreterFrame *previous)
+{
+    cl_fixup *slots = fx->capacity > CL_FIXUPS_INLINE ? fx->heap : fx->inline_;
+    int cap = fx->capacity > CL_FIXUPS_INLINE ? fx->capacity : CL_FIXUPS_INLINE;
+    if (fx->count == cap) {
+        int ncap = cap * 2;
+        cl_fixup *grown = malloc(sizeof(cl_fixup) * (size_t)ncap);
+        if (grown == NULL) {
+            return -1;
+        }
+        memcpy(grown, slots, sizeof(cl_fixup) * (size_t)fx->count);
+        free(fx->heap);
+        fx->heap = grown;
+        fx->capacity = ncap;
+        slots = grown;
+    }
+    slots[fx->count].frame = frame;
+    slots[fx->count].previous = previous;
+    fx->count++;
+    return 0;
+}
+
+/* Relink every Python frame of the leaving greenlet past the entry frames
+ * that live on its C stack.  Runs while that stack is still in place.
+ * Fails only when out of memory; then nothing is left relinked. */
+static inline int
+cl_frames_detach(cl_frame_fixups *fx, _PyInterpreterFrame *f)
+{
+    while (f != NULL) {
+        _PyInterpreterFrame *prev = f->previous;
+        if (prev != NULL && cl_frame_on_cstack(prev)) {
+            _PyInterpreterFrame *real = prev->previous;
+            while (real != NULL && cl_frame_on_cstack(real)) {
+                real = real->previous;
+            }
+            if (cl_fixups_push(fx, f, prev) < 0) {
+                while (fx->count > 0) {
+                    fx->count--;
+                    cl_fixup *s = fx->capacity > CL_FIXUPS_INLINE ? fx->heap : fx->inline_;
+                    s[fx->count].frame->previous = s[fx->count].previous;
+                }
+                return -1;
+            }
+            f->previous = real;
+            f = real;
+        }
+        else {
+            f = prev;
+        }
+    }
+    return 0;
+}
+
+/* Undo cl_frames_detach once the greenlet's C stack is back in place. */
+static inline void
+cl_frames_attach(cl_frame_fixups *fx)
+{
+    cl_fixup *slots = fx->capacity > CL_FIXUPS_INLINE ? fx->heap : fx->inline_;
+    while (fx->count > 0) {
+        fx->count--;
+        slots[fx->count].frame->previous = slots[fx->count].previous;
+    }
+}
+
+static inline void
+cl_fixups_free(cl_frame_fixups *fx)
+{
+    if (fx->capacity > CL_FIXUPS_INLINE) {
+        free(fx->heap);
+    }
+    fx->heap = NULL;
+    fx->capacity = 0;
+    fx->count = 0;
+}
+#endif
+
+/* ---- save / restore ---------------------------------------------------- */
+
+/* The innermost frame of the running greenlet. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define CL_TS_TOP(ts) ((ts)->current_frame)
+#elif PY_VERSION_HEX >= 0x030B0000
+#define CL_TS_TOP(ts) ((ts)->cframe->current_frame)
+#endif
+
+/* Move the running greenlet's state out of the thread state.  Returns -1
+ * (with nothing moved) only on 3.12+ when out of memory. */
+static inline int
+cl_pystate_save(cl_pystate *st, PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    st->frame = ts->frame;
+    st->cframe = ts->cframe;
+    st->recursion_depth = ts->recursion_depth;
+    st->trash_delete_nesting = ts->trash_delete_nesting;
+#else
+#ifdef CL_PY312
+    if (cl_frames_detach(&st->fixups, CL_TS_TOP(ts)) < 0) {
+        return -1;
+    }
+#endif
+#ifndef CL_PY313
+    st->cframe = ts->cframe;
+#endif
+    st->top = CL_TS_TOP(ts);
+#ifdef CL_PY312
+    st->py_recursion_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
+#ifdef CL_PY313
+    st->c_recursion_depth = Py_C_RECURSION_LIMIT - ts->c_recursion_remaining;
+#else
+    st->c_recursion_depth = C_RECURSION_LIMIT - ts->c_recursion_remaining;
+#endif
+#else
+    st->py_recursion_depth = ts->recursion_limit - ts->recursion_remaining;
+#endif
+    st->datastack_chunk = ts->datastack_chunk;
+    st->datastack_top = ts->datastack_top;
+    st->datastack_limit = ts->datastack_limit;
+#ifdef CL_PY313
+    st->delete_later = ts->delete_later;
+#elif defined(CL_PY312)
+    st->trash_delete_nesting = ts->trash.delete_nesting;
+#else
+    st->trash_delete_nesting = ts->trash_delete_nesting;
+#endif
+#endif
+    st->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
+    st->exc_state = ts->exc_state;
+    st->context = ts->context;
+    ts->context = NULL;
+    return 0;
+}
+
+/* Move a greenlet's state into the thread state.  Its C stack is already
+ * back in place. */
+static inline void
+cl_pystate_restore(cl_pystate *st, PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    ts->frame = st->frame;
+    ts->cframe = st->cframe;
+    ts->recursion_depth = st->recursion_depth;
+    ts->trash_delete_nesting = st->trash_delete_nesting;
+    cl_pystate_refresh_tracing(ts);
+#else
+#ifndef CL_PY313
+    ts->cframe = st->cframe;
+#endif
+#ifdef CL_PY313
+    ts->current_frame = st->top;
+#else
+    ts->cframe->current_frame = st->top;
+#endif
+#ifdef CL_PY312
+    cl_frames_attach(&st->fixups);
+    ts->py_recursion_remaining = ts->py_recursion_limit - st->py_recursion_depth;
+#ifdef CL_PY313
+    ts->c_recursion_remaining = Py_C_RECURSION_LIMIT - st->c_recursion_depth;
+#else
+    ts->c_recursion_remaining = C_RECURSION_LIMIT - st->c_recursion_depth;
+#endif
+#else
+    ts->recursion_remaining = ts->recursion_limit - st->py_recursion_depth;
+    cl_pystate_refresh_tracing(ts);
+#endif
+    ts->datastack_chunk = st->datastack_chunk;
+    ts->datastack_top = st->datastack_top;
+    ts->datastack_limit = st->datastack_limit;
+#ifdef CL_PY313
+    ts->delete_later = st->delete_later;
+    st->delete_later = NULL;
+#elif defined(CL_PY312)
+    ts->trash.delete_nesting = st->trash_delete_nesting;
+#else
+    ts->trash_delete_nesting = st->trash_delete_nesting;
+#endif
+#endif
+    ts->exc_info = st->exc_info != NULL ? st->exc_info : &ts->exc_state;
+    ts->exc_state = st->exc_state;
+    memset(&st->exc_state, 0, sizeof st->exc_state);
+    ts->context = st->context;
+    ts->context_ver++;
+    st->context = NULL;
+}
+
+/* State for a greenlet about to run for the first time: no frames, no
+ * handled exception, the recursion depth of the thread right now, its own
+ * C-frame link (which lives in the starting function's stack frame, i.e.
+ * on the new greenlet's own stack), and on 3.11+ a data stack of its own.
+ * st->context is kept: gr_context may have been set before the start. */
+static inline void
+cl_pystate_init_new(cl_pystate *st, PyThreadState *ts, cl_cframe *cframe,
+                    cl_chunk *chunk)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    (void)chunk;
+    cframe->use_tracing = ts->cframe->use_tracing;
+    cframe->previous = &ts->root_cframe;
+    st->frame = NULL;
+    st->cframe = cframe;
+    st->recursion_depth = ts->recursion_depth;
+    st->trash_delete_nesting = 0;
+#else
+#ifndef CL_PY313
+#ifndef CL_PY312
+    cframe->use_tracing = ts->cframe->use_tracing;
+#endif
+    cframe->current_frame = NULL;
+    cframe->previous = &ts->root_cframe;
+    st->cframe = cframe;
+#else
+    (void)cframe;
+#endif
+    st->top = NULL;
+#ifdef CL_PY312
+    st->py_recursion_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
+#ifdef CL_PY313
+    st->c_recursion_depth = Py_C_RECURSION_LIMIT - ts->c_recursion_remaining;
+#else
+    st->c_recursion_depth = C_RECURSION_LIMIT - ts->c_recursion_remaining;
+#endif
+    st->fixups.count = 0;
+#else
+    st->py_recursion_depth = ts->recursion_limit - ts->recursion_remaining;
+#endif
+    /* A root chunk: CPython never pops the first slot of a chunk without a
+     * predecessor, so frames start at data[1], as in CPython's own. */
+    chunk->previous = NULL;
+    chunk->top = 0;
+    st->root_chunk = chunk;
+    st->datastack_chunk = chunk;
+    st->datastack_top = &chunk->data[1];
+    st->datastack_limit = (PyObject **)((char *)chunk + chunk->size);
+#ifdef CL_PY313
+    st->delete_later = NULL;
+#else
+    st->trash_delete_nesting = 0;
+#endif
+#endif
+    st->exc_info = NULL;
+    memset(&st->exc_state, 0, sizeof st->exc_state);
+}
+
+/* After a greenlet finished: the data stack chunks it still holds.  When it
+ * ran to completion only its root chunk remains, ours to recycle.  Chunks
+ * CPython added for deep calls came from its arena allocator and go back
+ * there.  Returns the root chunk (NULL before 3.11 or if none). */
+static inline cl_chunk *
+cl_pystate_take_chunks(cl_pystate *st)
+{
+#ifdef CL_PY311
+    _PyStackChunk *c = st->datastack_chunk;
+    cl_chunk *root = st->root_chunk;
+    PyObjectArenaAllocator arena;
+    PyObject_GetArenaAllocator(&arena);
+    while (c != NULL && c != root) {
+        _PyStackChunk *prev = c->previous;
+        arena.free(arena.ctx, c, c->size);
+        c = prev;
+    }
+    st->datastack_chunk = NULL;
+    st->datastack_top = NULL;
+    st->datastack_limit = NULL;
+    st->root_chunk = NULL;
+    return root;
+#else
+    (void)st;
+    return NULL;
+#endif
+}
+
+/* A new reference to the innermost complete frame of a suspended greenlet,
+ * or NULL without an exception if it has none. */
+static inline PyObject *
+cl_pystate_frame(cl_pystate *st, PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    (void)ts;
+    Py_XINCREF(st->frame);
+    return (PyObject *)st->frame;
+#else
+    /* CPython's own lookup, pointed at the suspended frame for a moment.
+     * It may allocate the frame object, so the collector is kept from
+     * running code in between. */
+    PyFrameObject *frame;
+    _PyInterpreterFrame *saved = CL_TS_TOP(ts);
+    int gc_was_enabled;
+    if (st->top == NULL) {
+        return NULL;
+    }
+    gc_was_enabled = PyGC_Disable();
+    CL_TS_TOP(ts) = st->top;
+    frame = PyThreadState_GetFrame(ts);
+    CL_TS_TOP(ts) = saved;
+    if (gc_was_enabled) {
+        PyGC_Enable();
+    }
+    return (PyObject *)frame;
+#endif
+}
+
+/* Drop the references a saved state holds (greenlet dead or freed). */
+static inline void
+cl_pystate_clear_refs(cl_pystate *st)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    Py_CLEAR(st->exc_state.exc_type);
+    Py_CLEAR(st->exc_state.exc_value);
+    Py_CLEAR(st->exc_state.exc_traceback);
+#else
+    Py_CLEAR(st->exc_state.exc_value);
+#endif
+    Py_CLEAR(st->context);
+}
+
+static inline int
+cl_pystate_traverse(cl_pystate *st, visitproc visit, void *arg)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    Py_VISIT(st->exc_state.exc_type);
+    Py_VISIT(st->exc_state.exc_value);
+    Py_VISIT(st->exc_state.exc_traceback);
+#else
+    Py_VISIT(st->exc_state.exc_value);
+#endif
+    Py_VISIT(st->context);
+    return 0;
+}
+
+/* ---- small API differences ------------------------------------------- */
+
+#ifdef CL_PY313
+#define cl_is_finalizing() Py_IsFinalizing()
+#else
+#define cl_is_finalizing() _Py_IsFinalizing()
+#endif
+
+/* Take the exception being raised as one object (NULL if none). */
+static inline PyObject *
+cl_err_take(void)
+{
+#ifdef CL_PY312
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* Make `exc` (stolen, may be NULL) the exception being raised. */
+static inline void
+cl_err_give(PyObject *exc)
+{
+#ifdef CL_PY312
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc == NULL) {
+        return;
+    }
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc,
+                  PyException_GetTraceback(exc));
+#endif
+}
+
+static inline void
+cl_enter_tracing(PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    ts->tracing++;
+    ts->cframe->use_tracing = 0;
+#else
+    PyThreadState_EnterTracing(ts);
+#endif
+}
+
+static inline void
+cl_leave_tracing(PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    ts->tracing--;
+    cl_pystate_refresh_tracing(ts);
+#else
+    PyThreadState_LeaveTracing(ts);
+#endif
+}
+
+#endif

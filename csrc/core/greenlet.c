@@ -1,0 +1,494 @@
+/* Switching between greenlets: start, switch, throw, finish, kill.
+ *
+ * The rules this file lives by:
+ *   - After cl__switch() returns 0, the caller's locals are those of the
+ *     greenlet that was resumed, from when *it* last left.  Who switched to
+ *     whom is read from cl__stack_from / cl__stack_to at once, in a
+ *     function that is never inlined (after_switch).
+ *   - Between saving the interpreter state of the greenlet being left and
+ *     restoring that of the target, no Python code runs and nothing is
+ *     allocated through the Python allocator (which could run the
+ *     collector, whose finalizers could switch).
+ *   - The payload of a switch (args + kwargs, or an exception travelling in
+ *     the thread's error indicator) is moved into locals before anything
+ *     that can run Python code: a trace function, a decref that frees a
+ *     greenlet, a `run` attribute lookup.
+ *   - A greenlet is marked dead (stack.start = NULL) before its last switch,
+ *     so its garbage stack is never saved.
+ */
+#include "../cl_internal.h"
+
+#define G_OF(s) ((cl_greenlet *)((char *)(s) - offsetof(cl_greenlet, stack)))
+
+PyObject *cl__GreenletExit;
+PyObject *cl__greenlet_error;
+
+cl_greenlet *
+cl__greenlet_new_main(cl_thread *ts)
+{
+    cl_greenlet *g =
+        (cl_greenlet *)cl__greenlet_type.tp_alloc(&cl__greenlet_type, 0);
+    if (g == NULL) {
+        return NULL;
+    }
+    g->flags = CL_G_MAIN;
+    g->stack.start = CL_STACK_RUNNING;
+    g->stack.stop = CL_STACK_TOP;
+    g->thread = ts;
+    cl__total_main_greenlets++;
+    return g;
+}
+
+/* The main greenlet of the thread `g` belongs to: its own once started,
+ * otherwise that of its parent chain.  Borrowed; NULL if the chain is
+ * broken (only after the collector cleared it). */
+cl_greenlet *
+cl__find_main(cl_greenlet *g)
+{
+    for (; g != NULL; g = g->parent) {
+        if (CL_G_IS_MAIN(g)) {
+            return g;
+        }
+        if (CL_G_STARTED(g)) {
+            return g->main;
+        }
+    }
+    return NULL;
+}
+
+int
+cl__check_same_thread(cl_thread *ts, cl_greenlet *g)
+{
+    cl_greenlet *main = cl__find_main(g);
+    if (CL_LIKELY(main == ts->main)) {
+        return 0;
+    }
+    if (main == NULL) {
+        PyErr_SetString(cl__greenlet_error,
+                        "cannot switch to a garbage collected greenlet");
+    }
+    else if (main->thread == NULL) {
+        PyErr_SetString(cl__greenlet_error,
+                        "cannot switch to a different thread "
+                        "(which happens to have exited)");
+    }
+    else {
+        PyErr_Format(cl__greenlet_error,
+                     "Cannot switch to a different thread\n"
+                     "\tCurrent:  %R\n\tExpected: %R",
+                     ts->current, main);
+    }
+    return -1;
+}
+
+/* What a switch() call returns, from the payload (both stolen):
+ * one positional -> itself, several -> the tuple, keywords alone -> the
+ * dict, both -> (args, kwargs), nothing -> (). */
+static PyObject *
+package(PyObject *args, PyObject *kwargs)
+{
+    PyObject *r;
+    if (args == NULL) {
+        Py_XDECREF(kwargs);
+        return NULL;
+    }
+    if (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) {
+        Py_XDECREF(kwargs);
+        if (PyTuple_GET_SIZE(args) == 1) {
+            r = Py_NewRef(PyTuple_GET_ITEM(args, 0));
+            Py_DECREF(args);
+            return r;
+        }
+        return args;
+    }
+    if (PyTuple_GET_SIZE(args) == 0) {
+        Py_DECREF(args);
+        return kwargs;
+    }
+    r = PyTuple_Pack(2, args, kwargs);
+    Py_DECREF(args);
+    Py_DECREF(kwargs);
+    return r;
+}
+
+/* Call the thread's greenlet trace function.  The pending exception of a
+ * throw is kept aside around it.  If the trace function fails, it is
+ * removed and its exception replaces the payload: returns -1 with it set. */
+static int
+call_trace(cl_thread *ts, int throwing, cl_greenlet *origin,
+           cl_greenlet *target)
+{
+    PyObject *trace = Py_NewRef(ts->trace);
+    PyObject *pending = throwing ? cl_err_take() : NULL;
+    PyObject *r;
+    cl_enter_tracing(ts->tstate);
+    r = PyObject_CallFunction(trace, "s(OO)", throwing ? "throw" : "switch",
+                              (PyObject *)origin, (PyObject *)target);
+    cl_leave_tracing(ts->tstate);
+    Py_DECREF(trace);
+    if (r == NULL) {
+        Py_CLEAR(ts->trace);
+        Py_XDECREF(pending);
+        return -1;
+    }
+    Py_DECREF(r);
+    if (throwing) {
+        cl_err_give(pending);
+    }
+    return 0;
+}
+
+/* Drop the reference to the greenlet we came from, keeping a travelling
+ * exception safe (freeing it may kill it, which runs code).  A greenlet
+ * that just died leaves its data stack for reuse. */
+static void
+release_origin(cl_thread *ts, cl_greenlet *origin, int throwing)
+{
+    PyObject *pending;
+    if (!CL_G_ACTIVE(origin) && !CL_G_IS_MAIN(origin)) {
+        cl_chunk *chunk = cl_pystate_take_chunks(&origin->pystate);
+        if (chunk != NULL) {
+            cl__chunk_put(ts, chunk);
+        }
+    }
+    if (Py_REFCNT(origin) > 1) {
+        Py_DECREF(origin);
+        return;
+    }
+    pending = throwing ? cl_err_take() : NULL;
+    Py_DECREF(origin);
+    if (throwing) {
+        cl_err_give(pending);
+    }
+}
+
+/* Runs in the greenlet that was just switched to, right after the stacks
+ * moved: install its interpreter state and make it current.  Hands the
+ * reference ts->current held on the greenlet we came from to the caller. */
+static CL_NOINLINE int
+after_switch(cl_thread *ts, int status, cl_greenlet **origin_out)
+{
+    cl_greenlet *self = G_OF(cl__stack_to);
+    cl_pystate_restore(&self->pystate, ts->tstate);
+    *origin_out = ts->current;
+    ts->current = (cl_greenlet *)Py_NewRef(self);
+    return status;
+}
+
+/* Leave the current greenlet for `target` (active, or never started with
+ * its start already committed).  Returns 0 when someone switches back to
+ * us, 1 when running `target` for the first time, -1 (nothing changed,
+ * exception set) on failure. */
+static CL_NOINLINE int
+switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
+{
+    cl_greenlet *current = ts->current;
+    int status;
+    if (cl_pystate_save(&current->pystate, ts->tstate) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    cl__stack_from = &current->stack;
+    cl__stack_to = &target->stack;
+    status = cl__switch();
+    if (CL_UNLIKELY(status < 0)) {
+        cl_pystate_restore(&current->pystate, ts->tstate);
+        PyErr_NoMemory();
+        return -1;
+    }
+    return after_switch(ts, status, origin_out);
+}
+
+static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self,
+                                            cl_greenlet *origin, PyObject *run,
+                                            PyObject *args, PyObject *kwargs);
+
+/* The callable to start `self` with: what was given, or the `run`
+ * attribute (a subclass may define it as a method). */
+static PyObject *
+lookup_run(cl_greenlet *self)
+{
+    static PyObject *name;
+    if (self->run != NULL && Py_IS_TYPE(self, &cl__greenlet_type)) {
+        return Py_NewRef(self->run);
+    }
+    if (name == NULL) {
+        name = PyUnicode_InternFromString("run");
+        if (name == NULL) {
+            return NULL;
+        }
+    }
+    return PyObject_GetAttr((PyObject *)self, name);
+}
+
+/* Start `self` on the current stack, below `mark` (an address in our
+ * caller's frame).  Returns 0 in the starting greenlet once something
+ * switches back to it, -1 on failure (nothing changed), or 2 if running
+ * `run`'s lookup started `self` elsewhere (the caller retries). */
+static CL_NOINLINE int
+start_new(cl_thread *ts, cl_greenlet *self, char *mark,
+          cl_greenlet **origin_out)
+{
+    cl_cframe cframe; /* on the new greenlet's own stack, from the start */
+    PyObject *args = self->sw_args;
+    PyObject *kwargs = self->sw_kwargs;
+    PyObject *pending = NULL;
+    PyObject *run;
+    cl_chunk *chunk = NULL;
+    cl_greenlet *origin;
+    int status;
+
+    self->sw_args = self->sw_kwargs = NULL;
+    if (args == NULL) {
+        pending = cl_err_take();
+    }
+    run = lookup_run(self);
+    if (run == NULL) {
+        goto fail;
+    }
+    if (CL_G_STARTED(self)) {
+        /* The lookup ran code that started it; deliver as a plain switch. */
+        Py_DECREF(run);
+        self->sw_args = args;
+        self->sw_kwargs = kwargs;
+        cl_err_give(pending);
+        return 2;
+    }
+    if (cl__check_same_thread(ts, self) < 0) {
+        goto fail;
+    }
+#ifdef CL_PY311
+    chunk = cl__chunk_get(ts);
+    if (chunk == NULL) {
+        goto fail;
+    }
+#endif
+    /* Committed: from here to the switch no Python code runs. */
+    cl__stack_init_new(&self->stack, &ts->current->stack, mark);
+    cl_pystate_init_new(&self->pystate, ts->tstate, &cframe, chunk);
+    Py_INCREF(ts->main);
+    Py_XSETREF(self->main, ts->main);
+    Py_CLEAR(self->run);
+    if (pending != NULL) {
+        cl_err_give(pending);
+        pending = NULL;
+    }
+    status = switch_stack(ts, self, &origin);
+    if (status == 1) {
+        bootstrap(ts, self, origin, run, args, kwargs);
+    }
+    if (status == 0) {
+        /* The starting greenlet, resumed.  run/args/kwargs in this copy of
+         * the frame were handed to the new greenlet: not ours any more. */
+        *origin_out = origin;
+        return 0;
+    }
+    /* Could not switch: undo the commit. */
+    self->stack.stop = NULL;
+    self->stack.start = NULL;
+    Py_CLEAR(self->main);
+#ifdef CL_PY311
+    cl__chunk_put(ts, cl_pystate_take_chunks(&self->pystate));
+#endif
+    chunk = NULL;
+    self->run = run;
+    run = NULL;
+fail:
+    Py_XDECREF(run);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(pending);
+    if (chunk != NULL) {
+        cl__chunk_put(ts, chunk);
+    }
+    return -1;
+}
+
+/* The first and last C frame of every greenlet but the main ones: run
+ * `run`, then hand its result (or exception) to the parent. */
+static CL_NOINLINE _Noreturn void
+bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
+          PyObject *run, PyObject *args, PyObject *kwargs)
+{
+    PyObject *result = NULL;
+    cl_greenlet *parent;
+
+    self->stack.start = CL_STACK_RUNNING;
+    if (ts->trace != NULL && call_trace(ts, args == NULL, origin, self) < 0) {
+        Py_CLEAR(args);
+        Py_CLEAR(kwargs);
+    }
+    release_origin(ts, origin, args == NULL);
+
+    if (args != NULL) {
+        result = PyObject_Call(run, args, kwargs);
+    }
+    Py_CLEAR(args);
+    Py_CLEAR(kwargs);
+    Py_CLEAR(run);
+
+    if (result == NULL && PyErr_ExceptionMatches(cl__GreenletExit)) {
+        /* Being killed is a normal way to end: the exception becomes the
+         * value, unless someone switched a value to us as we died. */
+        PyObject *exc = cl_err_take();
+        if (self->sw_args != NULL) {
+            result = package(self->sw_args, self->sw_kwargs);
+            self->sw_args = self->sw_kwargs = NULL;
+            Py_DECREF(exc);
+        }
+        else {
+            result = exc;
+        }
+    }
+    self->stack.start = NULL; /* dying: our stack is garbage from here */
+
+    for (parent = self->parent; parent != NULL; parent = parent->parent) {
+        PyObject *payload = NULL;
+        if (result != NULL) {
+            payload = PyTuple_Pack(1, result);
+            Py_CLEAR(result);
+        }
+        /* Returns only if the parent could not be switched to; then its
+         * exception goes to the next ancestor. */
+        result = cl__switch_to(ts, parent, payload, NULL);
+        Py_CLEAR(result);
+    }
+    PyErr_WriteUnraisable((PyObject *)self);
+    Py_FatalError("corolib: a greenlet ended and no ancestor can run");
+}
+
+PyObject *
+cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
+              PyObject *kwargs)
+{
+    cl_greenlet *origin = NULL;
+    int status;
+
+    for (;;) {
+        char mark; /* the top of a greenlet we may start: its stack.stop */
+
+        if (cl__check_same_thread(ts, target) < 0) {
+            Py_XDECREF(args);
+            Py_XDECREF(kwargs);
+            return NULL;
+        }
+        /* A dead greenlet hands the payload to its first live ancestor. */
+        while (CL_G_STARTED(target) && !CL_G_ACTIVE(target) &&
+               target->parent != NULL) {
+            target = target->parent;
+        }
+        if (target == ts->current) {
+            return package(args, kwargs);
+        }
+        if (!CL_G_STARTED(target) || CL_G_ACTIVE(target)) {
+            Py_XSETREF(target->sw_args, args);
+            Py_XSETREF(target->sw_kwargs, kwargs);
+        }
+        else {
+            Py_XDECREF(args);
+            Py_XDECREF(kwargs);
+            PyErr_SetString(cl__greenlet_error,
+                            "cannot switch to a dead main greenlet");
+            return NULL;
+        }
+        if (CL_G_STARTED(target)) {
+            status = switch_stack(ts, target, &origin);
+            break;
+        }
+        status = start_new(ts, target, &mark, &origin);
+        if (status != 2) {
+            break;
+        }
+        args = target->sw_args;
+        kwargs = target->sw_kwargs;
+        target->sw_args = target->sw_kwargs = NULL;
+    }
+    if (status < 0) {
+        Py_CLEAR(target->sw_args);
+        Py_CLEAR(target->sw_kwargs);
+        return NULL;
+    }
+
+    /* Back in the greenlet that called us: someone switched here. */
+    {
+        cl_greenlet *self = ts->current;
+        int throwing;
+        args = self->sw_args;
+        kwargs = self->sw_kwargs;
+        self->sw_args = self->sw_kwargs = NULL;
+        throwing = args == NULL;
+        if (ts->trace != NULL &&
+            call_trace(ts, throwing, origin, self) < 0) {
+            Py_CLEAR(args);
+            Py_CLEAR(kwargs);
+            throwing = 1;
+        }
+        release_origin(ts, origin, throwing);
+        return package(args, kwargs);
+    }
+}
+
+PyObject *
+cl__throw_into(cl_thread *ts, cl_greenlet *target, PyObject *exc)
+{
+    if (CL_G_STARTED(target) && !CL_G_ACTIVE(target) &&
+        PyObject_TypeCheck(exc, (PyTypeObject *)cl__GreenletExit)) {
+        /* Killing what is already dead just returns the exception. */
+        PyObject *payload = PyTuple_Pack(1, exc);
+        Py_DECREF(exc);
+        if (payload == NULL) {
+            return NULL;
+        }
+        return cl__switch_to(ts, target, payload, NULL);
+    }
+    cl_err_give(exc);
+    return cl__switch_to(ts, target, NULL, NULL);
+}
+
+/* The last reference to suspended greenlet `g` of this thread is gone:
+ * throw GreenletExit into it so its finally blocks run.  Control comes
+ * back here when it ends (its parent is the current greenlet meanwhile). */
+void
+cl__kill_released(cl_thread *ts, cl_greenlet *g)
+{
+    PyObject *pending = cl_err_take();
+    cl_greenlet *parent = g->parent;
+    PyObject *exc, *r;
+
+    g->parent = (cl_greenlet *)Py_NewRef(ts->current);
+    exc = PyObject_CallFunction(
+        cl__GreenletExit, "s",
+        "Killing the greenlet because all references have vanished.");
+    if (exc == NULL) {
+        PyErr_WriteUnraisable((PyObject *)g);
+    }
+    else {
+        r = cl__throw_into(ts, g, exc);
+        if (r == NULL) {
+            PyErr_WriteUnraisable((PyObject *)g);
+        }
+        Py_XDECREF(r);
+    }
+    Py_SETREF(g->parent, parent);
+    if (CL_G_ACTIVE(g)) {
+        PySys_WriteStderr("corolib: GreenletExit did not kill %s at %p; "
+                          "it is leaked\n",
+                          Py_TYPE(g)->tp_name, (void *)g);
+    }
+    cl_err_give(pending);
+}
+
+/* Free a greenlet's resources without running any of its code: its thread
+ * has exited, the interpreter is shutting down, or it refused to die.  Its
+ * frames (and with them the data-stack chunk holding them) are leaked on
+ * purpose: releasing what they reference could run code that expects the
+ * stack it no longer has. */
+void
+cl__forget(cl_greenlet *g)
+{
+    cl__stack_free(&g->stack);
+    g->stack.start = NULL;
+#ifdef CL_PY312
+    cl_fixups_free(&g->pystate.fixups);
+#endif
+}

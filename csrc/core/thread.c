@@ -1,0 +1,236 @@
+/* Per-OS-thread greenlet state: the main greenlet, the current greenlet,
+ * the trace function, greenlets freed by other threads, and recycled
+ * data-stack chunks.
+ *
+ * Lifetime: created on first use in a thread.  A capsule stored in the
+ * thread's Python state dict owns it, so CPython tells us when the thread
+ * state is cleared (thread exit, or interpreter shutdown for the main
+ * thread): the capsule's destructor marks the main greenlet dead, which
+ * makes every greenlet of the thread report dead, and frees what is left
+ * without running any code in those greenlets.  The destructor runs with
+ * the GIL held.
+ *
+ * Never run greenlet code during interpreter shutdown: creation of thread
+ * state is refused then.
+ */
+#include "../cl_internal.h"
+
+__thread cl_thread *cl__tls_thread;
+Py_ssize_t cl__total_main_greenlets;
+static cl_thread *all_threads; /* GIL-protected */
+
+/* Data-stack chunk size for new greenlets (3.11+).  Frames that do not
+ * fit spill into chunks CPython allocates itself. */
+#define CHUNK_BYTES 4096
+#define MAX_FREE_CHUNKS 64
+
+static const char capsule_name[] = "corolib._core.thread";
+
+static void
+free_chunks(cl_thread *ts)
+{
+#ifdef CL_PY311
+    while (ts->free_chunks != NULL) {
+        cl_chunk *next = ts->free_chunks->previous;
+        PyMem_RawFree(ts->free_chunks);
+        ts->free_chunks = next;
+    }
+#endif
+    ts->n_free_chunks = 0;
+}
+
+cl_chunk *
+cl__chunk_get(cl_thread *ts)
+{
+#ifdef CL_PY311
+    cl_chunk *c = ts->free_chunks;
+    if (c != NULL) {
+        ts->free_chunks = c->previous;
+        ts->n_free_chunks--;
+        return c;
+    }
+    c = PyMem_RawMalloc(CHUNK_BYTES);
+    if (c == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    c->size = CHUNK_BYTES;
+    return c;
+#else
+    (void)ts;
+    return NULL;
+#endif
+}
+
+void
+cl__chunk_put(cl_thread *ts, cl_chunk *chunk)
+{
+#ifdef CL_PY311
+    if (chunk == NULL) {
+        return;
+    }
+    if (ts->n_free_chunks >= MAX_FREE_CHUNKS) {
+        PyMem_RawFree(chunk);
+        return;
+    }
+    chunk->previous = ts->free_chunks;
+    ts->free_chunks = chunk;
+    ts->n_free_chunks++;
+#else
+    (void)ts;
+    (void)chunk;
+#endif
+}
+
+/* The thread state is going away (capsule destructor, GIL held). */
+static void
+thread_exited(PyObject *capsule)
+{
+    cl_thread *ts = PyCapsule_GetPointer(capsule, capsule_name);
+    PyObject *deleteme;
+    if (ts == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (cl__tls_thread == ts) {
+        cl__tls_thread = NULL;
+    }
+    if (ts->next != NULL) {
+        ts->next->prevp = ts->prevp;
+    }
+    if (ts->prevp != NULL) {
+        ts->prevp->next = ts->next;
+    }
+    else {
+        all_threads = ts->next;
+    }
+    /* From now on every greenlet of this thread reports dead, and freeing
+     * one runs none of its code. */
+    ts->main->thread = NULL;
+    deleteme = ts->deleteme;
+    ts->deleteme = NULL;
+    Py_XDECREF(deleteme);
+    Py_CLEAR(ts->trace);
+    Py_CLEAR(ts->current);
+    Py_CLEAR(ts->main);
+    free_chunks(ts);
+    PyMem_RawFree(ts);
+}
+
+cl_thread *
+cl__thread_slow(void)
+{
+    static PyObject *key;
+    PyThreadState *tstate = PyThreadState_GET();
+    PyObject *dict, *capsule;
+    cl_thread *ts;
+
+    if (key == NULL) {
+        key = PyUnicode_InternFromString(capsule_name);
+        if (key == NULL) {
+            return NULL;
+        }
+    }
+    dict = PyThreadState_GetDict();
+    if (dict == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "corolib: this thread has no Python thread state");
+        return NULL;
+    }
+    capsule = PyDict_GetItemWithError(dict, key);
+    if (capsule != NULL) {
+        ts = PyCapsule_GetPointer(capsule, capsule_name);
+        if (ts != NULL) {
+            cl__tls_thread = ts;
+        }
+        return ts;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (cl_is_finalizing()) {
+        PyErr_SetString(PyExc_RuntimeError, "greenlet is being finalized");
+        return NULL;
+    }
+    ts = PyMem_RawCalloc(1, sizeof(cl_thread));
+    if (ts == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    ts->tstate = tstate;
+    ts->main = cl__greenlet_new_main(ts);
+    if (ts->main == NULL) {
+        PyMem_RawFree(ts);
+        return NULL;
+    }
+    ts->current = (cl_greenlet *)Py_NewRef(ts->main);
+    capsule = PyCapsule_New(ts, capsule_name, thread_exited);
+    if (capsule == NULL) {
+        ts->main->thread = NULL;
+        Py_DECREF(ts->current);
+        Py_DECREF(ts->main);
+        PyMem_RawFree(ts);
+        return NULL;
+    }
+    if (PyDict_SetItem(dict, key, capsule) < 0) {
+        Py_DECREF(capsule); /* runs thread_exited */
+        return NULL;
+    }
+    Py_DECREF(capsule);
+    ts->next = all_threads;
+    if (all_threads != NULL) {
+        all_threads->prevp = ts;
+    }
+    all_threads = ts;
+    cl__tls_thread = ts;
+    return ts;
+}
+
+int
+cl__thread_process_deleteme(cl_thread *ts)
+{
+    PyObject *list = ts->deleteme;
+    PyObject *pending;
+    Py_ssize_t i;
+
+    ts->deleteme = NULL;
+    pending = cl_err_take();
+    for (i = 0; i < PyList_GET_SIZE(list); i++) {
+        cl_greenlet *g = (cl_greenlet *)PyList_GET_ITEM(list, i);
+        if (CL_G_ACTIVE(g) && g->main == ts->main) {
+            cl__kill_released(ts, g);
+        }
+    }
+    Py_DECREF(list);
+    cl_err_give(pending);
+    return 0;
+}
+
+/* A suspended greenlet of another, live thread lost its last reference
+ * here: keep it alive on its own thread's list; that thread kills it the
+ * next time it uses greenlets. */
+int
+cl__thread_defer_release(cl_greenlet *g)
+{
+    cl_thread *owner = g->main->thread;
+    if (owner->deleteme == NULL) {
+        owner->deleteme = PyList_New(0);
+        if (owner->deleteme == NULL) {
+            return -1;
+        }
+    }
+    return PyList_Append(owner->deleteme, (PyObject *)g);
+}
+
+Py_ssize_t
+cl__pending_cleanup_count(void)
+{
+    Py_ssize_t n = 0;
+    cl_thread *ts;
+    for (ts = all_threads; ts != NULL; ts = ts->next) {
+        if (ts->deleteme != NULL) {
+            n += PyList_GET_SIZE(ts->deleteme);
+        }
+    }
+    return n;
+}
