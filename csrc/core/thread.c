@@ -125,6 +125,7 @@ thread_exited(PyObject *capsule)
     deleteme = ts->deleteme;
     ts->deleteme = NULL;
     Py_XDECREF(deleteme);
+    Py_CLEAR(ts->hub);
     Py_CLEAR(ts->trace);
     Py_CLEAR(ts->current);
     Py_CLEAR(ts->main);
