@@ -626,8 +626,9 @@ static PyMethodDef cl__hub_module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* Implemented in hub_objects.c */
+/* Implemented in hub_objects.c and task_type.c */
 CL_HIDDEN int cl__hub_objects_ready(PyObject *module);
+CL_HIDDEN int cl__task_type_ready(PyObject *module);
 
 int
 cl__hub_types_ready(PyObject *module)
@@ -666,5 +667,8 @@ cl__hub_types_ready(PyObject *module)
     if (PyModule_AddFunctions(module, cl__hub_module_methods) < 0) {
         return -1;
     }
-    return cl__hub_objects_ready(module);
+    if (cl__hub_objects_ready(module) < 0) {
+        return -1;
+    }
+    return cl__task_type_ready(module);
 }
