@@ -22,7 +22,9 @@ from _common import emit, load, parse_args, rss_bytes
 DESCRIPTION = (
     "bytes per suspended greenlet (started, parked with a shallow stack), "
     "over 100,000 greenlets: `rss` = resident-set growth with tracemalloc off; "
-    "`traced` = bytes tracemalloc sees (Python allocators only)."
+    "`traced` = bytes tracemalloc sees (Python allocators only: it misses greenlet's "
+    "data-stack chunks, which come from the arena allocator, and sees corolib's, which "
+    "come from PyMem_RawMalloc; compare on `rss`)."
 )
 IMPLS = {"corolib": "corolib.greenlet", "greenlet": "greenlet"}
 CASES = ("rss", "traced")
