@@ -312,7 +312,7 @@ def setup_section(records: list[Record], regenerate: str) -> list[str]:
     how = ", ".join(f"`{r}`" for r in runners)
     if commands:
         how = ", ".join(f"`{c}`" for c in commands) + f", which ran {how}"
-    when = f"{stamps[0]} to {stamps[-1]}" if stamps else "at an unrecorded time"
+    when = time_span(stamps[0], stamps[-1]) if stamps else "at an unrecorded time"
     lines = [
         "# Benchmarks",
         "",
@@ -344,6 +344,14 @@ def setup_section(records: list[Record], regenerate: str) -> list[str]:
         "",
     ]
     return lines
+
+
+def time_span(first: str, last: str) -> str:
+    """'2026-11-27 01:27–01:30 UTC' from two ISO timestamps (UTC)."""
+    day, _, start = first.partition("T")
+    end_day, _, end = last.partition("T")
+    end = end[:5] if end_day == day else f"{end_day} {end[:5]}"
+    return f"{day} {start[:5]}–{end} UTC"
 
 
 def display_path(path: Path) -> str:

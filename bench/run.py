@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = {py: python_version(py) for py in args.python}
     started = dt.datetime.now(dt.timezone.utc)
     common = {
-        "run_id": started.strftime("%Y%m%dT%H%M%SZ") + f"-{mode}",
+        "run_id": args.out.stem,  # make bench names it <UTC stamp>-full
+        "started": started.isoformat(timespec="seconds"),
         "mode": mode,
         "seed": seed,
         "machine": machine_info(),

@@ -196,6 +196,15 @@ def test_target_status():
     assert report.target_status(1.5, 2.0, "higher") == "≥ 2.00x: **not met**"
 
 
+def test_time_span():
+    assert report.time_span("2026-11-27T01:27:27+00:00", "2026-11-27T01:30:29+00:00") == (
+        "2026-11-27 01:27–01:30 UTC"
+    )
+    assert report.time_span("2026-11-27T23:59:00+00:00", "2026-11-28T00:01:00+00:00") == (
+        "2026-11-27 23:59–2026-11-28 00:01 UTC"
+    )
+
+
 def test_fmt_and_cell():
     assert report.fmt(49.214, "ns") == "49.2 ns"
     assert report.fmt(11326.9, "ns") == "11,327 ns"
@@ -246,6 +255,7 @@ def test_render_one_table_per_benchmark_with_ratios_and_targets():
         in text
     )
     assert "Tables regenerated with `python bench/report.py r.jsonl -o BENCHMARKS.md`." in text
+    assert "(run 20260101T000000Z-full, 2026-01-01 00:00–00:00 UTC)" in text
     assert "Test CPU, 2 CPUs, 24.0 GiB" in text
     assert "| 3.11.7 | 0.1.0 (git abc123) | 3.5.6 |" in lines
     assert "| case | Python | corolib | greenlet | corolib / greenlet | target |" in lines
