@@ -103,7 +103,7 @@ def paired_ratios(subject: list[Record], peer: list[Record]) -> list[float]:
 
     peer_by_key = {key(r): r["value"] for r in peer if r["value"]}
     return [
-        r["value"] / peer_by_key[key(r)]  # type: ignore[operator]
+        r["value"] / peer_by_key[key(r)]
         for r in subject
         if r["value"] is not None and key(r) in peer_by_key
     ]
@@ -192,9 +192,9 @@ def build_table(name: str, records: list[Record], meta: Meta) -> Table:
         Row(
             case,
             py,
-            {i: summarize([r["value"] for r in cells[case, py, i]]) for i in impls},  # type: ignore[misc]
+            {i: summarize([r["value"] for r in cells[case, py, i]]) for i in impls},
             {
-                p: summarize(paired_ratios(cells[case, py, SUBJECT], cells[case, py, p]))  # type: ignore[arg-type]
+                p: summarize(paired_ratios(cells[case, py, SUBJECT], cells[case, py, p]))
                 for p in peers
             },
         )
@@ -217,11 +217,7 @@ def benchmark_section(table: Table, records: list[Record], meta: Meta) -> list[s
     header = ["case", "Python", *table.impls, *(f"{SUBJECT} / {p}" for p in table.peers)]
     if meta.targets:
         header.append("target")
-    lines = (
-        [f"## {table.name}", "", meta.description, ""]
-        if meta.description
-        else [f"## {table.name}", ""]
-    )
+    lines = [f"## {table.name}", ""] + ([meta.description, ""] if meta.description else [])
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
         cols = [row.case, row.python]
@@ -303,7 +299,7 @@ def setup_section(records: list[Record], regenerate: str) -> list[str]:
     runs = sorted({str(r.get("run_id", "?")) for r in records})
     first = records[0]
     stamps = sorted(str(r["timestamp"]) for r in records if "timestamp" in r)
-    loads = [float(r["loadavg_1m"]) for r in records if "loadavg_1m" in r]  # type: ignore[arg-type]
+    loads = [float(r["loadavg_1m"]) for r in records if "loadavg_1m" in r]
     machine = first.get("machine") or {}
     assert isinstance(machine, dict)
     reps = {(r.get("run_id"), r.get("repetition")) for r in records}

@@ -30,7 +30,6 @@ from types import ModuleType
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-SUBJECT = "corolib"
 MODES = {"quick": 3, "full": 7}  # repetitions per mode
 TIMEOUT_S = 300
 
@@ -139,11 +138,11 @@ def run_job(job: Job, module: ModuleType, quick: bool) -> tuple[list[dict[str, o
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-        stdout, stderr, exit_code = proc.stdout, proc.stderr, proc.returncode
-        status = "ok" if exit_code == 0 else describe_exit(exit_code)
+        stdout, stderr = proc.stdout, proc.stderr
+        status = "ok" if proc.returncode == 0 else describe_exit(proc.returncode)
     except subprocess.TimeoutExpired as exc:
         stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        stderr, exit_code, status = "", None, f"timeout after {TIMEOUT_S} s"
+        stderr, status = "", f"timeout after {TIMEOUT_S} s"
     try:
         records = parse_output(stdout)
     except ValueError as exc:
