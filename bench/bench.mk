@@ -12,6 +12,9 @@
 # (bench/requirements.txt) and corolib built from this tree; the project's own venv
 # is never touched.
 
+# Including this file never changes the including Makefile's default goal.
+bench_saved_default_goal := $(.DEFAULT_GOAL)
+
 BENCH_PYTHONS ?= 3.11 3.13
 BENCH_ARGS ?=
 # The interpreter that runs the orchestrator and the report (stdlib only).
@@ -53,3 +56,5 @@ bench-quick: bench-venvs
 
 bench-report:
 	$(BENCH_HOST_PYTHON) bench/report.py -o BENCHMARKS.md
+
+.DEFAULT_GOAL := $(bench_saved_default_goal)
