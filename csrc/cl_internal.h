@@ -116,6 +116,9 @@ cl__thread(void)
     return cl__thread_slow();
 }
 
+/* core/arena.c */
+CL_HIDDEN void cl__arena_cache_install(void);
+
 /* core/greenlet.c */
 CL_HIDDEN cl_greenlet *cl__greenlet_new_main(cl_thread *ts);
 CL_HIDDEN PyObject *cl__switch_to(cl_thread *ts, cl_greenlet *target,
