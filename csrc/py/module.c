@@ -160,6 +160,9 @@ PyInit__core(void)
     if (add_type_attrs(m) < 0) {
         goto fail;
     }
+    if (cl__uv_types_ready(m) < 0) {
+        goto fail;
+    }
     return m;
 fail:
     Py_DECREF(m);
