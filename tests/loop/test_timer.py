@@ -149,7 +149,9 @@ def test_ten_thousand_timers(loop):
     for i in range(n):
         t = uv.Timer(loop)
         delay = (i % 50) / 1000
-        t.start(lambda h, i=i, delay=delay: fired.append((i, time.monotonic() - start - delay)), delay)
+        t.start(
+            lambda h, i=i, delay=delay: fired.append((i, time.monotonic() - start - delay)), delay
+        )
         timers.append(t)
     assert uv.live_handles() >= n
     loop.run()
