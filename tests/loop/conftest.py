@@ -21,7 +21,7 @@ def loop():
     assert uv.live_handles() == before
 
 
-def run_until(loop, predicate, timeout=5.0):
+def _run_until(loop, predicate, timeout=5.0):
     """Run ONCE passes until predicate() is true; fail after timeout seconds."""
     guard = uv.Timer(loop)
     expired = []
@@ -32,3 +32,10 @@ def run_until(loop, predicate, timeout=5.0):
             loop.run(uv.UV_RUN_ONCE)
     finally:
         guard.close()
+
+
+@pytest.fixture
+def run_until():
+    """The _run_until helper (a fixture: test modules cannot import conftest
+    reliably when several test directories have one)."""
+    return _run_until

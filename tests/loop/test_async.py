@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from conftest import run_until
 
 from corolib import uv
 
@@ -30,7 +29,7 @@ def test_sends_before_the_loop_runs_coalesce(loop):
     a.close()
 
 
-def test_send_from_eight_threads(loop):
+def test_send_from_eight_threads(loop, run_until):
     n_threads, n_sends = 8, 2000
     calls = []
     a = uv.Async(loop, lambda h: calls.append(1))

@@ -6,7 +6,6 @@ import time
 import weakref
 
 import pytest
-from conftest import run_until
 
 from corolib import uv
 
@@ -220,7 +219,7 @@ def test_loop_takes_no_arguments():
         uv.Loop(default=True)
 
 
-def test_run_until_helper_guard(loop):
+def test_run_until_helper_guard(loop, run_until):
     # The helper's guard timer keeps a never-true wait from hanging.
     with pytest.raises(AssertionError, match="timed out"):
         run_until(loop, lambda: False, timeout=0.01)

@@ -5,7 +5,6 @@ import os
 import socket
 
 import pytest
-from conftest import run_until
 
 from corolib import uv
 
@@ -35,7 +34,7 @@ def test_socketpair_readable_and_writable(loop, pair):
     p.close()
 
 
-def test_pipe_readable_and_writable(loop):
+def test_pipe_readable_and_writable(loop, run_until):
     r, w = os.pipe()
     try:
         got = {}
@@ -83,7 +82,7 @@ def test_disconnect(loop, pair):
     p.close()
 
 
-def test_refused_connect_reports_ebadf_and_stops(loop):
+def test_refused_connect_reports_ebadf_and_stops(loop, run_until):
     # Find a closed port: bind, note it, close.
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))

@@ -3,7 +3,6 @@
 import time
 
 import pytest
-from conftest import run_until
 
 from corolib import uv
 
@@ -90,7 +89,7 @@ def test_again_needs_a_prior_start(loop):
     t.close()
 
 
-def test_again_restarts_a_repeating_timer(loop):
+def test_again_restarts_a_repeating_timer(loop, run_until):
     t = uv.Timer(loop)
     fired = []
     t.start(lambda h: fired.append(time.monotonic()), 10.0, 0.02)
