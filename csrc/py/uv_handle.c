@@ -194,6 +194,13 @@ cl__uv_handle_alloc(PyTypeObject *type, PyObject *loop, cl_uvkind kind)
     if (cl__uv_loop_check(loop) < 0) {
         return NULL;
     }
+    if (((cl_pyloop *)loop)->in_uv_run) {
+        /* uv_<type>_init links into the loop's handle queue. */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the loop is running in another thread; only "
+                        "Async.send() may be called from there");
+        return NULL;
+    }
     self = (cl_pyhandle *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;

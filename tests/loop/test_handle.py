@@ -239,27 +239,36 @@ def test_hundred_thousand_dropped_handles_flat_memory(loop):
     assert uv.live_handles() == before_handles
 
 
+def _wait_until_loop_waits(loop):
+    """From another thread: return once the loop's thread is inside uv_run
+    (the loop then refuses this thread)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            loop.now()
+        except RuntimeError:
+            return
+        time.sleep(0.001)
+    raise AssertionError("the loop never entered uv_run")
+
+
 def test_other_thread_is_refused_while_the_loop_waits(loop):
     t = uv.Timer(loop)
     t.start(lambda h: None, 10.0)
     results = {}
     woke = []
     a = uv.Async(loop, lambda h: woke.append(1))
-    entered = threading.Event()
-    p = uv.Prepare(loop)
-    p.start(lambda h: None)
-    p.ref = False
 
     def other():
-        entered.wait()
-        time.sleep(0.05)  # the loop thread is (almost surely) in uv_run
+        _wait_until_loop_waits(loop)
         for name, call in [
             ("stop", t.stop),
             ("active", lambda: t.active),
             ("close", t.close),
-            ("now", loop.now),
             ("alive", lambda: loop.alive),
+            ("update_time", loop.update_time),
             ("run", loop.run),
+            ("new handle", lambda: uv.Timer(loop)),
         ]:
             try:
                 call()
@@ -270,19 +279,16 @@ def test_other_thread_is_refused_while_the_loop_waits(loop):
 
     thread = threading.Thread(target=other)
     thread.start()
-    entered.set()
     while not woke:
         loop.run(uv.UV_RUN_ONCE)
     thread.join()
-    assert results["stop"].startswith("the loop is running in another thread")
-    assert results["close"].startswith("the loop is running in another thread")
-    assert results["active"].startswith("the loop is running in another thread")
-    assert results["now"] == "the loop is running in another thread"
-    assert results["alive"] == "the loop is running in another thread"
-    assert results["run"] == "the loop is running in another thread"
+    for name in ("stop", "active", "close", "new handle"):
+        assert results[name].startswith("the loop is running in another thread"), name
+    for name in ("alive", "update_time", "run"):
+        assert results[name] == "the loop is running in another thread", name
     assert t.active and not t.closed
-    for h in (t, a, p):
-        h.close()
+    t.close()
+    a.close()
 
 
 def test_handle_dropped_on_another_thread_while_the_loop_waits(loop):
@@ -292,8 +298,9 @@ def test_handle_dropped_on_another_thread_while_the_loop_waits(loop):
     a = uv.Async(loop, lambda h: None)
 
     def other():
-        time.sleep(0.05)
+        _wait_until_loop_waits(loop)
         victim.clear()  # frees the object while uv_run runs elsewhere
+        assert ref() is None
         a.send()
 
     thread = threading.Thread(target=other)
