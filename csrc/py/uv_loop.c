@@ -43,6 +43,8 @@ cl__uv_loop_check(PyObject *loop)
 
 /* ---- reporting callback errors ---------------------------------------- */
 
+/* Print `exc` the way an uncaught exception would be (no exception may be
+ * set when this is called). */
 static void
 report_default(PyObject *exc)
 {
@@ -67,7 +69,7 @@ report_default(PyObject *exc)
 int
 cl__uv_callback_error(cl_pyloop *loop)
 {
-    PyObject *exc, *hook, *tb, *res;
+    PyObject *exc, *hook, *tb, *res, *hook_exc;
     if (!PyErr_ExceptionMatches(PyExc_Exception)) {
         return -1; /* KeyboardInterrupt, SystemExit...: propagate */
     }
@@ -89,14 +91,15 @@ cl__uv_callback_error(cl_pyloop *loop)
         return 0;
     }
     /* The hook failed: the original error must not be lost with it. */
+    hook_exc = cl_err_take();
     report_default(exc);
     Py_DECREF(exc);
-    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+    if (!PyObject_TypeCheck(hook_exc, (PyTypeObject *)PyExc_Exception)) {
+        cl_err_give(hook_exc);
         return -1;
     }
-    exc = cl_err_take();
-    report_default(exc);
-    Py_DECREF(exc);
+    report_default(hook_exc);
+    Py_DECREF(hook_exc);
     return 0;
 }
 
