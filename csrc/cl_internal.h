@@ -134,4 +134,7 @@ CL_HIDDEN void cl__forget(cl_greenlet *g);
 CL_HIDDEN int cl__greenlet_type_ready(PyObject *module);
 CL_HIDDEN int cl__hub_types_ready(PyObject *module);
 
+/* py/uv_module.c */
+CL_HIDDEN int cl__uv_types_ready(PyObject *module);
+
 #endif

@@ -164,6 +164,9 @@ PyInit__core(void)
     if (cl__hub_types_ready(m) < 0) {
         goto fail;
     }
+    if (cl__uv_types_ready(m) < 0) {
+        goto fail;
+    }
     return m;
 fail:
     Py_DECREF(m);
