@@ -1,5 +1,6 @@
-"""Type stubs for corolib._core, the compiled core: greenlets, the hub,
-tasks, wait queues and the libuv binding.
+"""Type stubs for corolib._core, the compiled core.
+
+Greenlets, the hub, tasks, wait queues and the libuv binding.
 """
 
 from collections.abc import Callable
