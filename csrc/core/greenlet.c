@@ -488,7 +488,10 @@ cl__kill_released(cl_thread *ts, cl_greenlet *g)
         Py_XDECREF(r);
     }
     Py_SETREF(g->parent, parent);
-    if (CL_G_ACTIVE(g)) {
+    /* Still suspended and nobody took a reference (which would be a
+     * resurrection, legitimate): it refused to die. */
+    if (CL_G_ACTIVE(g) && Py_REFCNT(g) <= 1) {
+        g->flags |= CL_G_REFUSED;
         PySys_WriteStderr("corolib: GreenletExit did not kill %s at %p; "
                           "it is leaked\n",
                           Py_TYPE(g)->tp_name, (void *)g);

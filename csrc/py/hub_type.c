@@ -244,7 +244,7 @@ hub_init(PyObject *self, PyObject *args, PyObject *kwds)
 static void
 hub_dealloc(cl_hub *self)
 {
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    if (cl__greenlet_release((PyObject *)self) < 0) {
         return;
     }
     cl__hub_fini(self);
