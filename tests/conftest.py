@@ -9,7 +9,8 @@ Kept small and general on purpose:
   script with the interpreter running the tests (so the *installed* package
   is used), in a temporary directory, and returns a ``ScriptResult``
   (``session_run_python`` is the same for session-scoped fixtures).
-- ``rss_kib()``: the resident set size of this process.
+- ``rss``: a fixture returning ``rss_kib``, the resident set size of
+  this process in KiB.
 
 Nothing here imports corolib: other directories share this file.
 """
@@ -97,6 +98,12 @@ def check_leaks(
 
 
 @pytest.fixture
+def rss() -> Callable[[], int]:
+    """``rss()``: this process's resident set size in KiB."""
+    return rss_kib
+
+
+@pytest.fixture
 def leakcheck() -> Callable[..., LeakReport]:
     """``leakcheck(fn, calls=100, ...)``: see :func:`check_leaks`."""
     return check_leaks
@@ -113,6 +120,32 @@ class ScriptResult:
             f"exit status {self.returncode}\n--- stdout ---\n{self.stdout}"
             f"--- stderr ---\n{self.stderr}"
         )
+
+    def expect(
+        self,
+        returncode: int = 0,
+        *,
+        stdout: str | None = None,
+        stderr_contains: tuple[str, ...] = (),
+        stderr_clean: bool = True,
+    ) -> None:
+        """Fail unless the script ended as described.
+
+        ``stderr_clean`` (the default unless ``stderr_contains`` is given)
+        means nothing at all was written to stderr.
+        """
+        problems = []
+        if self.returncode != returncode:
+            problems.append(f"exit status {self.returncode}, expected {returncode}")
+        if stdout is not None and self.stdout != stdout:
+            problems.append(f"stdout {self.stdout!r}, expected {stdout!r}")
+        for text in stderr_contains:
+            if text not in self.stderr:
+                problems.append(f"stderr lacks {text!r}")
+        if stderr_clean and not stderr_contains and self.stderr:
+            problems.append("stderr is not empty")
+        if problems:
+            pytest.fail("; ".join(problems) + "\n" + self.describe(), pytrace=False)
 
 
 def run_script(
