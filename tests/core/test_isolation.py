@@ -411,3 +411,30 @@ def test_lower_recursion_limit_applies_after_switch():
 def test_frame_depth_in_new_greenlet_starts_at_run():
     g = greenlet.greenlet(depth_now)
     assert g.switch() == 1
+
+
+def test_context_run_exited_in_other_order_in_two_greenlets():
+    main = getcurrent()
+    first = greenlet.greenlet(contextvars.copy_context().run)
+    second = greenlet.greenlet(contextvars.copy_context().run)
+    first.switch(main.switch)
+    second.switch(main.switch)
+    # each greenlet leaves its own Context.run(); no "cannot exit context"
+    first.switch()
+    second.switch()
+    assert first.dead and second.dead
+
+
+def test_context_run_in_main_around_switches():
+    ctx = contextvars.copy_context()
+
+    def inside():
+        VAR.set("inside ctx")
+        g = greenlet.greenlet(lambda: (VAR.get(), getcurrent().parent.switch()))
+        g.switch()
+        assert VAR.get() == "inside ctx"
+        g.switch()
+        return VAR.get()
+
+    assert ctx.run(inside) == "inside ctx"
+    assert ctx[VAR] == "inside ctx"

@@ -399,3 +399,27 @@ def test_switch_to_new_greenlet_from_its_own_run_lookup():
     g = Sneaky()
     assert g.switch(1) == ("ran", (1,))
     assert Sneaky.calls == 1
+
+
+def test_parent_that_cannot_start_passes_error_to_grandparent():
+    # The child finishes; its parent has no run, so starting it fails and
+    # that error goes on to the next ancestor (here: main).
+    no_run = greenlet.greenlet()
+    child = greenlet.greenlet(lambda: "result", parent=no_run)
+    with pytest.raises(AttributeError, match="run"):
+        child.switch()
+    assert child.dead
+    assert not no_run.dead and not no_run
+
+
+def test_parent_that_cannot_start_with_exception_from_child():
+    no_run = greenlet.greenlet()
+
+    def run():
+        raise KeyError("lost?")
+
+    child = greenlet.greenlet(run, parent=no_run)
+    # the parent cannot start; what reaches main is an error, not a crash
+    with pytest.raises((AttributeError, KeyError)):
+        child.switch()
+    assert child.dead
