@@ -206,7 +206,7 @@ def test_frame_walk_in_many_greenlets_interleaved():
         assert names == ["deep_python"] * (depth + 1)
     for _, g in gs:
         g.switch()
-    for depth, g in gs:
+    for _, g in gs:
         assert g.gr_frame is None
 
 

@@ -261,7 +261,7 @@ def test_context_refcounts_after_assignment():
 
     def run():
         getcurrent().parent.switch()
-        g.gr_context = new
+        getcurrent().gr_context = new
         getcurrent().parent.switch()
 
     g = greenlet.greenlet(run)

@@ -96,7 +96,7 @@ def test_gc_of_cycle_through_unstarted_greenlet():
         pass
 
     h = Holder()
-    g = greenlet.greenlet(lambda: h)
+    g = greenlet.greenlet(lambda holder=h: holder)
     h.g = g
     refs = weakref.ref(g), weakref.ref(h)
     del g, h

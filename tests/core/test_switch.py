@@ -126,7 +126,7 @@ def test_main_greenlet_properties():
     assert not main.dead
     assert main.gr_frame is None  # running
     with pytest.raises(AttributeError):
-        main.run
+        main.run  # noqa: B018
 
 
 def test_dead_greenlet_switch_goes_to_parent():
@@ -210,13 +210,13 @@ def test_run_attribute():
     g.run = len
     assert g.run is len
     with pytest.raises(AttributeError):
-        greenlet.greenlet().run
+        greenlet.greenlet().run  # noqa: B018
     assert greenlet.greenlet(run=None).run is None
     g2 = greenlet.greenlet()
     g2.run = lambda: "set later"
     assert g2.switch() == "set later"
     with pytest.raises(AttributeError, match="run"):
-        g2.run
+        g2.run  # noqa: B018
     with pytest.raises(AttributeError, match="run cannot be set after the start"):
         g2.run = f
 
@@ -225,7 +225,7 @@ def test_run_attribute_unreadable_while_suspended():
     g = greenlet.greenlet(lambda: getcurrent().parent.switch())
     g.switch()
     with pytest.raises(AttributeError):
-        g.run
+        g.run  # noqa: B018
     with pytest.raises(AttributeError, match="after the start"):
         g.run = print
     g.switch()

@@ -316,7 +316,7 @@ def test_ten_threads_thousand_greenlets_each(threads_can_exit):
                 g = greenlet.greenlet(run)
                 total += g.switch()
                 gs.append(g)
-            for i, g in enumerate(gs):
+            for g in gs:
                 total += g.switch(n)
                 assert g.dead
             results[n] = total

@@ -316,7 +316,7 @@ def test_exception_chaining_context_across_switch():
             raise KeyError("inner")
         except KeyError:
             getcurrent().parent.switch()
-            raise Boom("outer")
+            raise Boom("outer")  # noqa: B904 - the implicit context is the point
 
     g = greenlet.greenlet(run)
     g.switch()

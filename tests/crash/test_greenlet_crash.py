@@ -281,8 +281,7 @@ def test_run_lookup_that_starts_the_greenlet_itself(run_python):
     )
     r.expect(
         0,
-        stdout="nested start returned ('ran with', ('nested',))\n"
-        "outer got outer\ndead True\n",
+        stdout="nested start returned ('ran with', ('nested',))\nouter got outer\ndead True\n",
     )
 
 
@@ -443,3 +442,35 @@ def test_python_debug_allocator_basic_run(run_python):
         env={"PYTHONMALLOC": "debug"},
     )
     r.expect(0, stdout="ok\n")
+
+
+def test_fork_with_suspended_greenlets(run_python):
+    # The child process resumes greenlets suspended before the fork.
+    r = run_python(
+        """
+        import os
+        import corolib.greenlet as greenlet
+        from corolib.greenlet import getcurrent
+
+        def run(tag):
+            n = 0
+            while True:
+                n += getcurrent().parent.switch((tag, n))
+
+        gs = [greenlet.greenlet(run) for _ in range(5)]
+        for i, g in enumerate(gs):
+            g.switch(i)
+        pid = os.fork()
+        if pid == 0:
+            out = [g.switch(1) for g in gs]
+            ok = out == [(i, 1) for i in range(5)]
+            os.write(1, b"child ok\\n" if ok else repr(out).encode() + b"\\n")
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        out = [g.switch(2) for g in gs]
+        print("parent", out == [(i, 2) for i in range(5)], os.waitstatus_to_exitcode(status),
+              flush=True)
+        os._exit(0)  # the exit path is tested on its own
+        """
+    )
+    r.expect(0, stdout="child ok\nparent True 0\n")
