@@ -1,5 +1,6 @@
 """Build corolib._core from csrc/, linked with the system libuv (pkg-config)."""
 
+import hashlib
 import os
 import shlex
 import subprocess
@@ -8,6 +9,7 @@ import sysconfig
 from glob import glob
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 
 def pkg_config(*args: str) -> list[str]:
@@ -40,7 +42,30 @@ extra_cflags += pkg_config("--cflags")
 extra_cflags += shlex.split(os.environ.get("COROLIB_CFLAGS", ""))
 extra_ldflags = shlex.split(os.environ.get("COROLIB_LDFLAGS", ""))
 
+
+
+class BuildExt(build_ext):
+    """Rebuild everything when the flags change (e.g. a sanitizer build).
+
+    setuptools only compares timestamps, so objects or a linked module left
+    by a build with other flags would otherwise be reused silently.
+    """
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        flags = " ".join(extra_cflags + extra_ldflags)
+        tag = hashlib.sha1(flags.encode()).hexdigest()
+        os.makedirs("build", exist_ok=True)
+        stamp = os.path.join("build", "flags")
+        previous = open(stamp).read() if os.path.exists(stamp) else ""
+        if previous != tag:
+            self.force = True
+            with open(stamp, "w") as f:
+                f.write(tag)
+
+
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=[
         Extension(
             "corolib._core",

@@ -28,6 +28,10 @@
 #define CL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CL_NOINLINE __attribute__((noinline))
+/* The extension is loaded with dlopen; initial-exec TLS avoids a
+ * __tls_get_addr call on every switch and takes 8 bytes of the surplus
+ * static TLS that glibc reserves for such modules. */
+#define CL_TLS_MODEL __attribute__((tls_model("initial-exec")))
 
 typedef struct cl_thread cl_thread;
 
@@ -69,6 +73,7 @@ struct cl_thread {
     PyThreadState *tstate;
     cl_chunk *free_chunks;  /* recycled data-stack chunks (3.11+) */
     int n_free_chunks;
+    size_t chunk_bytes;     /* size of the root chunk new greenlets get */
     cl_thread *next;        /* all live thread states, for introspection */
     cl_thread *prevp;
 };
@@ -81,10 +86,11 @@ CL_HIDDEN extern PyObject *cl__greenlet_error;
 
 /* core/thread.c */
 CL_HIDDEN cl_thread *cl__thread_slow(void);
-CL_HIDDEN extern __thread cl_thread *cl__tls_thread;
+CL_HIDDEN extern __thread cl_thread *cl__tls_thread CL_TLS_MODEL;
 CL_HIDDEN int cl__thread_process_deleteme(cl_thread *ts);
 CL_HIDDEN int cl__thread_defer_release(cl_greenlet *g);
 CL_HIDDEN cl_chunk *cl__chunk_get(cl_thread *ts);
+CL_HIDDEN void cl__chunk_grow(cl_thread *ts, size_t outgrown);
 CL_HIDDEN void cl__chunk_put(cl_thread *ts, cl_chunk *chunk);
 CL_HIDDEN Py_ssize_t cl__pending_cleanup_count(void);
 CL_HIDDEN extern Py_ssize_t cl__total_main_greenlets;

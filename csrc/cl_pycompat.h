@@ -419,6 +419,22 @@ cl_pystate_take_chunks(cl_pystate *st)
 #endif
 }
 
+/* If the greenlet's frames outgrew the root chunk we gave it (CPython then
+ * added one of its own), the size of that root chunk; else 0. */
+static inline size_t
+cl_pystate_overflowed(const cl_pystate *st)
+{
+#ifdef CL_PY311
+    if (st->root_chunk != NULL && st->datastack_chunk != st->root_chunk) {
+        return st->root_chunk->size;
+    }
+    return 0;
+#else
+    (void)st;
+    return 0;
+#endif
+}
+
 /* A new reference to the innermost complete frame of a suspended greenlet,
  * or NULL without an exception if it has none. */
 static inline PyObject *

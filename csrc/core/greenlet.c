@@ -188,6 +188,12 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
         PyErr_NoMemory();
         return -1;
     }
+    {
+        size_t outgrown = cl_pystate_overflowed(&current->pystate);
+        if (CL_UNLIKELY(outgrown != 0)) {
+            cl__chunk_grow(ts, outgrown);
+        }
+    }
     cl__stack_from = &current->stack;
     cl__stack_to = &target->stack;
     status = cl__switch();

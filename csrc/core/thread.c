@@ -15,13 +15,18 @@
  */
 #include "../cl_internal.h"
 
-__thread cl_thread *cl__tls_thread;
+__thread cl_thread *cl__tls_thread CL_TLS_MODEL;
 Py_ssize_t cl__total_main_greenlets;
 static cl_thread *all_threads; /* GIL-protected */
 
-/* Data-stack chunk size for new greenlets (3.11+).  Frames that do not
- * fit spill into chunks CPython allocates itself. */
-#define CHUNK_BYTES 4096
+/* Root data-stack chunks for new greenlets (3.11+).  Small, because every
+ * suspended greenlet keeps one: a task blocked a few frames deep needs well
+ * under 2 KiB.  Frames that do not fit spill into chunks CPython allocates
+ * from its arena allocator.  When a greenlet of this thread is seen to
+ * spill (at a switch), later greenlets get chunks twice as large, up to
+ * CPython's own chunk size, so deep code soon stops paying for spills. */
+#define CHUNK_MIN_BYTES 2048
+#define CHUNK_MAX_BYTES (16 * 1024)
 #define MAX_FREE_CHUNKS 64
 
 static const char capsule_name[] = "corolib._core.thread";
@@ -49,17 +54,27 @@ cl__chunk_get(cl_thread *ts)
         ts->n_free_chunks--;
         return c;
     }
-    c = PyMem_RawMalloc(CHUNK_BYTES);
+    c = PyMem_RawMalloc(ts->chunk_bytes);
     if (c == NULL) {
         PyErr_NoMemory();
         return NULL;
     }
-    c->size = CHUNK_BYTES;
+    c->size = ts->chunk_bytes;
     return c;
 #else
     (void)ts;
     return NULL;
 #endif
+}
+
+/* A greenlet outgrew a root chunk of `outgrown` bytes. */
+void
+cl__chunk_grow(cl_thread *ts, size_t outgrown)
+{
+    if (outgrown >= ts->chunk_bytes && ts->chunk_bytes < CHUNK_MAX_BYTES) {
+        ts->chunk_bytes *= 2;
+        free_chunks(ts); /* the pooled ones are now too small */
+    }
 }
 
 void
@@ -69,7 +84,7 @@ cl__chunk_put(cl_thread *ts, cl_chunk *chunk)
     if (chunk == NULL) {
         return;
     }
-    if (ts->n_free_chunks >= MAX_FREE_CHUNKS) {
+    if (ts->n_free_chunks >= MAX_FREE_CHUNKS || chunk->size != ts->chunk_bytes) {
         PyMem_RawFree(chunk);
         return;
     }
@@ -158,6 +173,7 @@ cl__thread_slow(void)
         return NULL;
     }
     ts->tstate = tstate;
+    ts->chunk_bytes = CHUNK_MIN_BYTES;
     ts->main = cl__greenlet_new_main(ts);
     if (ts->main == NULL) {
         PyMem_RawFree(ts);

@@ -205,7 +205,10 @@ green_dealloc(cl_greenlet *self)
     }
     else {
 #ifdef CL_PY311
-        PyMem_RawFree(cl_pystate_take_chunks(&self->pystate));
+        /* A main greenlet's data stack is its thread's, freed by CPython. */
+        if (!CL_G_IS_MAIN(self)) {
+            PyMem_RawFree(cl_pystate_take_chunks(&self->pystate));
+        }
 #endif
 #ifdef CL_PY312
         cl_fixups_free(&self->pystate.fixups);
