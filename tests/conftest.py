@@ -9,6 +9,9 @@ Kept small and general on purpose:
   script with the interpreter running the tests (so the *installed* package
   is used), in a temporary directory, and returns a ``ScriptResult``
   (``session_run_python`` is the same for session-scoped fixtures).
+- ``scaled``: a fixture returning ``scaled(n)``: ``n`` times the
+  ``COROLIB_TEST_SCALE`` environment variable (default 1; sanitizer and
+  valgrind runs set it lower), at least 1.  For loop counts of long tests.
 - ``rss``: a fixture returning ``rss_kib``, the resident set size of
   this process in KiB.
 
@@ -95,6 +98,19 @@ def check_leaks(
         ):
             return last
     pytest.fail(f"{fn!r} leaks: {last} over {calls} calls")
+
+
+TEST_SCALE = float(os.environ.get("COROLIB_TEST_SCALE", "1"))
+
+
+def scaled_count(n: int) -> int:
+    return max(1, int(n * TEST_SCALE))
+
+
+@pytest.fixture
+def scaled() -> Callable[[int], int]:
+    """``scaled(n)``: a loop count scaled by COROLIB_TEST_SCALE."""
+    return scaled_count
 
 
 @pytest.fixture

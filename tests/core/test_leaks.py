@@ -34,7 +34,7 @@ def cycle_once():
 
 
 @pytest.mark.slow
-def test_million_create_switch_finish_cycles_flat_memory(rss):
+def test_million_create_switch_finish_cycles_flat_memory(rss, scaled):
     obj = object()
     ref_before = sys.getrefcount(obj)
 
@@ -43,30 +43,30 @@ def test_million_create_switch_finish_cycles_flat_memory(rss):
         g.switch(obj)
         g.switch(obj)
 
-    blocks, rss_values = measure(rss, once, batches=10, per_batch=100_000)
+    blocks, rss_values = measure(rss, once, batches=10, per_batch=scaled(100_000))
     assert_flat(blocks, rss_values)
     assert sys.getrefcount(obj) == ref_before
 
 
-def test_hundred_thousand_kills_flat_memory(rss):
+def test_hundred_thousand_kills_flat_memory(rss, scaled):
     def once():
         g = greenlet.greenlet(lambda: getcurrent().parent.switch())
         g.switch()
         del g
 
-    blocks, rss_values = measure(rss, once, batches=5, per_batch=20_000)
+    blocks, rss_values = measure(rss, once, batches=5, per_batch=scaled(20_000))
     assert_flat(blocks, rss_values)
 
 
-def test_throw_into_unstarted_flat_memory(rss):
+def test_throw_into_unstarted_flat_memory(rss, scaled):
     def once():
         greenlet.greenlet(lambda: None).throw()
 
-    blocks, rss_values = measure(rss, once, batches=5, per_batch=20_000)
+    blocks, rss_values = measure(rss, once, batches=5, per_batch=scaled(20_000))
     assert_flat(blocks, rss_values)
 
 
-def test_exceptions_across_switches_flat_memory(rss):
+def test_exceptions_across_switches_flat_memory(rss, scaled):
     def run():
         raise ValueError("x")
 
@@ -76,11 +76,11 @@ def test_exceptions_across_switches_flat_memory(rss):
         except ValueError:
             pass
 
-    blocks, rss_values = measure(rss, once, batches=5, per_batch=20_000)
+    blocks, rss_values = measure(rss, once, batches=5, per_batch=scaled(20_000))
     assert_flat(blocks, rss_values)
 
 
-def test_deep_stacks_flat_memory(rss):
+def test_deep_stacks_flat_memory(rss, scaled):
     # deep Python stacks spill into extra data-stack chunks (3.11+) and
     # large C-stack copies (3.10): all of it must be returned.
     def deep(n):
@@ -93,7 +93,7 @@ def test_deep_stacks_flat_memory(rss):
         g.switch(300)
         g.switch()
 
-    blocks, rss_values = measure(rss, once, batches=6, per_batch=500)
+    blocks, rss_values = measure(rss, once, batches=6, per_batch=scaled(500))
     assert_flat(blocks, rss_values, rss_slack_kib=4096)
 
 
@@ -118,7 +118,7 @@ def test_suspended_greenlets_released_on_drop(leakcheck):
     leakcheck(once, calls=20)
 
 
-def test_switch_args_refcount_in_long_loop():
+def test_switch_args_refcount_in_long_loop(scaled):
     a, b = object(), object()
     before = sys.getrefcount(a), sys.getrefcount(b)
 
@@ -129,7 +129,7 @@ def test_switch_args_refcount_in_long_loop():
 
     g = greenlet.greenlet(run)
     g.switch()
-    for _ in range(100_000):
+    for _ in range(scaled(100_000)):
         g.switch(a, k=b)
     g.switch(None)
     assert g.dead

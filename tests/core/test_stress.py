@@ -204,11 +204,12 @@ def test_gr_frame_of_suspended_greenlet_in_live_other_thread(threads_can_exit):
         t.join(10)
 
 
-def test_many_greenlets_alive_at_once():
-    gs = [greenlet.greenlet(lambda i: getcurrent().parent.switch(i) * 2) for _ in range(10_000)]
+def test_many_greenlets_alive_at_once(scaled):
+    n = scaled(10_000)
+    gs = [greenlet.greenlet(lambda i: getcurrent().parent.switch(i) * 2) for _ in range(n)]
     for i, g in enumerate(gs):
         assert g.switch(i) == i
-    assert sum(g.switch(i) for i, g in enumerate(gs)) == 2 * sum(range(10_000))
+    assert sum(g.switch(i) for i, g in enumerate(gs)) == 2 * sum(range(n))
 
 
 def test_switch_between_siblings_without_returning_to_main():

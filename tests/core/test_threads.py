@@ -299,15 +299,16 @@ def test_dropped_in_other_thread_whose_owner_then_exits(threads_can_exit):
     assert log == []
 
 
-def test_ten_threads_thousand_greenlets_each(threads_can_exit):
+def test_ten_threads_thousand_greenlets_each(threads_can_exit, scaled):
     errors = []
     results = {}
+    count = scaled(1000)
 
     def worker(n):
         try:
             gs = []
             total = 0
-            for i in range(1000):
+            for i in range(count):
 
                 def run(i=i):
                     v = getcurrent().parent.switch(i)
@@ -330,24 +331,25 @@ def test_ten_threads_thousand_greenlets_each(threads_can_exit):
         t.join(120)
     assert not errors, errors
     for n in range(10):
-        expected = sum(range(1000)) * 2 + n * 1000
+        expected = sum(range(count)) * 2 + n * count
         assert results[n] == expected
 
 
-def test_threads_switching_concurrently_keep_state_apart(threads_can_exit):
+def test_threads_switching_concurrently_keep_state_apart(threads_can_exit, scaled):
     errors = []
+    count = scaled(2000)
 
     def worker(n):
         try:
             sys.setrecursionlimit(sys.getrecursionlimit())
 
             def run():
-                for i in range(2000):
+                for i in range(count):
                     assert getcurrent() is g
                     getcurrent().parent.switch((n, i))
 
             g = greenlet.greenlet(run)
-            for i in range(2000):
+            for i in range(count):
                 assert g.switch() == (n, i)
                 assert getcurrent().parent is None
         except BaseException as e:  # noqa: BLE001

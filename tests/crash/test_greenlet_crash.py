@@ -2,22 +2,8 @@
 fresh interpreter: exit, shutdown, threads, signals, re-entrant starts."""
 
 import signal
-import sys
-
-import pytest
-
-PY311 = sys.version_info >= (3, 11)
-
-EXIT_CRASH = pytest.mark.xfail(
-    PY311,
-    reason="core bug: the thread's data stack is freed twice when a main "
-    "greenlet that has switched is freed (csrc/py/greenlet_type.c "
-    "green_dealloc calls cl_pystate_take_chunks on main greenlets)",
-    strict=True,
-)
 
 
-@EXIT_CRASH
 def test_process_exit_after_switching(run_python):
     r = run_python(
         """
@@ -41,7 +27,6 @@ def test_process_exit_without_switching(run_python):
     r.expect(0, stdout="ok\n")
 
 
-@EXIT_CRASH
 def test_thread_exit_after_switching(run_python):
     r = run_python(
         """
@@ -136,7 +121,6 @@ def test_suspended_greenlets_at_exit_are_not_run_during_finalisation(run_python)
     r.expect(0, stdout="ok\n")
 
 
-@EXIT_CRASH
 def test_greenlet_killed_from_atexit_handler_runs_finally(run_python):
     r = run_python(
         """
@@ -159,7 +143,6 @@ def test_greenlet_killed_from_atexit_handler_runs_finally(run_python):
     r.expect(0, stdout="main done\nfinally in atexit\n")
 
 
-@EXIT_CRASH
 def test_sys_exit_inside_greenlet(run_python):
     r = run_python(
         """
@@ -187,7 +170,6 @@ def test_sys_exit_inside_greenlet(run_python):
     r.expect(3, stdout="inner finally\nmain finally\n")
 
 
-@EXIT_CRASH
 def test_keyboard_interrupt_thrown_into_greenlet(run_python):
     r = run_python(
         """
@@ -239,7 +221,6 @@ def test_real_sigint_while_running_in_greenlet(run_python):
     assert "Fatal Python error" not in r.stderr, r.describe()
 
 
-@EXIT_CRASH
 def test_uncaught_exception_from_greenlet_reaches_top_level(run_python):
     r = run_python(
         """
