@@ -8,7 +8,7 @@ Kept small and general on purpose:
 - ``run_python``: a fixture returning ``run(source, ...)``, which runs a
   script with the interpreter running the tests (so the *installed* package
   is used), in a temporary directory, and returns a ``ScriptResult``
-  (``session_run_python`` is the same for session-scoped fixtures).
+  whose ``expect()`` checks the exit status, stdout and stderr.
 - ``scaled``: a fixture returning ``scaled(n)``: ``n`` times the
   ``COROLIB_TEST_SCALE`` environment variable (default 1; sanitizer and
   valgrind runs set it lower), at least 1.  For loop counts of long tests.
@@ -202,15 +202,5 @@ def run_python(tmp_path) -> Callable[..., ScriptResult]:
 
     def run(source: str, **kwargs) -> ScriptResult:
         return run_script(source, cwd=tmp_path, **kwargs)
-
-    return run
-
-
-@pytest.fixture(scope="session")
-def session_run_python(tmp_path_factory) -> Callable[..., ScriptResult]:
-    """Like ``run_python``, for session-scoped fixtures."""
-
-    def run(source: str, **kwargs) -> ScriptResult:
-        return run_script(source, cwd=tmp_path_factory.mktemp("script"), **kwargs)
 
     return run

@@ -168,7 +168,7 @@ def test_bad_input_to_methods_and_attributes():
     assert g.switch() is None
 
 
-def test_gr_frame_of_suspended_greenlet_in_live_other_thread(threads_can_exit):
+def test_gr_frame_of_suspended_greenlet_in_live_other_thread():
     ready = threading.Event()
     release = threading.Event()
     box = {}

@@ -67,7 +67,7 @@ def test_total_main_greenlets_counts_threads():
     assert greenlet.get_total_main_greenlets() == before
 
 
-def test_switch_to_greenlet_of_other_thread_raises_error(threads_can_exit):
+def test_switch_to_greenlet_of_other_thread_raises_error():
     ready = threading.Event()
     release = threading.Event()
     box = {}
@@ -101,7 +101,7 @@ def test_switch_to_greenlet_of_other_thread_raises_error(threads_can_exit):
         t.join(10)
 
 
-def test_switch_to_greenlet_of_exited_thread(threads_can_exit):
+def test_switch_to_greenlet_of_exited_thread():
     box = {}
 
     def body():
@@ -134,7 +134,7 @@ def test_switch_to_greenlet_of_exited_thread(threads_can_exit):
     "thread's main greenlet (core/greenlet.c cl__forget)",
     strict=True,
 )
-def test_exited_thread_suspended_greenlet_releases_its_frames(threads_can_exit):
+def test_exited_thread_suspended_greenlet_releases_its_frames():
     class Marker:
         pass
 
@@ -162,7 +162,7 @@ def test_exited_thread_suspended_greenlet_releases_its_frames(threads_can_exit):
     assert greenlet.get_total_main_greenlets() == mains_before
 
 
-def test_greenlets_of_exited_thread_free_without_running_code(threads_can_exit):
+def test_greenlets_of_exited_thread_free_without_running_code():
     log = []
     box = {}
 
@@ -218,7 +218,7 @@ def test_unstarted_greenlet_with_parent_in_other_thread_cannot_start():
         t.join(10)
 
 
-def test_dropped_in_other_thread_is_killed_in_own_thread(threads_can_exit):
+def test_dropped_in_other_thread_is_killed_in_own_thread():
     log = []
     to_owner = threading.Event()
     dropped = threading.Event()
@@ -264,7 +264,7 @@ def test_dropped_in_other_thread_is_killed_in_own_thread(threads_can_exit):
     assert greenlet.get_pending_cleanup_count() == 0
 
 
-def test_dropped_in_other_thread_whose_owner_then_exits(threads_can_exit):
+def test_dropped_in_other_thread_whose_owner_then_exits():
     log = []
     to_owner = threading.Event()
     dropped = threading.Event()
@@ -299,7 +299,7 @@ def test_dropped_in_other_thread_whose_owner_then_exits(threads_can_exit):
     assert log == []
 
 
-def test_ten_threads_thousand_greenlets_each(threads_can_exit, scaled):
+def test_ten_threads_thousand_greenlets_each(scaled):
     errors = []
     results = {}
     count = scaled(1000)
@@ -335,7 +335,7 @@ def test_ten_threads_thousand_greenlets_each(threads_can_exit, scaled):
         assert results[n] == expected
 
 
-def test_threads_switching_concurrently_keep_state_apart(threads_can_exit, scaled):
+def test_threads_switching_concurrently_keep_state_apart(scaled):
     errors = []
     count = scaled(2000)
 
@@ -363,7 +363,7 @@ def test_threads_switching_concurrently_keep_state_apart(threads_can_exit, scale
     assert not errors, errors
 
 
-def test_thread_exit_with_suspended_greenlets_leaves_no_main_greenlets(threads_can_exit):
+def test_thread_exit_with_suspended_greenlets_leaves_no_main_greenlets():
     gc.collect()
     before = greenlet.get_total_main_greenlets()
 

@@ -178,7 +178,7 @@ def test_trace_function_switching_is_safe():
     assert seen == ["switch"] * 4
 
 
-def test_trace_is_per_thread(events, threads_can_exit):
+def test_trace_is_per_thread(events):
     other = []
 
     def body():
