@@ -230,3 +230,60 @@ def test_current_frame_chain_inside_greenlet_ends_at_run():
 
     assert greenlet.greenlet(run).switch() == ["run"]
     assert greenlet.greenlet(level2).switch() == "parked"
+
+
+def test_gr_frame_of_greenlet_with_builtin_run_is_none():
+    main = getcurrent()
+    g = greenlet.greenlet(main.switch)
+    assert g.switch("x") == "x"
+    assert g and g.gr_frame is None
+    g.switch()
+    assert g.dead
+
+
+class SwitchOnDel:
+    """Its __del__ switches to ``walker`` (which inspects other frames)."""
+
+    def __init__(self, walker):
+        self.walker = walker
+
+    def __del__(self):
+        self.walker.switch()
+
+
+def test_switch_from_del_of_local_while_frame_is_exiting():
+    seen = []
+    targets = []
+
+    def walk_all():
+        while True:
+            for g in list(targets):
+                seen.append(chain(g.gr_frame))
+            getcurrent().parent.switch()
+
+    walker = greenlet.greenlet(walk_all)
+    walker.switch()  # parks in walk_all with nothing to walk
+    walker.parent = getcurrent()
+
+    def leaf():
+        obj = SwitchOnDel(walker)  # noqa: F841 - freed as leaf() returns
+        return "leaf returned"
+
+    def middle():
+        r = leaf()
+        getcurrent().parent.switch("middle parked")
+        return r
+
+    def run():
+        return middle()
+
+    g = greenlet.greenlet(run)
+    targets.append(g)
+    walker.parent = g
+    assert g.switch() == "middle parked"
+    # while leaf() was exiting, the walker saw g suspended in it
+    assert seen and seen[0][-2:] == ["middle", "run"]
+    targets.clear()
+    walker.parent = getcurrent()
+    assert g.switch() == "leaf returned"
+    walker.throw()

@@ -233,3 +233,51 @@ def test_switch_between_siblings_without_returning_to_main():
     assert sum(1 for g in chain if g) == n - 1
     for g in chain[:-1]:
         assert g.switch() is None
+
+
+def make_big_frame_function(n_locals):
+    """A recursive function whose frame holds n_locals locals."""
+    names = [f"v{i}" for i in range(n_locals)]
+    body = "".join(f"    {v} = n + {i}\n" for i, v in enumerate(names))
+    src = (
+        "def big(n, peer):\n"
+        + body
+        + "    if n > 0:\n        r = big(n - 1, peer)\n"
+        + "    else:\n        r = 0\n        peer.switch('bottom')\n"
+        + f"    assert {names[-1]} == n + {n_locals - 1}\n"
+        + "    return r + 1\n"
+    )
+    namespace = {}
+    exec(src, namespace)  # noqa: S102 - generated test code
+    return namespace["big"]
+
+
+def test_frames_larger_than_a_data_stack_chunk():
+    # Frames of several KiB do not fit a greenlet's first data-stack chunk
+    # (3.11+); the spilled chunks must be switched and released correctly.
+    big = make_big_frame_function(800)
+    for _ in range(3):
+        gs = [greenlet.greenlet(big) for _ in range(5)]
+        for i, g in enumerate(gs):
+            assert g.switch(i * 3, getcurrent()) == "bottom"
+        for i, g in enumerate(gs):
+            assert g.switch() == i * 3 + 1
+        small = [greenlet.greenlet(lambda: getcurrent().parent.switch(1)) for _ in range(50)]
+        assert sum(g.switch() for g in small) == 50
+        for g in small:
+            g.switch()
+            assert g.dead
+
+
+def test_big_frames_do_not_leak(leakcheck):
+    big = make_big_frame_function(400)
+
+    def once():
+        g = greenlet.greenlet(big)
+        g.switch(2, getcurrent())
+        g.switch()
+        g2 = greenlet.greenlet(big)
+        g2.switch(1, getcurrent())
+        del g2
+
+    leakcheck(once, calls=50)
