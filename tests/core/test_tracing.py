@@ -352,3 +352,44 @@ def test_line_tracing_inside_greenlet_with_many_switches():
     assert lines.count("call") >= 1
     assert lines.count("line") >= 10
     assert lines[-1] == "return"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is 3.12+")
+def test_sys_monitoring_events_across_switches():
+    mon = sys.monitoring
+    tool = next(i for i in range(6) if mon.get_tool(i) is None)
+    seen = []
+    mon.use_tool_id(tool, "corolib-test")
+    try:
+        mon.register_callback(
+            tool, mon.events.PY_START, lambda code, off: seen.append(("start", code.co_name))
+        )
+        mon.register_callback(
+            tool,
+            mon.events.PY_RETURN,
+            lambda code, off, val: seen.append(("return", code.co_name)),
+        )
+
+        def child():
+            getcurrent().parent.switch()
+            return 1
+
+        def driver():
+            g = greenlet.greenlet(child)
+            g.switch()
+            g.switch()
+
+        mon.set_events(tool, mon.events.PY_START | mon.events.PY_RETURN)
+        driver()
+        mon.set_events(tool, 0)
+    finally:
+        mon.register_callback(tool, mon.events.PY_START, None)
+        mon.register_callback(tool, mon.events.PY_RETURN, None)
+        mon.free_tool_id(tool)
+    relevant = [e for e in seen if e[1] in ("driver", "child")]
+    assert relevant == [
+        ("start", "driver"),
+        ("start", "child"),
+        ("return", "child"),
+        ("return", "driver"),
+    ]
