@@ -423,3 +423,19 @@ def test_parent_that_cannot_start_with_exception_from_child():
     with pytest.raises((AttributeError, KeyError)):
         child.switch()
     assert child.dead
+
+
+def test_stack_saved_counts_bytes_in_heap():
+    main = getcurrent()
+    assert main._stack_saved == 0
+
+    def run():
+        main.switch(main._stack_saved)
+
+    g = greenlet.greenlet(run)
+    assert g._stack_saved == 0
+    assert g.switch() > 0  # main's slice was copied away while g ran
+    assert g._stack_saved > 0  # g is suspended below main's stack
+    assert main._stack_saved == 0  # running
+    g.switch()
+    assert g._stack_saved == 0

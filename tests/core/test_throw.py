@@ -384,3 +384,33 @@ def test_pending_exception_survives_killing_a_greenlet():
         del g
         assert sys.exc_info()[0] is Boom
         assert str(sys.exc_info()[1]) == "handled"
+
+
+def test_child_throws_greenlet_exit_into_main():
+    main = getcurrent()
+
+    def run():
+        main.throw()
+        return "resumed"
+
+    g = greenlet.greenlet(run)
+    with pytest.raises(GreenletExit):
+        g.switch()
+    assert g and not g.dead
+    assert g.switch() == "resumed"
+
+
+def test_throw_into_unstarted_parent_from_child():
+    log = []
+    parent = greenlet.greenlet(lambda *a: log.append(("parent ran", a)))
+
+    def run():
+        parent.throw(KeyError("into parent"))
+
+    child = greenlet.greenlet(run, parent=parent)
+    child.parent = getcurrent()
+    # parent dies unstarted; the KeyError goes to parent's parent (main)
+    with pytest.raises(KeyError):
+        child.switch()
+    assert parent.dead and log == []
+    child.throw()
