@@ -50,11 +50,15 @@ def test_gr_frame_of_nested_greenlets():
         inner = greenlet.greenlet(level1)
         inner.switch()
         getcurrent().parent.switch(inner)
+        return "outer done"
 
     g = greenlet.greenlet(outer)
     inner = g.switch()
     assert chain(inner.gr_frame) == ["level3", "level2", "level1"]
     assert chain(g.gr_frame) == ["outer"]
+    # finish both: a suspended pair referring to each other is never freed
+    assert inner.switch() == "outer done"  # inner returns to outer, outer to us
+    assert g.dead and inner.dead
 
 
 def test_gr_frame_of_main_greenlet_seen_from_child():

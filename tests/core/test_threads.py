@@ -101,7 +101,9 @@ def test_switch_to_greenlet_of_other_thread_raises_error():
         t.join(10)
 
 
-def test_switch_to_greenlet_of_exited_thread():
+def test_switch_to_greenlet_of_exited_thread(allow_greenlet_leaks):
+    # Its suspended frame keeps the exited thread's main greenlet alive
+    # (see test_exited_thread_suspended_greenlet_releases_its_frames).
     box = {}
 
     def body():
@@ -162,7 +164,9 @@ def test_exited_thread_suspended_greenlet_releases_its_frames():
     assert greenlet.get_total_main_greenlets() == mains_before
 
 
-def test_greenlets_of_exited_thread_free_without_running_code():
+def test_greenlets_of_exited_thread_free_without_running_code(allow_greenlet_leaks):
+    # Its suspended frame keeps the exited thread's main greenlet alive
+    # (see test_exited_thread_suspended_greenlet_releases_its_frames).
     log = []
     box = {}
 
@@ -264,7 +268,9 @@ def test_dropped_in_other_thread_is_killed_in_own_thread():
     assert greenlet.get_pending_cleanup_count() == 0
 
 
-def test_dropped_in_other_thread_whose_owner_then_exits():
+def test_dropped_in_other_thread_whose_owner_then_exits(allow_greenlet_leaks):
+    # Its suspended frame keeps the exited thread's main greenlet alive
+    # (see test_exited_thread_suspended_greenlet_releases_its_frames).
     log = []
     to_owner = threading.Event()
     dropped = threading.Event()
@@ -352,6 +358,8 @@ def test_threads_switching_concurrently_keep_state_apart(scaled):
             for i in range(count):
                 assert g.switch() == (n, i)
                 assert getcurrent().parent is None
+            g.switch()
+            assert g.dead
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 

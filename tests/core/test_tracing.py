@@ -21,6 +21,7 @@ def events():
         yield log
     finally:
         greenlet.settrace(old)
+        log.clear()  # it holds greenlets; pytest keeps fixture values a while
 
 
 def test_settrace_returns_previous_and_gettrace():
