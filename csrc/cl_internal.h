@@ -54,6 +54,9 @@ typedef struct cl_greenlet {
     PyObject *sw_kwargs;        /* a tuple + dict, or NULL = an exception */
     cl_thread *thread;          /* main greenlets only; NULL once exited */
     unsigned int flags;
+    /* Owned by the scheduler (hub/): what this greenlet is parked on. */
+    void *sched;
+    unsigned int sched_flags;
 } cl_greenlet;
 
 #define CL_G_MAIN 0x1     /* the root greenlet of a thread */
@@ -74,6 +77,7 @@ struct cl_thread {
     cl_chunk *free_chunks;  /* recycled data-stack chunks (3.11+) */
     int n_free_chunks;
     size_t chunk_bytes;     /* size of the root chunk new greenlets get */
+    PyObject *hub;          /* strong or NULL: the scheduler of this thread */
     cl_thread *next;        /* all live thread states, for introspection */
     cl_thread *prevp;
 };
@@ -112,6 +116,9 @@ cl__thread(void)
     return cl__thread_slow();
 }
 
+/* core/arena.c */
+CL_HIDDEN void cl__arena_cache_install(void);
+
 /* core/greenlet.c */
 CL_HIDDEN cl_greenlet *cl__greenlet_new_main(cl_thread *ts);
 CL_HIDDEN PyObject *cl__switch_to(cl_thread *ts, cl_greenlet *target,
@@ -123,7 +130,11 @@ CL_HIDDEN cl_greenlet *cl__find_main(cl_greenlet *g);
 CL_HIDDEN void cl__kill_released(cl_thread *ts, cl_greenlet *g);
 CL_HIDDEN void cl__forget(cl_greenlet *g);
 
-/* py/greenlet_type.c */
+/* py/greenlet_type.c, py/hub_type.c */
 CL_HIDDEN int cl__greenlet_type_ready(PyObject *module);
+CL_HIDDEN int cl__hub_types_ready(PyObject *module);
+
+/* py/uv_module.c */
+CL_HIDDEN int cl__uv_types_ready(PyObject *module);
 
 #endif

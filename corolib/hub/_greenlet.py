@@ -1,0 +1,178 @@
+"""Tasks: ``Greenlet``, ``spawn`` and friends, with gevent's semantics.
+
+A ``Greenlet`` is a greenlet whose parent is the hub: it is started by the
+hub (in FIFO order with everything else the hub has queued), runs its
+function, keeps the result or the exception, and tells whoever is joined
+or linked to it when it is done.  Its hot paths (construction, start,
+run, join, get, kill) are compiled (``corolib._core.Task``); links, names
+and repr are here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from corolib import _core
+from corolib._core import GreenletExit, greenlet
+from corolib.hub._hub import get_hub
+from corolib.hub._timeout import Timeout
+
+__all__ = ["Greenlet", "spawn", "spawn_later", "spawn_raw", "kill"]
+
+_core._set_timeout_class(Timeout)
+
+# link kinds
+_ALWAYS, _ON_VALUE, _ON_EXCEPTION = 0, 1, 2
+
+
+class Greenlet(_core.Task):
+    """A task: runs ``run(*args, **kwargs)`` in its own greenlet, started by the hub.
+
+    ``Greenlet(run=None, *args, **kwargs)``; subclasses may define ``_run``
+    instead of passing ``run``.  After ``start()`` (or ``spawn``), the
+    result is in ``value`` (or the exception in ``exception``) once
+    ``ready()``.  Killing a greenlet that never started means it never runs.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def spawn(cls, *args: Any, **kwargs: Any) -> Greenlet:
+        """Create a greenlet and start it: ``cls(*args, **kwargs).start()``."""
+        g = cls(*args, **kwargs)
+        g.start()
+        return g
+
+    @classmethod
+    def spawn_later(cls, seconds: float, *args: Any, **kwargs: Any) -> Greenlet:
+        """Create a greenlet and start it after ``seconds``."""
+        g = cls(*args, **kwargs)
+        g.start_later(seconds)
+        return g
+
+    @property
+    def name(self) -> str:
+        """A name for reports: given, or ``Greenlet-<id>``."""
+        name = self.__dict__.get("_name")
+        return name if name is not None else f"Greenlet-{id(self):#x}"
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.__dict__["_name"] = value
+
+    @property
+    def exc_info(self) -> tuple[Any, Any, Any]:
+        """``(type, value, traceback)`` of the failure, or ``(None, None, None)``."""
+        e = self.exception
+        if e is None:
+            return (None, None, None)
+        return (type(e), e, e.__traceback__)
+
+    def __repr__(self) -> str:
+        fn = self._function
+        if fn is None:
+            fn = getattr(self, "_run", None)
+        fname = getattr(fn, "__qualname__", None) or repr(fn)
+        args = ", ".join(
+            [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        )
+        return f"<{type(self).__name__} {self.name!r} at {id(self):#x}: {fname}({args})>"
+
+    # -- links ----------------------------------------------------------------
+
+    def _add_link(self, callback: Callable[[Any], object], raw: bool, when: int) -> None:
+        if not callable(callback):
+            raise TypeError(f"Expected callable: {callback!r}")
+        links = self._links
+        if links is None:
+            links = self._links = []
+        links.append((callback, raw, when))
+        if self.ready() and len(links) == 1:
+            get_hub().run_callback(self._notify_links)
+
+    def _notify_links(self) -> None:
+        links, self._links = self._links, None
+        ok = self.exception is None
+        hub = get_hub()
+        for callback, raw, when in links or ():
+            if when == _ON_VALUE and not ok or when == _ON_EXCEPTION and ok:
+                continue
+            if raw:
+                try:
+                    callback(self)
+                except BaseException as exc:  # noqa: BLE001 - reported, never lost
+                    hub.handle_error(callback, type(exc), exc, exc.__traceback__)
+            else:
+                hub.start_greenlet(greenlet(callback), self)
+
+    def link(self, callback: Callable[[Greenlet], object]) -> None:
+        """Call ``callback(self)`` in a new greenlet once this one is done."""
+        self._add_link(callback, False, _ALWAYS)
+
+    def link_value(self, callback: Callable[[Greenlet], object]) -> None:
+        """Like :meth:`link`, only if it finishes successfully."""
+        self._add_link(callback, False, _ON_VALUE)
+
+    def link_exception(self, callback: Callable[[Greenlet], object]) -> None:
+        """Like :meth:`link`, only if it fails."""
+        self._add_link(callback, False, _ON_EXCEPTION)
+
+    def rawlink(self, callback: Callable[[Greenlet], object]) -> None:
+        """Call ``callback(self)`` in the hub itself once done (it must not block)."""
+        self._add_link(callback, True, _ALWAYS)
+
+    def unlink(self, callback: Callable[[Greenlet], object]) -> None:
+        """Remove every link to ``callback``."""
+        if self._links:
+            self._links = [lk for lk in self._links if lk[0] != callback]
+
+    def unlink_all(self) -> None:
+        """Remove every link."""
+        self._links = None
+
+    def has_links(self) -> bool:
+        """True if something is linked."""
+        return bool(self._links)
+
+
+_core._set_greenlet_class(Greenlet)
+spawn = _core.spawn
+
+
+def spawn_later(
+    seconds: float, function: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Greenlet:
+    """Like :func:`spawn`, starting after ``seconds``."""
+    g = Greenlet(function, *args, **kwargs)
+    g.start_later(seconds)
+    return g
+
+
+def spawn_raw(function: Callable[..., Any], *args: Any, **kwargs: Any) -> greenlet:
+    """Start ``function(*args, **kwargs)`` in a bare greenlet: the cheapest task.
+
+    No result, no links, no join; its parent is the hub.
+    """
+    if not callable(function):
+        raise TypeError(f"spawn_raw() needs a callable, not {function!r}")
+    hub = get_hub()
+    g = greenlet(function, hub)
+    hub.start_greenlet(g, *args, **kwargs)
+    return g
+
+
+def kill(g: greenlet, exception: type[BaseException] | BaseException = GreenletExit) -> None:
+    """Kill any greenlet (a :class:`Greenlet` or a raw one) without waiting."""
+    if isinstance(g, _core.Task):
+        g.kill(exception, block=False)
+        return
+    exc = exception() if isinstance(exception, type) else exception
+    if g.dead:
+        return
+    hub = get_hub()
+    if not g:
+        hub.cancel_start(g)
+        return
+    if not hub.interrupt(g, exc):
+        hub.run_callback(g.throw, exc)

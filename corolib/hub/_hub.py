@@ -1,0 +1,97 @@
+"""The thread's hub, as the Python layer sees it: error reporting policy.
+
+The loop itself runs in C (``corolib._core.Hub``).  This subclass decides
+what happens to an exception that reaches the hub: it is printed once, with
+the greenlet it came from, and ``KeyboardInterrupt``/``SystemExit`` are
+raised in the thread's main greenlet instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from types import TracebackType
+from typing import Any, TextIO
+
+from corolib import _core
+from corolib._core import GreenletExit, getcurrent
+
+__all__ = ["Hub", "get_hub"]
+
+
+class Hub(_core.Hub):
+    """One per OS thread: a greenlet that runs a libuv loop from C.
+
+    Every blocking call parks the calling greenlet and switches here; the
+    hub resumes it when its event (I/O, timer, wake-up) happens.  Create it
+    with :func:`get_hub`, never directly.
+    """
+
+    #: Exceptions that are the end of a greenlet, not an error.
+    NOT_ERROR: tuple[type[BaseException], ...] = (GreenletExit, SystemExit)
+    #: Exceptions that go to the main greenlet, wherever they were raised.
+    SYSTEM_ERROR: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, SystemError)
+
+    @property
+    def exception_stream(self) -> TextIO:
+        """Where errors are printed (``sys.stderr`` at the time of printing)."""
+        return sys.stderr
+
+    def handle_error(
+        self,
+        context: object,
+        type: type[BaseException],
+        value: BaseException,
+        tb: TracebackType | None,
+    ) -> None:
+        """Report an exception that reached the hub; never raises.
+
+        ``context`` is the greenlet (or callback) it came from, or None.
+        """
+        if not issubclass(type, self.NOT_ERROR):
+            self.print_exception(context, type, value, tb)
+        if issubclass(type, self.SYSTEM_ERROR):
+            self.handle_system_error(value)
+
+    def handle_system_error(self, value: BaseException) -> None:
+        """Raise ``value`` (Ctrl-C, SystemExit) in the thread's main greenlet."""
+        main = self.parent
+        if main is None or getcurrent() is main:
+            raise value
+        if not self.interrupt(main, value):
+            self.run_callback(main.throw, value)
+
+    def print_exception(
+        self,
+        context: object,
+        type: type[BaseException],
+        value: BaseException,
+        tb: TracebackType | None,
+    ) -> None:
+        """Print the traceback, then one line naming what failed."""
+        stream = self.exception_stream
+        try:
+            traceback.print_exception(type, value, tb, file=stream)
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            what = "the hub" if context is None else _safe_repr(context)
+            stream.write(f"{when} {what} failed with {type.__name__}\n\n")
+            stream.flush()
+        except Exception:  # noqa: BLE001 - reporting must never raise
+            pass
+
+
+def _safe_repr(obj: object) -> str:
+    try:
+        return repr(obj)
+    except Exception as exc:  # noqa: BLE001
+        return f"<{type(obj).__name__} (repr failed: {exc!r})>"
+
+
+_core.set_hub_class(Hub)
+
+
+def get_hub() -> Hub:
+    """The current thread's hub, created on first use."""
+    hub: Any = _core.get_hub()
+    return hub  # type: ignore[no-any-return]

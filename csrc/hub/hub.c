@@ -1,0 +1,864 @@
+/* The door: parking greenlets, the ready queue, and the hub's run loop.
+ *
+ * cl__hub_park is the only function in corolib that switches to the hub.
+ * Every blocking primitive (sleep, fd waits, wait queues, join) builds a
+ * cl_park node, registers it where the wake-up will come from, and calls
+ * it.  The hub is the only caller of cl__switch_to into parked greenlets.
+ *
+ * Invariants:
+ *   - Only the hub's thread touches the ready queue, the heap, the fd table
+ *     and the park nodes; other threads go through cl__hub_xpush (mutex +
+ *     async handle).  Sinks run inside uv_run without the GIL but on the
+ *     hub's thread, so they may touch those structures; they never touch a
+ *     Python object's reference count.
+ *   - A node is queued at most once (WAITING -> READY), and the ready queue
+ *     always has room for every parked node: capacity is reserved when a
+ *     greenlet parks, so a wake inside uv_run never allocates.
+ *   - A node stays allocated while a queue entry points at it.
+ */
+#include "hub.h"
+
+#include <unistd.h>
+
+PyObject *cl__LoopExit;
+PyObject *cl__BlockingSwitchOutError;
+PyObject *cl__InvalidSwitchError;
+PyObject *cl__hub_class;
+PyObject *cl__empty_tuple;
+
+/* Run queued work for at most this long before polling for I/O again. */
+#define DRAIN_BUDGET_NS (2 * 1000 * 1000)
+#define MAX_FREE_PARKS 1024
+
+/* ---- ready queue ------------------------------------------------------ */
+
+static int
+ready_reserve(cl_hub *hub, size_t extra)
+{
+    size_t need = hub->rcount + extra;
+    size_t ncap, i;
+    cl_entry *grown;
+    if (need <= hub->rcap) {
+        return 0;
+    }
+    ncap = hub->rcap ? hub->rcap : 64;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    grown = PyMem_RawMalloc(ncap * sizeof(cl_entry));
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < hub->rcount; i++) {
+        grown[i] = hub->ready[(hub->rhead + i) % hub->rcap];
+    }
+    PyMem_RawFree(hub->ready);
+    hub->ready = grown;
+    hub->rhead = 0;
+    hub->rcap = ncap;
+    return 0;
+}
+
+/* Append without allocating: room was reserved. */
+static void
+ready_append(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c)
+{
+    cl_entry *e = &hub->ready[(hub->rhead + hub->rcount) % hub->rcap];
+    e->kind = kind;
+    e->a = a;
+    e->b = b;
+    e->c = c;
+    hub->rcount++;
+}
+
+/* Queue work for the hub (GIL held, hub's thread).  Steals the references
+ * in a (for CALL/START), b and c. */
+int
+cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c)
+{
+    if (ready_reserve(hub, (size_t)hub->n_parked + 1) < 0) {
+        if (kind != CL_E_WAKE) {
+            Py_XDECREF((PyObject *)a);
+        }
+        Py_XDECREF(b);
+        Py_XDECREF(c);
+        return -1;
+    }
+    ready_append(hub, kind, a, b, c);
+    return 0;
+}
+
+/* ---- park nodes -------------------------------------------------------- */
+
+void
+cl__parklist_append(cl_parklist *l, cl_park *p)
+{
+    p->list = l;
+    p->next = NULL;
+    p->prev = l->tail;
+    if (l->tail != NULL) {
+        l->tail->next = p;
+    }
+    else {
+        l->head = p;
+    }
+    l->tail = p;
+    l->count++;
+}
+
+void
+cl__parklist_remove(cl_park *p)
+{
+    cl_parklist *l = p->list;
+    if (l == NULL) {
+        return;
+    }
+    if (p->prev != NULL) {
+        p->prev->next = p->next;
+    }
+    else {
+        l->head = p->next;
+    }
+    if (p->next != NULL) {
+        p->next->prev = p->prev;
+    }
+    else {
+        l->tail = p->prev;
+    }
+    l->count--;
+    p->list = NULL;
+    p->next = p->prev = NULL;
+}
+
+cl_park *
+cl__park_new(cl_hub *hub, const char *what, intptr_t detail)
+{
+    cl_park *p = hub->free_parks;
+    if (p != NULL) {
+        hub->free_parks = p->next;
+        hub->n_free_parks--;
+    }
+    else {
+        p = PyMem_RawMalloc(sizeof(cl_park));
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    memset(p, 0, sizeof(*p));
+    p->timeout.index = CL_T_NONE;
+    p->timeout.kind = CL_T_PARK;
+    p->timeout.ref = 1;
+    p->what = what;
+    p->detail = detail;
+    return p;
+}
+
+static void
+park_free(cl_hub *hub, cl_park *p)
+{
+    Py_CLEAR(p->exc);
+    Py_CLEAR(p->value);
+    p->state = CL_PARK_FREE;
+    if (hub->n_free_parks >= MAX_FREE_PARKS) {
+        PyMem_RawFree(p);
+        return;
+    }
+    p->next = hub->free_parks;
+    hub->free_parks = p;
+    hub->n_free_parks++;
+}
+
+/* The owner is done with `p` (after cl__hub_park returned). */
+void
+cl__park_release(cl_hub *hub, cl_park *p)
+{
+    cl__parklist_remove(p);
+    if (p->queued) {
+        p->state = CL_PARK_ORPHAN; /* the queue entry frees it */
+        Py_CLEAR(p->exc);
+        Py_CLEAR(p->value);
+        return;
+    }
+    park_free(hub, p);
+}
+
+void
+cl__park_wake(cl_hub *hub, cl_park *p, int result)
+{
+    if (p->state != CL_PARK_WAITING) {
+        return; /* already woken: the first reason wins */
+    }
+    p->state = CL_PARK_READY;
+    p->result = result;
+    p->queued = 1;
+    ready_append(hub, CL_E_WAKE, p, NULL, NULL);
+}
+
+int
+cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc)
+{
+    cl_park *p = g->sched;
+    if (p == NULL || (p->state != CL_PARK_WAITING && p->state != CL_PARK_READY)) {
+        return 0;
+    }
+    Py_INCREF(exc);
+    Py_XSETREF(p->exc, exc);
+    cl__park_wake(hub, p, 0);
+    return 1;
+}
+
+int
+cl__hub_check_thread(cl_hub *hub)
+{
+    if (hub->ts == NULL || hub->ts != cl__tls_thread ||
+        hub->ts->tstate != PyThreadState_GET()) {
+        PyErr_SetString(cl__greenlet_error,
+                        "this hub belongs to another thread");
+        return -1;
+    }
+    if (hub->destroyed) {
+        PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the door ----------------------------------------------------------- */
+
+/* Park the current greenlet on `p` until the hub resumes it.  Returns the
+ * result the waker gave (events >= 0, or CL_PARK_TIMEOUT when timeout_ns
+ * >= 0 elapsed), or -1 with an exception (thrown in, or delivered through
+ * the node).  The caller still owns `p` and releases it. */
+int
+cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
+{
+    cl_thread *ts = hub->ts;
+    cl_greenlet *me = ts->current;
+    PyObject *r;
+
+    if (me == &hub->g) {
+        PyErr_SetString(cl__BlockingSwitchOutError,
+                        "Impossible to call blocking function in the event "
+                        "loop callback");
+        return -1;
+    }
+    if (me->sched != NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "corolib: a greenlet parked twice");
+        return -1;
+    }
+    if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
+        return -1;
+    }
+    if (p->state == CL_PARK_FREE) {
+        p->state = CL_PARK_WAITING;
+    }
+    p->g = (cl_greenlet *)Py_NewRef(me);
+    p->all_prev = NULL;
+    p->all_next = hub->all_parked;
+    if (hub->all_parked != NULL) {
+        hub->all_parked->all_prev = p;
+    }
+    hub->all_parked = p;
+    hub->n_parked++;
+    me->sched = p;
+    if (timeout_ns >= 0 && cl__timer_add(hub, &p->timeout, (uint64_t)timeout_ns) < 0) {
+        r = NULL;
+    }
+    else {
+        r = cl__switch_to(ts, &hub->g, Py_NewRef(cl__empty_tuple), NULL);
+    }
+
+    me->sched = NULL;
+    if (p->all_prev != NULL) {
+        p->all_prev->all_next = p->all_next;
+    }
+    else {
+        hub->all_parked = p->all_next;
+    }
+    if (p->all_next != NULL) {
+        p->all_next->all_prev = p->all_prev;
+    }
+    hub->n_parked--;
+    cl__timer_cancel(hub, &p->timeout);
+    Py_CLEAR(p->g);
+
+    if (r == NULL) {
+        return -1; /* thrown into us directly */
+    }
+    Py_DECREF(r);
+    if (p->state != CL_PARK_READY) {
+        PyErr_Format(cl__InvalidSwitchError,
+                     "Invalid switch into %R: it is waiting for %s and only "
+                     "the hub may resume it",
+                     (PyObject *)me, p->what ? p->what : "an event");
+        return -1;
+    }
+    p->state = CL_PARK_DONE;
+    if (p->exc != NULL) {
+        PyObject *exc = p->exc;
+        p->exc = NULL;
+        cl_err_give(exc);
+        return -1;
+    }
+    return p->result;
+}
+
+/* sleep(0): let everything already queued run once, then continue. */
+int
+cl__hub_yield(cl_hub *hub)
+{
+    cl_park *p;
+    int r;
+    if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
+        return -1;
+    }
+    p = cl__park_new(hub, "sleep(0)", 0);
+    if (p == NULL) {
+        return -1;
+    }
+    p->state = CL_PARK_READY;
+    p->queued = 1;
+    ready_append(hub, CL_E_WAKE, p, NULL, NULL);
+    r = cl__hub_park(hub, p, -1);
+    cl__park_release(hub, p);
+    return r < 0 ? -1 : 0;
+}
+
+int
+cl__hub_sleep(cl_hub *hub, int64_t ns)
+{
+    cl_park *p;
+    int r;
+    if (ns <= 0) {
+        return cl__hub_yield(hub);
+    }
+    p = cl__park_new(hub, "sleep", 0);
+    if (p == NULL) {
+        return -1;
+    }
+    r = cl__hub_park(hub, p, ns);
+    cl__park_release(hub, p);
+    return r < 0 && r != CL_PARK_TIMEOUT ? -1 : 0;
+}
+
+/* ---- cross-thread ------------------------------------------------------ */
+
+int
+cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args)
+{
+    cl_xentry *x = PyMem_RawMalloc(sizeof(cl_xentry));
+    int err;
+    if (x == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    x->fn = Py_NewRef(fn);
+    x->args = Py_NewRef(args);
+    x->next = NULL;
+    pthread_mutex_lock(&hub->xlock);
+    if (hub->destroyed || !hub->loop_open) {
+        pthread_mutex_unlock(&hub->xlock);
+        Py_DECREF(x->fn);
+        Py_DECREF(x->args);
+        PyMem_RawFree(x);
+        PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
+        return -1;
+    }
+    if (hub->xtail != NULL) {
+        hub->xtail->next = x;
+    }
+    else {
+        hub->xhead = x;
+    }
+    hub->xtail = x;
+    hub->xpending++;
+    err = cl_async_send(&hub->async);
+    pthread_mutex_unlock(&hub->xlock);
+    (void)err; /* the queue is checked at every iteration anyway */
+    return 0;
+}
+
+static int
+xmove(cl_hub *hub)
+{
+    cl_xentry *x;
+    if (hub->xhead == NULL) {
+        return 0; /* racy peek; a send wakes us again */
+    }
+    pthread_mutex_lock(&hub->xlock);
+    x = hub->xhead;
+    hub->xhead = hub->xtail = NULL;
+    pthread_mutex_unlock(&hub->xlock);
+    while (x != NULL) {
+        cl_xentry *next = x->next;
+        if (cl__hub_push(hub, CL_E_CALL, x->fn, x->args, NULL) < 0) {
+            PyErr_WriteUnraisable((PyObject *)hub);
+        }
+        pthread_mutex_lock(&hub->xlock);
+        hub->xpending--;
+        pthread_mutex_unlock(&hub->xlock);
+        PyMem_RawFree(x);
+        x = next;
+    }
+    return 0;
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* An exception reached the hub (from a callback, or a greenlet whose
+ * parent is the hub).  Give it to hub.handle_error(context, type, value,
+ * tb) when the Python layer defines it, else print it. */
+static void
+report_error(cl_hub *hub, PyObject *context)
+{
+    static PyObject *name;
+    PyObject *exc = cl_err_take();
+    PyObject *handler, *r;
+    if (exc == NULL) {
+        return;
+    }
+    if (name == NULL) {
+        name = PyUnicode_InternFromString("handle_error");
+    }
+    handler = name ? PyObject_GetAttr((PyObject *)hub, name) : NULL;
+    if (handler == NULL) {
+        PyErr_Clear();
+        cl_err_give(exc);
+        PyErr_WriteUnraisable(context ? context : (PyObject *)hub);
+        return;
+    }
+    {
+        PyObject *tb = PyException_GetTraceback(exc);
+        r = PyObject_CallFunctionObjArgs(handler, context ? context : Py_None,
+                                         (PyObject *)Py_TYPE(exc), exc,
+                                         tb ? tb : Py_None, NULL);
+        Py_XDECREF(tb);
+    }
+    Py_DECREF(handler);
+    Py_DECREF(exc);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)hub);
+    }
+    Py_XDECREF(r);
+}
+
+/* ---- the run loop -------------------------------------------------------- */
+
+/* Resume or call everything queued, for at most DRAIN_BUDGET_NS.  Returns
+ * -1 only when the hub itself must stop (GreenletExit thrown into it). */
+static int
+drain(cl_hub *hub)
+{
+    cl_thread *ts = hub->ts;
+    uint64_t start = 0;
+    unsigned n = 0;
+
+    while (hub->rcount > 0) {
+        cl_entry e = hub->ready[hub->rhead];
+        PyObject *r = NULL;
+        hub->rhead = (hub->rhead + 1) % hub->rcap;
+        hub->rcount--;
+
+        switch (e.kind) {
+        case CL_E_WAKE: {
+            cl_park *p = e.a;
+            p->queued = 0;
+            if (p->state == CL_PARK_ORPHAN) {
+                park_free(hub, p);
+                continue;
+            }
+            if (p->state != CL_PARK_READY || p->g == NULL) {
+                continue;
+            }
+            hub->switches++;
+            r = cl__switch_to(ts, p->g, Py_NewRef(cl__empty_tuple), NULL);
+            break;
+        }
+        case CL_E_CALL:
+            r = PyObject_Call((PyObject *)e.a, e.b, NULL);
+            if (r == NULL) {
+                report_error(hub, (PyObject *)e.a);
+                r = Py_NewRef(Py_None);
+            }
+            Py_DECREF((PyObject *)e.a);
+            Py_DECREF(e.b);
+            break;
+        case CL_E_START: {
+            cl_greenlet *g = e.a;
+            if (CL_G_STARTED(g) || (g->sched_flags & 1)) {
+                Py_DECREF(g);
+                Py_XDECREF(e.b);
+                Py_XDECREF(e.c);
+                continue;
+            }
+            hub->switches++;
+            r = cl__switch_to(ts, g, e.b, e.c);
+            Py_DECREF(g);
+            break;
+        }
+        }
+        if (r == NULL) {
+            if (PyErr_ExceptionMatches(cl__GreenletExit)) {
+                return -1; /* we are being killed (Hub.destroy) */
+            }
+            report_error(hub, NULL);
+        }
+        else {
+            Py_DECREF(r);
+        }
+        if ((++n & 31) == 0) {
+            uint64_t now = uv_hrtime();
+            if (start == 0) {
+                start = now;
+            }
+            else if (now - start > DRAIN_BUDGET_NS) {
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+has_work(cl_hub *hub)
+{
+    return hub->nheap_ref > 0 || hub->xpending > 0 ||
+           cl_loop_alive(&hub->loop);
+}
+
+/* Nothing can ever wake anything: wake Hub.join() callers, or raise
+ * LoopExit in the hub's parent (the thread's main greenlet). */
+static void
+loop_exhausted(cl_hub *hub)
+{
+    PyObject *msg, *exc;
+    cl_greenlet *parent;
+
+    if (hub->joiners.count > 0) {
+        while (hub->joiners.head != NULL) {
+            cl_park *p = hub->joiners.head;
+            cl__parklist_remove(p);
+            cl__park_wake(hub, p, 1);
+        }
+        return;
+    }
+    msg = cl__hub_describe_parked(hub);
+    if (msg == NULL) {
+        report_error(hub, NULL);
+        return;
+    }
+    exc = PyObject_CallOneArg(cl__LoopExit, msg);
+    Py_DECREF(msg);
+    if (exc == NULL) {
+        report_error(hub, NULL);
+        return;
+    }
+    parent = hub->g.parent;
+    if (parent != NULL && cl__hub_interrupt(hub, parent, exc)) {
+        Py_DECREF(exc);
+        return;
+    }
+    if (parent != NULL) {
+        PyObject *r = cl__throw_into(hub->ts, parent, exc);
+        if (r == NULL) {
+            report_error(hub, NULL);
+        }
+        Py_XDECREF(r);
+        return;
+    }
+    Py_DECREF(exc);
+}
+
+PyObject *
+cl__hub_describe_parked(cl_hub *hub)
+{
+    PyObject *lines = PyList_New(0), *r, *sep;
+    cl_park *p;
+    int shown = 0;
+    if (lines == NULL) {
+        return NULL;
+    }
+    for (p = hub->all_parked; p != NULL; p = p->all_next) {
+        PyObject *line;
+        if (shown++ == 20) {
+            line = PyUnicode_FromFormat("\t... and %zd more",
+                                        hub->n_parked - 20);
+            if (line == NULL || PyList_Append(lines, line) < 0) {
+                Py_XDECREF(line);
+                Py_DECREF(lines);
+                return NULL;
+            }
+            Py_DECREF(line);
+            break;
+        }
+        if (p->what != NULL && strcmp(p->what, "fd") == 0) {
+            line = PyUnicode_FromFormat("\t%R waits for fd %zd",
+                                        (PyObject *)p->g, (Py_ssize_t)p->detail);
+        }
+        else {
+            line = PyUnicode_FromFormat("\t%R waits for %s", (PyObject *)p->g,
+                                        p->what ? p->what : "an event");
+        }
+        if (line == NULL || PyList_Append(lines, line) < 0) {
+            Py_XDECREF(line);
+            Py_DECREF(lines);
+            return NULL;
+        }
+        Py_DECREF(line);
+    }
+    sep = PyUnicode_FromString("\n");
+    if (sep == NULL) {
+        Py_DECREF(lines);
+        return NULL;
+    }
+    r = PyUnicode_Join(sep, lines);
+    Py_DECREF(sep);
+    Py_DECREF(lines);
+    if (r == NULL) {
+        return NULL;
+    }
+    {
+        PyObject *full = PyUnicode_FromFormat(
+            "This operation would block forever: nothing can wake any of "
+            "the %zd greenlet(s) waiting in hub %R%s%U",
+            hub->n_parked, (PyObject *)hub,
+            hub->n_parked ? ":\n" : "", r);
+        Py_DECREF(r);
+        return full;
+    }
+}
+
+/* A signal handler raised (KeyboardInterrupt): the main greenlet gets it,
+ * wherever it waits. */
+static void
+deliver_signal_error(cl_hub *hub)
+{
+    PyObject *exc = cl_err_take();
+    cl_greenlet *main = hub->ts->main;
+    if (exc == NULL) {
+        return;
+    }
+    if (!cl__hub_interrupt(hub, main, exc)) {
+        PyObject *r = cl__throw_into(hub->ts, main, Py_NewRef(exc));
+        if (r == NULL) {
+            report_error(hub, NULL);
+        }
+        Py_XDECREF(r);
+    }
+    Py_DECREF(exc);
+}
+
+PyObject *
+cl__hub_run(cl_hub *hub)
+{
+    for (;;) {
+        int err;
+        if (drain(hub) < 0) {
+            return NULL;
+        }
+        if (hub->pid != (unsigned long)getpid() && cl__hub_after_fork(hub) < 0) {
+            report_error(hub, NULL);
+        }
+        cl__io_stop_idle(hub);
+        if (hub->rcount > 0) {
+            err = cl_loop_run(&hub->loop, UV_RUN_NOWAIT);
+        }
+        else if (!has_work(hub)) {
+            loop_exhausted(hub);
+            continue;
+        }
+        else {
+            cl__timers_arm(hub);
+            Py_BEGIN_ALLOW_THREADS
+            err = cl_loop_run(&hub->loop, UV_RUN_ONCE);
+            Py_END_ALLOW_THREADS
+        }
+        if (err < 0 && err != UV_EBUSY) {
+            PyErr_Format(PyExc_SystemError, "corolib: uv_run failed (%d)", err);
+            report_error(hub, NULL);
+        }
+        if (hub->sig_pending && cl__signals_drain(hub) < 0) {
+            deliver_signal_error(hub);
+        }
+        if (hub->timers_due || hub->nheap > 0) {
+            cl__timers_fire_due(hub);
+        }
+        xmove(hub);
+    }
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+static void
+async_fire(cl_handle *h, int events, int status)
+{
+    (void)h;
+    (void)events;
+    (void)status; /* xmove() looks at the queue after every pass */
+}
+
+static void
+handle_closed(cl_handle *h)
+{
+    (void)h;
+}
+
+static const cl_sink async_sink = {async_fire, handle_closed};
+
+static void
+uvtimer_fire(cl_handle *h, int events, int status)
+{
+    cl_hub *hub = h->data;
+    (void)events;
+    (void)status;
+    hub->timers_due = 1;
+}
+
+static const cl_sink uvtimer_sink = {uvtimer_fire, handle_closed};
+
+int
+cl__hub_init(cl_hub *hub, cl_thread *ts)
+{
+    int err;
+    hub->ts = ts;
+    hub->pid = (unsigned long)getpid();
+    hub->sigfd[0] = hub->sigfd[1] = -1;
+    hub->old_wakeup_fd = -1;
+    err = cl_loop_init(&hub->loop);
+    if (err < 0) {
+        PyErr_Format(PyExc_OSError, "corolib: cannot create a libuv loop (%d)",
+                     err);
+        return -1;
+    }
+    hub->loop_open = 1;
+    if (cl_timer_init(&hub->loop, &hub->uvtimer, &uvtimer_sink, hub) < 0 ||
+        cl_async_init(&hub->loop, &hub->async, &async_sink, hub) < 0) {
+        cl_loop_close(&hub->loop, NULL);
+        hub->loop_open = 0;
+        PyErr_SetString(PyExc_OSError, "corolib: cannot set up the hub's loop");
+        return -1;
+    }
+    cl_handle_unref(&hub->async.h);
+    pthread_mutex_init(&hub->xlock, NULL);
+    if (cl__signals_start(hub) < 0) {
+        /* Without signals the hub still works; say why. */
+        PyErr_WriteUnraisable((PyObject *)hub);
+    }
+    return 0;
+}
+
+/* Free everything the hub owns.  Its greenlet is dead or forgotten. */
+void
+cl__hub_fini(cl_hub *hub)
+{
+    cl_xentry *x;
+    cl_park *p;
+    if (hub->loop_open) {
+        int ours = hub->pid == (unsigned long)getpid();
+        hub->destroyed = 1;
+        cl__signals_stop(hub);
+        if (ours) {
+            cl__io_free_all(hub);
+            cl_loop_close(&hub->loop, NULL);
+        }
+        /* else: a loop inherited through fork shares its epoll instance
+         * with the parent; touching it would unregister the parent's fds.
+         * It is leaked on purpose. */
+        hub->loop_open = 0;
+        pthread_mutex_lock(&hub->xlock);
+        x = hub->xhead;
+        hub->xhead = hub->xtail = NULL;
+        pthread_mutex_unlock(&hub->xlock);
+        while (x != NULL) {
+            cl_xentry *next = x->next;
+            Py_DECREF(x->fn);
+            Py_DECREF(x->args);
+            PyMem_RawFree(x);
+            x = next;
+        }
+    }
+    while (hub->rcount > 0) {
+        cl_entry e = hub->ready[hub->rhead];
+        hub->rhead = (hub->rhead + 1) % hub->rcap;
+        hub->rcount--;
+        if (e.kind == CL_E_WAKE) {
+            cl_park *wp = e.a;
+            wp->queued = 0;
+            if (wp->state == CL_PARK_ORPHAN) {
+                park_free(hub, wp);
+            }
+        }
+        else {
+            Py_XDECREF((PyObject *)e.a);
+            Py_XDECREF(e.b);
+            Py_XDECREF(e.c);
+        }
+    }
+    PyMem_RawFree(hub->ready);
+    hub->ready = NULL;
+    hub->rcap = 0;
+    cl__timers_free(hub);
+    while ((p = hub->free_parks) != NULL) {
+        hub->free_parks = p->next;
+        PyMem_RawFree(p);
+    }
+    hub->n_free_parks = 0;
+}
+
+int
+cl__hub_after_fork(cl_hub *hub)
+{
+    int err;
+    hub->pid = (unsigned long)getpid();
+    pthread_mutex_init(&hub->xlock, NULL);
+    hub->xhead = hub->xtail = NULL; /* their threads do not exist here */
+    hub->xpending = 0;
+    if (!hub->loop_open) {
+        return 0;
+    }
+    /* The signal socketpair is shared with the parent: make our own
+     * before libuv re-registers its fd with a new epoll instance. */
+    if (cl__signals_after_fork(hub) < 0) {
+        return -1;
+    }
+    err = uv_loop_fork(&hub->loop.uv);
+    if (err < 0) {
+        PyErr_Format(PyExc_OSError, "corolib: uv_loop_fork failed (%d)", err);
+        return -1;
+    }
+    return 0;
+}
+
+cl_hub *
+cl__hub_get(void)
+{
+    cl_thread *ts = cl__thread();
+    PyObject *hub;
+    if (ts == NULL) {
+        return NULL;
+    }
+    if (ts->hub != NULL) {
+        return (cl_hub *)ts->hub;
+    }
+    hub = PyObject_CallNoArgs(cl__hub_class ? cl__hub_class
+                                            : (PyObject *)&cl__hub_type);
+    if (hub == NULL) {
+        return NULL;
+    }
+    if (!CL_HUB_CHECK(hub)) {
+        Py_DECREF(hub);
+        PyErr_SetString(PyExc_TypeError, "the hub class must derive from "
+                                         "corolib._core.Hub");
+        return NULL;
+    }
+    if (ts->hub == NULL) {
+        ts->hub = hub; /* the constructor usually installed it already */
+    }
+    else {
+        Py_DECREF(hub);
+    }
+    return (cl_hub *)ts->hub;
+}

@@ -1,0 +1,229 @@
+/* The hub: one per OS thread, a greenlet that runs a libuv loop.
+ *
+ * This directory is the only place where greenlets (core/) and libuv
+ * (loop/) meet.  Its contract:
+ *   - libuv callbacks (sinks) only record: they mark a parked greenlet
+ *     ready and append it to the ready queue, or set a flag.  They run
+ *     inside uv_run, on the hub's stack, without the GIL.
+ *   - The hub greenlet runs the loop: drain the ready queue (switching to
+ *     each woken greenlet, or calling a callback), then one uv_run pass
+ *     (UV_RUN_NOWAIT when work is queued, UV_RUN_ONCE otherwise, with the
+ *     GIL released), and again.  No Python frame on that path.
+ *   - Every blocking call parks the calling greenlet through cl_hub_park
+ *     (hub.c), the only function that switches to the hub: the one door.
+ *
+ * A parked greenlet is described by a cl_park node (heap-allocated from
+ * the hub's pool: a suspended greenlet's stack bytes do not stay at their
+ * address).  Nodes move WAITING -> READY -> (resumed); a second wake of
+ * the same node is ignored, so a timeout and an I/O event can race
+ * harmlessly.
+ */
+#ifndef CL_HUB_H
+#define CL_HUB_H
+
+#include "../cl_internal.h"
+#include "../loop/loop.h"
+
+#include <pthread.h>
+
+typedef struct cl_hub cl_hub;
+typedef struct cl_park cl_park;
+
+/* ---- deadlines (timers.c) -------------------------------------------- */
+
+enum {
+    CL_T_PARK = 1,   /* wake a parked greenlet with CL_PARK_TIMEOUT */
+    CL_T_HANDLE,     /* a TimerHandle: interrupt a greenlet, or call */
+};
+
+/* One deadline in the hub's heap (ordered by deadline, then by seq so
+ * equal deadlines fire in the order they were set). */
+typedef struct cl_tnode {
+    uint64_t deadline; /* uv_hrtime() nanoseconds */
+    uint64_t seq;
+    size_t index;      /* in the heap; CL_T_NONE when not scheduled */
+    int kind;
+    int ref;           /* counts towards "the loop has work" */
+} cl_tnode;
+#define CL_T_NONE ((size_t)-1)
+
+CL_HIDDEN int cl__timer_add(cl_hub *hub, cl_tnode *t, uint64_t delay_ns);
+CL_HIDDEN void cl__timer_cancel(cl_hub *hub, cl_tnode *t);
+CL_HIDDEN void cl__timers_fire_due(cl_hub *hub);
+CL_HIDDEN void cl__timers_arm(cl_hub *hub);
+CL_HIDDEN void cl__timers_free(cl_hub *hub);
+
+/* ---- parked greenlets ------------------------------------------------- */
+
+enum {
+    CL_PARK_FREE = 0,
+    CL_PARK_WAITING, /* registered, nothing happened yet */
+    CL_PARK_READY,   /* woken; queued in the ready queue */
+    CL_PARK_DONE,    /* resumed; its owner cleans up */
+    CL_PARK_ORPHAN,  /* resumed by something else while queued: the queue
+                        entry frees it */
+};
+
+/* Result codes of cl_hub_park besides events (>= 0). */
+#define CL_PARK_TIMEOUT (-2)
+
+/* Doubly linked FIFO of parked nodes (fd directions, wait queues). */
+typedef struct cl_parklist {
+    cl_park *head;
+    cl_park *tail;
+    Py_ssize_t count;
+} cl_parklist;
+
+struct cl_park {
+    cl_greenlet *g;      /* strong while parked */
+    int state;
+    int queued;          /* 1 while a ready-queue entry points here */
+    int result;          /* events, or CL_PARK_TIMEOUT */
+    PyObject *exc;       /* strong: raise this when resumed */
+    PyObject *value;     /* strong: handed over by the waker */
+    const char *what;    /* what it waits for, for LoopExit messages */
+    intptr_t detail;     /* e.g. the fd */
+    cl_tnode timeout;
+    cl_parklist *list;   /* the list it is in, if any */
+    cl_park *next;
+    cl_park *prev;
+    cl_park *all_next;   /* every parked node of the hub */
+    cl_park *all_prev;
+};
+
+CL_HIDDEN void cl__parklist_append(cl_parklist *l, cl_park *p);
+CL_HIDDEN void cl__parklist_remove(cl_park *p);
+
+/* ---- file descriptors (io.c) ----------------------------------------- */
+
+/* One poll handle per fd, shared by every waiter on it. */
+typedef struct cl_io {
+    cl_poll poll;        /* first: its sink data points back here */
+    cl_hub *hub;
+    int fd;
+    int mask;            /* events the poll handle watches now */
+    int idle_listed;     /* on the hub's list of polls to stop if idle */
+    cl_parklist readers;
+    cl_parklist writers;
+    struct cl_io *idle_next;
+} cl_io;
+
+CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns);
+CL_HIDDEN int cl__io_cancel(cl_hub *hub, int fd, PyObject *exc);
+CL_HIDDEN void cl__io_stop_idle(cl_hub *hub);
+CL_HIDDEN void cl__io_free_all(cl_hub *hub);
+CL_HIDDEN Py_ssize_t cl__io_count(cl_hub *hub);
+
+/* ---- the ready queue -------------------------------------------------- */
+
+enum {
+    CL_E_WAKE = 1, /* a: cl_park*                  resume the parked greenlet */
+    CL_E_CALL,     /* a: callable, b: args tuple   call it in the hub */
+    CL_E_START,    /* a: greenlet, b: args, c: kwargs (may be NULL) */
+};
+
+typedef struct cl_entry {
+    int kind;
+    void *a;
+    PyObject *b;
+    PyObject *c;
+} cl_entry;
+
+/* Cross-thread callbacks, appended under the mutex by any thread. */
+typedef struct cl_xentry {
+    PyObject *fn;
+    PyObject *args;
+    struct cl_xentry *next;
+} cl_xentry;
+
+struct cl_hub {
+    cl_greenlet g;              /* the hub is a greenlet */
+    cl_thread *ts;              /* its thread */
+    cl_loop loop;
+    int loop_open;
+    int destroyed;
+    unsigned long pid;          /* to notice a fork nobody told us about */
+
+    /* ready queue: a ring buffer, only touched by the hub's thread */
+    cl_entry *ready;
+    size_t rhead;
+    size_t rcount;
+    size_t rcap;
+
+    /* deadlines */
+    cl_tnode **heap;
+    size_t nheap;
+    size_t heapcap;
+    size_t nheap_ref;
+    uint64_t tseq;
+    cl_timer uvtimer;           /* armed for the earliest deadline */
+    int timers_due;             /* set by its sink */
+
+    /* file descriptors */
+    cl_io **fds;
+    size_t nfds;
+    cl_io *idle_ios;
+
+    /* parked greenlets, for LoopExit messages and statistics */
+    cl_park *all_parked;
+    Py_ssize_t n_parked;
+    cl_park *free_parks;
+    size_t n_free_parks;
+
+    /* cross-thread wake-ups: one async handle per hub */
+    cl_async async;
+    pthread_mutex_t xlock;
+    cl_xentry *xhead;
+    cl_xentry *xtail;
+    size_t xpending;            /* threadsafe work announced, keeps loop alive */
+
+    /* signals (main thread's hub only) */
+    int sigfd[2];
+    cl_poll sigpoll;
+    int sig_pending;
+    int old_wakeup_fd;
+
+    /* joiners of Hub.join(): woken when the loop runs out of work */
+    cl_parklist joiners;
+
+    uint64_t switches;          /* statistics: greenlets resumed */
+};
+
+#define CL_HUB_CHECK(op) PyObject_TypeCheck((op), &cl__hub_type)
+
+CL_HIDDEN extern PyTypeObject cl__hub_type;
+CL_HIDDEN extern PyObject *cl__LoopExit;
+CL_HIDDEN extern PyObject *cl__BlockingSwitchOutError;
+CL_HIDDEN extern PyObject *cl__InvalidSwitchError;
+CL_HIDDEN extern PyObject *cl__hub_class;   /* what get_hub() instantiates */
+CL_HIDDEN extern PyObject *cl__empty_tuple;
+
+/* hub.c */
+CL_HIDDEN cl_hub *cl__hub_get(void);         /* borrowed; creates on first use */
+CL_HIDDEN cl_park *cl__park_new(cl_hub *hub, const char *what, intptr_t detail);
+CL_HIDDEN void cl__park_release(cl_hub *hub, cl_park *p);
+CL_HIDDEN int cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns);
+CL_HIDDEN void cl__park_wake(cl_hub *hub, cl_park *p, int result);
+CL_HIDDEN int cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc);
+CL_HIDDEN int cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b,
+                           PyObject *c);
+CL_HIDDEN int cl__hub_yield(cl_hub *hub);
+CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
+CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);
+CL_HIDDEN int cl__hub_init(cl_hub *hub, cl_thread *ts);
+CL_HIDDEN void cl__hub_fini(cl_hub *hub);
+CL_HIDDEN PyObject *cl__hub_run(cl_hub *hub);
+CL_HIDDEN int cl__hub_check_thread(cl_hub *hub);
+CL_HIDDEN PyObject *cl__hub_describe_parked(cl_hub *hub);
+CL_HIDDEN int cl__hub_after_fork(cl_hub *hub);
+
+/* signals.c */
+CL_HIDDEN int cl__signals_start(cl_hub *hub);
+CL_HIDDEN void cl__signals_stop(cl_hub *hub);
+CL_HIDDEN int cl__signals_drain(cl_hub *hub);
+CL_HIDDEN int cl__signals_after_fork(cl_hub *hub);
+
+/* py/hub_*.c */
+CL_HIDDEN int cl__hub_types_ready(PyObject *module);
+
+#endif

@@ -1,0 +1,287 @@
+/* Waiting for file descriptors: one poll handle per fd, shared by every
+ * greenlet waiting on it (libuv refuses a second active poll on an fd).
+ *
+ * The poll's event mask is the union of what its waiters want.  It is
+ * widened at once when a waiter needs more, and narrowed (or the poll
+ * stopped) only at the end of the hub's drain, so a greenlet that is woken,
+ * does its I/O and waits again in the same round costs no epoll_ctl call.
+ * A writable mask is never left on without writers: a writable socket
+ * would wake the loop on every pass.
+ *
+ * Closing an fd that someone waits on must go through cl__io_cancel
+ * (socket.close does): waiters get the exception, the poll is stopped and
+ * closed before the fd goes, and the next user of that fd number gets a
+ * fresh poll.  libuv must never see a closed or reused fd.
+ */
+#include "hub.h"
+
+#include <fcntl.h>
+
+#define READ_EVENTS (UV_READABLE | UV_DISCONNECT | UV_PRIORITIZED)
+
+static void io_fire(cl_handle *h, int events, int status);
+static void io_closed(cl_handle *h);
+static const cl_sink io_sink = {io_fire, io_closed};
+
+static void
+mark_idle(cl_hub *hub, cl_io *io)
+{
+    if (!io->idle_listed) {
+        io->idle_listed = 1;
+        io->idle_next = hub->idle_ios;
+        hub->idle_ios = io;
+    }
+}
+
+static void
+wake_list(cl_hub *hub, cl_parklist *l, int events)
+{
+    cl_park *p;
+    for (p = l->head; p != NULL; p = p->next) {
+        cl__park_wake(hub, p, events);
+    }
+}
+
+/* Inside uv_run: record only. */
+static void
+io_fire(cl_handle *h, int events, int status)
+{
+    cl_io *io = h->data;
+    cl_hub *hub = io->hub;
+    if (status < 0) {
+        /* libuv stopped the handle (POLLERR): everyone retries its
+         * syscall, which reports the real error. */
+        io->mask = 0;
+        events = UV_READABLE | UV_WRITABLE;
+    }
+    if (events & READ_EVENTS) {
+        wake_list(hub, &io->readers, events);
+    }
+    if (events & UV_WRITABLE) {
+        wake_list(hub, &io->writers, events);
+    }
+    mark_idle(hub, io);
+}
+
+static void
+io_closed(cl_handle *h)
+{
+    PyMem_RawFree(h->data);
+}
+
+static int
+want_mask(const cl_io *io)
+{
+    return (io->readers.count ? UV_READABLE : 0) |
+           (io->writers.count ? UV_WRITABLE : 0);
+}
+
+static int
+io_set_mask(cl_io *io, int mask)
+{
+    int err = 0;
+    if (mask == io->mask) {
+        return 0;
+    }
+    if (mask == 0) {
+        cl_poll_stop(&io->poll);
+        cl_handle_unref(&io->poll.h);
+    }
+    else {
+        err = cl_poll_start(&io->poll, mask);
+        cl_handle_ref(&io->poll.h);
+    }
+    io->mask = err < 0 ? 0 : mask;
+    return err;
+}
+
+/* The poll for fd, created on first use.  NULL with *err = UV_EPERM for
+ * files epoll cannot watch (always ready), other errors raised. */
+static cl_io *
+io_get(cl_hub *hub, int fd, int *err)
+{
+    cl_io *io;
+    int flags;
+    *err = 0;
+    if (fd < 0) {
+        PyErr_Format(PyExc_ValueError, "invalid file descriptor %d", fd);
+        *err = UV_EBADF;
+        return NULL;
+    }
+    if ((size_t)fd < hub->nfds && hub->fds[fd] != NULL) {
+        return hub->fds[fd];
+    }
+    if ((size_t)fd >= hub->nfds) {
+        size_t n = hub->nfds ? hub->nfds : 64;
+        cl_io **grown;
+        while (n <= (size_t)fd) {
+            n *= 2;
+        }
+        grown = PyMem_RawRealloc(hub->fds, n * sizeof(cl_io *));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            *err = UV_ENOMEM;
+            return NULL;
+        }
+        memset(grown + hub->nfds, 0, (n - hub->nfds) * sizeof(cl_io *));
+        hub->fds = grown;
+        hub->nfds = n;
+    }
+    io = PyMem_RawCalloc(1, sizeof(cl_io));
+    if (io == NULL) {
+        PyErr_NoMemory();
+        *err = UV_ENOMEM;
+        return NULL;
+    }
+    io->hub = hub;
+    io->fd = fd;
+    /* uv_poll_init makes the fd non-blocking; that is not ours to change
+     * for an fd someone else may use with blocking calls. */
+    flags = fcntl(fd, F_GETFL);
+    *err = cl_poll_init(&hub->loop, &io->poll, fd, &io_sink, io);
+    if (flags >= 0 && !(flags & O_NONBLOCK)) {
+        fcntl(fd, F_SETFL, flags);
+    }
+    if (*err < 0) {
+        PyMem_RawFree(io);
+        if (*err == UV_EPERM) {
+            return NULL; /* a regular file: always ready, as the kernel says */
+        }
+        if (*err == UV_EBADF) {
+            errno = EBADF;
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        else {
+            PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)",
+                         fd, *err);
+        }
+        return NULL;
+    }
+    cl_handle_unref(&io->poll.h);
+    hub->fds[fd] = io;
+    return io;
+}
+
+int
+cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns)
+{
+    int err, r;
+    cl_io *io = io_get(hub, fd, &err);
+    cl_park *p;
+    if (io == NULL) {
+        return err == UV_EPERM ? events : -1;
+    }
+    p = cl__park_new(hub, "fd", fd);
+    if (p == NULL) {
+        return -1;
+    }
+    cl__parklist_append(events & UV_WRITABLE ? &io->writers : &io->readers, p);
+    if ((want_mask(io) & ~io->mask) != 0 &&
+        (err = io_set_mask(io, io->mask | want_mask(io))) < 0) {
+        cl__park_release(hub, p);
+        mark_idle(hub, io);
+        PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)", fd,
+                     err);
+        return -1;
+    }
+    r = cl__hub_park(hub, p, timeout_ns);
+    cl__park_release(hub, p);
+    if (hub->fds != NULL && (size_t)fd < hub->nfds && hub->fds[fd] == io) {
+        mark_idle(hub, io);
+    }
+    return r;
+}
+
+/* End of a drain: narrow or stop the polls nobody (or fewer) waits on. */
+void
+cl__io_stop_idle(cl_hub *hub)
+{
+    cl_io *io = hub->idle_ios;
+    hub->idle_ios = NULL;
+    while (io != NULL) {
+        cl_io *next = io->idle_next;
+        io->idle_listed = 0;
+        io->idle_next = NULL;
+        io_set_mask(io, want_mask(io));
+        io = next;
+    }
+}
+
+static void
+io_forget(cl_hub *hub, cl_io *io)
+{
+    cl_io **pp;
+    for (pp = &hub->idle_ios; *pp != NULL; pp = &(*pp)->idle_next) {
+        if (*pp == io) {
+            *pp = io->idle_next;
+            break;
+        }
+    }
+    hub->fds[io->fd] = NULL;
+    /* Entries in the table are always open; io_closed frees the memory. */
+    cl_poll_stop(&io->poll);
+    cl_handle_close(&io->poll.h);
+}
+
+static int
+cancel_list(cl_hub *hub, cl_parklist *l, PyObject *exc)
+{
+    int n = 0;
+    while (l->head != NULL) {
+        cl_park *p = l->head;
+        cl__parklist_remove(p);
+        if (p->state == CL_PARK_WAITING || p->state == CL_PARK_READY) {
+            Py_XINCREF(exc);
+            Py_XSETREF(p->exc, exc);
+            cl__park_wake(hub, p, UV_READABLE | UV_WRITABLE);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The fd is about to be closed (or was): wake every waiter with `exc`
+ * (or, if NULL, as if ready), stop and close its poll.  Returns the number
+ * of waiters woken. */
+int
+cl__io_cancel(cl_hub *hub, int fd, PyObject *exc)
+{
+    cl_io *io;
+    int n;
+    if (fd < 0 || (size_t)fd >= hub->nfds || hub->fds[fd] == NULL) {
+        return 0;
+    }
+    io = hub->fds[fd];
+    n = cancel_list(hub, &io->readers, exc) + cancel_list(hub, &io->writers, exc);
+    io_forget(hub, io);
+    return n;
+}
+
+void
+cl__io_free_all(cl_hub *hub)
+{
+    size_t i;
+    for (i = 0; i < hub->nfds; i++) {
+        if (hub->fds[i] != NULL) {
+            cl_io *io = hub->fds[i];
+            cancel_list(hub, &io->readers, NULL);
+            cancel_list(hub, &io->writers, NULL);
+            io_forget(hub, io);
+        }
+    }
+    PyMem_RawFree(hub->fds);
+    hub->fds = NULL;
+    hub->nfds = 0;
+    hub->idle_ios = NULL;
+}
+
+Py_ssize_t
+cl__io_count(cl_hub *hub)
+{
+    Py_ssize_t n = 0;
+    size_t i;
+    for (i = 0; i < hub->nfds; i++) {
+        n += hub->fds[i] != NULL;
+    }
+    return n;
+}

@@ -1,0 +1,483 @@
+/* Python objects built on the hub: WaitQueue (the one parking queue every
+ * synchronisation primitive uses) and TimerHandle (deadlines that call a
+ * function or interrupt a greenlet).  CPython glue over hub/. */
+#include "../hub/hub.h"
+
+CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
+
+/* ---- WaitQueue ---------------------------------------------------------- */
+
+/* A FIFO of parked greenlets.  wait() parks the caller until wake() picks
+ * it; wake() resumes waiters in the order they arrived.  All waiters must
+ * belong to one hub at a time (the thread that owns them). */
+typedef struct {
+    PyObject_HEAD
+    cl_parklist waiters;
+    cl_hub *hub;          /* borrowed: the hub of the current waiters */
+    PyObject *weakreflist;
+} WaitQueue;
+
+static PyTypeObject waitqueue_type;
+
+static PyObject *
+waitqueue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "WaitQueue() takes no arguments");
+        return NULL;
+    }
+    return type->tp_alloc(type, 0);
+}
+
+static void
+waitqueue_dealloc(WaitQueue *self)
+{
+    /* Waiters hold a reference to us through their frames; a queue that is
+     * freed has none. */
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+waitqueue_wait(WaitQueue *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *timeout = Py_None, *value;
+    int64_t ns;
+    cl_hub *hub;
+    cl_park *p;
+    int r;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist, &timeout)) {
+        return NULL;
+    }
+    if (cl__timeout_ns(timeout, &ns, "timeout") < 0 || (hub = cl__hub_get()) == NULL) {
+        return NULL;
+    }
+    if (self->waiters.count > 0 && self->hub != hub) {
+        PyErr_SetString(cl__greenlet_error,
+                        "this WaitQueue has waiters in another thread");
+        return NULL;
+    }
+    p = cl__park_new(hub, "a WaitQueue", 0);
+    if (p == NULL) {
+        return NULL;
+    }
+    self->hub = hub;
+    cl__parklist_append(&self->waiters, p);
+    Py_INCREF(self); /* the waiter keeps the queue it is in alive */
+    r = cl__hub_park(hub, p, ns);
+    value = p->value;
+    p->value = NULL;
+    cl__park_release(hub, p);
+    Py_DECREF(self);
+    if (r == -1) {
+        Py_XDECREF(value);
+        return NULL;
+    }
+    if (r == CL_PARK_TIMEOUT) {
+        Py_XDECREF(value);
+        Py_RETURN_FALSE;
+    }
+    return value != NULL ? value : Py_NewRef(Py_True);
+}
+
+/* Wake up to n waiters with `value`; returns how many. */
+static Py_ssize_t
+wake_n(WaitQueue *self, Py_ssize_t n, PyObject *value)
+{
+    Py_ssize_t woken = 0;
+    while (woken < n && self->waiters.head != NULL) {
+        cl_park *p = self->waiters.head;
+        cl__parklist_remove(p);
+        if (p->state != CL_PARK_WAITING) {
+            continue;
+        }
+        Py_XINCREF(value);
+        Py_XSETREF(p->value, value);
+        cl__park_wake(self->hub, p, 0);
+        woken++;
+    }
+    return woken;
+}
+
+static int
+check_waker_thread(WaitQueue *self)
+{
+    if (self->waiters.count > 0 &&
+        (self->hub->ts != cl__tls_thread || self->hub->ts == NULL)) {
+        PyErr_SetString(cl__greenlet_error,
+                        "WaitQueue.wake() from another thread: use "
+                        "wake_threadsafe()");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+waitqueue_wake(WaitQueue *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"n", "value", NULL};
+    Py_ssize_t n = 1;
+    PyObject *value = Py_True;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|nO:wake", kwlist, &n, &value)) {
+        return NULL;
+    }
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "n must be non-negative");
+        return NULL;
+    }
+    if (check_waker_thread(self) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(wake_n(self, n, value));
+}
+
+static PyObject *
+waitqueue_wake_all(WaitQueue *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"value", NULL};
+    PyObject *value = Py_True;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wake_all", kwlist, &value)) {
+        return NULL;
+    }
+    if (check_waker_thread(self) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(wake_n(self, PY_SSIZE_T_MAX, value));
+}
+
+/* From any thread: the waking happens in the waiters' hub, soon. */
+static PyObject *
+waitqueue_wake_threadsafe(WaitQueue *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *method, *r;
+    cl_thread *me = cl__tls_thread;
+    if (self->waiters.count == 0) {
+        return PyLong_FromLong(0);
+    }
+    if (me != NULL && self->hub->ts == me && PyThreadState_GET() == me->tstate) {
+        return waitqueue_wake(self, args, kwds);
+    }
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "wake_threadsafe() takes positional arguments");
+        return NULL;
+    }
+    method = PyObject_GetAttrString((PyObject *)self, "wake");
+    if (method == NULL) {
+        return NULL;
+    }
+    r = cl__hub_xpush(self->hub, method, args) < 0 ? NULL : PyLong_FromLong(-1);
+    Py_DECREF(method);
+    return r;
+}
+
+static Py_ssize_t
+waitqueue_len(WaitQueue *self)
+{
+    return self->waiters.count;
+}
+
+static PyObject *
+waitqueue_statistics(WaitQueue *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("{s:n}", "waiting", self->waiters.count);
+}
+
+static PyMethodDef waitqueue_methods[] = {
+    {"wait", (PyCFunction)(void (*)(void))waitqueue_wait,
+     METH_VARARGS | METH_KEYWORDS,
+     "wait(timeout=None)\n--\n\n"
+     "Park the current greenlet at the back of the queue until wake()\n"
+     "picks it.  Returns the value given to wake(), or False if the\n"
+     "timeout passed first.  Always switches."},
+    {"wake", (PyCFunction)(void (*)(void))waitqueue_wake,
+     METH_VARARGS | METH_KEYWORDS,
+     "wake(n=1, value=True)\n--\n\n"
+     "Resume up to n waiters, oldest first, handing each `value`.\n"
+     "Returns how many.  Never switches: they run when the hub gets to them."},
+    {"wake_all", (PyCFunction)(void (*)(void))waitqueue_wake_all,
+     METH_VARARGS | METH_KEYWORDS,
+     "wake_all(value=True)\n--\n\nResume every waiter; returns how many."},
+    {"wake_threadsafe", (PyCFunction)(void (*)(void))waitqueue_wake_threadsafe,
+     METH_VARARGS | METH_KEYWORDS,
+     "wake_threadsafe(n=1, value=True)\n--\n\n"
+     "wake() from any thread: done by the waiters' hub (returns -1 when\n"
+     "deferred that way)."},
+    {"statistics", (PyCFunction)waitqueue_statistics, METH_NOARGS,
+     "statistics()\n--\n\n{'waiting': number of parked greenlets}"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods waitqueue_as_sequence = {
+    .sq_length = (lenfunc)waitqueue_len,
+};
+
+static PyTypeObject waitqueue_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "corolib._core.WaitQueue",
+    .tp_basicsize = sizeof(WaitQueue),
+    .tp_dealloc = (destructor)waitqueue_dealloc,
+    .tp_as_sequence = &waitqueue_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "WaitQueue()\n--\n\n"
+              "A FIFO of parked greenlets: the waiting mechanism every\n"
+              "synchronisation primitive in corolib is built on.",
+    .tp_weaklistoffset = offsetof(WaitQueue, weakreflist),
+    .tp_methods = waitqueue_methods,
+    .tp_new = waitqueue_new,
+};
+
+/* ---- TimerHandle -------------------------------------------------------- */
+
+enum { TH_CALL = 1, TH_INTERRUPT };
+
+typedef struct {
+    PyObject_HEAD
+    cl_tnode node;   /* kind CL_T_HANDLE */
+    cl_hub *hub;     /* strong */
+    int mode;
+    PyObject *a;     /* callable, or the greenlet to interrupt */
+    PyObject *b;     /* args tuple, or the exception */
+    double seconds;
+} TimerHandle;
+
+static PyTypeObject timerhandle_type;
+
+#define TH_OF(t) ((TimerHandle *)((char *)(t) - offsetof(TimerHandle, node)))
+
+/* A deadline of a TimerHandle passed (hub.c/timers.c, GIL held). */
+void
+cl__timer_handle_fire(cl_hub *hub, cl_tnode *t)
+{
+    TimerHandle *th = TH_OF(t); /* the heap's reference is now ours */
+    if (th->mode == TH_CALL) {
+        if (cl__hub_push(hub, CL_E_CALL, Py_NewRef(th->a), Py_NewRef(th->b),
+                         NULL) < 0) {
+            PyErr_WriteUnraisable((PyObject *)th);
+        }
+    }
+    else {
+        cl_greenlet *g = (cl_greenlet *)th->a;
+        if (CL_G_ACTIVE(g) && !cl__hub_interrupt(hub, g, th->b)) {
+            /* Not parked through the hub (suspended by a plain switch):
+             * throw from the hub's next round instead. */
+            PyObject *throw = PyObject_GetAttrString(th->a, "throw");
+            PyObject *args = PyTuple_Pack(1, th->b);
+            if (throw == NULL || args == NULL) {
+                Py_XDECREF(throw);
+                Py_XDECREF(args);
+                PyErr_WriteUnraisable((PyObject *)th);
+            }
+            else if (cl__hub_push(hub, CL_E_CALL, throw, args, NULL) < 0) {
+                PyErr_WriteUnraisable((PyObject *)th);
+            }
+        }
+    }
+    Py_DECREF(th);
+}
+
+static int
+timerhandle_schedule(TimerHandle *self, int64_t ns)
+{
+    if (cl__timer_add(self->hub, &self->node, (uint64_t)ns) < 0) {
+        return -1;
+    }
+    Py_INCREF(self); /* held by the heap while scheduled */
+    return 0;
+}
+
+static PyObject *
+timerhandle_cancel(TimerHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->node.index != CL_T_NONE) {
+        if (cl__hub_check_thread(self->hub) < 0) {
+            return NULL;
+        }
+        cl__timer_cancel(self->hub, &self->node);
+        Py_DECREF(self);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+timerhandle_get_pending(TimerHandle *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(self->node.index != CL_T_NONE);
+}
+
+static PyObject *
+timerhandle_get_seconds(TimerHandle *self, void *c)
+{
+    (void)c;
+    return PyFloat_FromDouble(self->seconds);
+}
+
+static void
+timerhandle_dealloc(TimerHandle *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->hub);
+    Py_CLEAR(self->a);
+    Py_CLEAR(self->b);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+timerhandle_traverse(TimerHandle *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->a);
+    Py_VISIT(self->b);
+    return 0;
+}
+
+static int
+timerhandle_clear(TimerHandle *self)
+{
+    Py_CLEAR(self->a);
+    Py_CLEAR(self->b);
+    return 0;
+}
+
+static PyMethodDef timerhandle_methods[] = {
+    {"cancel", (PyCFunction)timerhandle_cancel, METH_NOARGS,
+     "cancel()\n--\n\nThe deadline will not fire (no effect if it did)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef timerhandle_getsets[] = {
+    {"pending", (getter)timerhandle_get_pending, NULL,
+     "True until the deadline fires or is cancelled.", NULL},
+    {"seconds", (getter)timerhandle_get_seconds, NULL,
+     "The delay it was set with.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject timerhandle_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "corolib._core.TimerHandle",
+    .tp_basicsize = sizeof(TimerHandle),
+    .tp_dealloc = (destructor)timerhandle_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A deadline in a hub: made by Hub.call_later() and\n"
+              "Hub.interrupt_later().",
+    .tp_traverse = (traverseproc)timerhandle_traverse,
+    .tp_clear = (inquiry)timerhandle_clear,
+    .tp_methods = timerhandle_methods,
+    .tp_getset = timerhandle_getsets,
+};
+
+static TimerHandle *
+timerhandle_make(cl_hub *hub, int mode, PyObject *seconds, int ref)
+{
+    TimerHandle *th;
+    int64_t ns;
+    if (seconds == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "a delay in seconds is needed");
+        return NULL;
+    }
+    if (cl__timeout_ns(seconds, &ns, "delay") < 0 || cl__hub_check_thread(hub) < 0) {
+        return NULL;
+    }
+    th = PyObject_GC_New(TimerHandle, &timerhandle_type);
+    if (th == NULL) {
+        return NULL;
+    }
+    th->node.index = CL_T_NONE;
+    th->node.kind = CL_T_HANDLE;
+    th->node.ref = ref;
+    th->hub = (cl_hub *)Py_NewRef((PyObject *)hub);
+    th->mode = mode;
+    th->a = th->b = NULL;
+    th->seconds = PyFloat_AsDouble(seconds);
+    PyObject_GC_Track(th);
+    (void)ns;
+    return th;
+}
+
+/* Hub.call_later(seconds, fn, *args) */
+PyObject *
+cl__hub_call_later(cl_hub *hub, PyObject *args, PyObject *kwds)
+{
+    TimerHandle *th;
+    PyObject *fn;
+    int64_t ns;
+    int ref = 1;
+    if (kwds != NULL) {
+        PyObject *r = PyDict_GetItemString(kwds, "ref");
+        if (r != NULL) {
+            ref = PyObject_IsTrue(r);
+        }
+        if (PyDict_GET_SIZE(kwds) > (r != NULL)) {
+            PyErr_SetString(PyExc_TypeError, "call_later() takes only ref=");
+            return NULL;
+        }
+    }
+    if (PyTuple_GET_SIZE(args) < 2 || !PyCallable_Check(PyTuple_GET_ITEM(args, 1))) {
+        PyErr_SetString(PyExc_TypeError, "call_later(seconds, fn, *args)");
+        return NULL;
+    }
+    if (cl__timeout_ns(PyTuple_GET_ITEM(args, 0), &ns, "delay") < 0) {
+        return NULL;
+    }
+    th = timerhandle_make(hub, TH_CALL, PyTuple_GET_ITEM(args, 0), ref);
+    if (th == NULL) {
+        return NULL;
+    }
+    fn = PyTuple_GET_ITEM(args, 1);
+    th->a = Py_NewRef(fn);
+    th->b = PyTuple_GetSlice(args, 2, PyTuple_GET_SIZE(args));
+    if (th->b == NULL || timerhandle_schedule(th, ns) < 0) {
+        Py_DECREF(th);
+        return NULL;
+    }
+    return (PyObject *)th;
+}
+
+/* Hub.interrupt_later(seconds, greenlet, exc) */
+PyObject *
+cl__hub_interrupt_later(cl_hub *hub, PyObject *args)
+{
+    TimerHandle *th;
+    PyObject *seconds, *g, *exc;
+    int64_t ns;
+    if (!PyArg_ParseTuple(args, "OO!O:interrupt_later", &seconds,
+                          &cl__greenlet_type, &g, &exc)) {
+        return NULL;
+    }
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "interrupt_later() needs an exception instance");
+        return NULL;
+    }
+    if (cl__timeout_ns(seconds, &ns, "delay") < 0) {
+        return NULL;
+    }
+    th = timerhandle_make(hub, TH_INTERRUPT, seconds, 1);
+    if (th == NULL) {
+        return NULL;
+    }
+    th->a = Py_NewRef(g);
+    th->b = Py_NewRef(exc);
+    if (timerhandle_schedule(th, ns) < 0) {
+        Py_DECREF(th);
+        return NULL;
+    }
+    return (PyObject *)th;
+}
+
+int
+cl__hub_objects_ready(PyObject *module)
+{
+    if (PyType_Ready(&waitqueue_type) < 0 || PyType_Ready(&timerhandle_type) < 0) {
+        return -1;
+    }
+    if (PyModule_AddObjectRef(module, "WaitQueue", (PyObject *)&waitqueue_type) < 0 ||
+        PyModule_AddObjectRef(module, "TimerHandle", (PyObject *)&timerhandle_type) < 0) {
+        return -1;
+    }
+    return 0;
+}

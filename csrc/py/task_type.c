@@ -1,0 +1,679 @@
+/* Task: the compiled base of corolib.Greenlet.
+ *
+ * The hot paths of a task -- construct, start, run, finish, join, get,
+ * kill -- live here so that spawning and joining costs a few hundred
+ * nanoseconds of C instead of microseconds of Python.  The Python subclass
+ * (corolib/hub/_greenlet.py) adds links, names and repr.
+ *
+ * A task's parent is its hub.  Its state, beyond the greenlet's own:
+ *   STARTED    start() or start_later() was called
+ *   CANCELLED  killed before it ran: it never will
+ *   READY      finished: value or exception is final
+ * Joiners park on the task's own list and are woken, oldest first, when it
+ * is ready.  Links (a Python list in `_links`) are notified by calling the
+ * subclass's `_notify_links` from the hub.
+ */
+#include "../hub/hub.h"
+
+CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
+
+enum { T_STARTED = 1, T_CANCELLED = 2, T_READY = 4 };
+
+typedef struct {
+    cl_greenlet g;
+    cl_hub *hub;           /* strong */
+    PyObject *fn;          /* what to run; NULL: self._run */
+    PyObject *args;        /* tuple */
+    PyObject *kwargs;      /* dict or NULL */
+    PyObject *value;
+    PyObject *exception;
+    PyObject *links;       /* managed by the Python subclass */
+    PyObject *start_timer; /* TimerHandle of start_later() */
+    cl_parklist joiners;
+    int tflags;
+} cl_task;
+
+static PyObject *Timeout_class; /* corolib.Timeout, registered at import */
+static PyObject *Greenlet_class; /* corolib.Greenlet, what spawn() makes */
+
+/* ---- construction --------------------------------------------------------- */
+
+static PyObject *
+task_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    cl_hub *hub = cl__hub_get();
+    cl_task *self;
+    (void)args;
+    (void)kwds;
+    if (hub == NULL) {
+        return NULL;
+    }
+    self = (cl_task *)cl__greenlet_type.tp_new(type, cl__empty_tuple, NULL);
+    if (self == NULL) {
+        return NULL;
+    }
+    Py_INCREF(hub);
+    Py_XSETREF(self->g.parent, &hub->g);
+    self->hub = (cl_hub *)Py_NewRef((PyObject *)hub);
+    self->args = Py_NewRef(cl__empty_tuple);
+    self->value = Py_NewRef(Py_None);
+    return (PyObject *)self;
+}
+
+static int
+task_init(cl_task *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *fn = n > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
+    if (fn != Py_None) {
+        if (!PyCallable_Check(fn)) {
+            PyErr_Format(PyExc_TypeError,
+                         "The run argument or self._run must be callable, "
+                         "not %R", fn);
+            return -1;
+        }
+        Py_INCREF(fn);
+        Py_XSETREF(self->fn, fn);
+    }
+    else {
+        Py_CLEAR(self->fn); /* the subclass's _run, looked up when it runs */
+    }
+    Py_XSETREF(self->args, n > 1 ? PyTuple_GetSlice(args, 1, n) : Py_NewRef(cl__empty_tuple));
+    if (self->args == NULL) {
+        return -1;
+    }
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
+        PyObject *copy = PyDict_Copy(kwds);
+        if (copy == NULL) {
+            return -1;
+        }
+        Py_XSETREF(self->kwargs, copy);
+    }
+    else {
+        Py_CLEAR(self->kwargs);
+    }
+    return 0;
+}
+
+static int
+task_traverse(cl_task *self, visitproc visit, void *arg)
+{
+    if (!CL_G_ACTIVE(&self->g)) {
+        Py_VISIT(self->fn);
+        Py_VISIT(self->args);
+        Py_VISIT(self->kwargs);
+        Py_VISIT(self->value);
+        Py_VISIT(self->exception);
+        Py_VISIT(self->links);
+        Py_VISIT(self->start_timer);
+        Py_VISIT(self->hub);
+    }
+    return cl__greenlet_type.tp_traverse((PyObject *)self, visit, arg);
+}
+
+static int
+task_clear(cl_task *self)
+{
+    if (!CL_G_ACTIVE(&self->g)) {
+        Py_CLEAR(self->fn);
+        Py_CLEAR(self->args);
+        Py_CLEAR(self->kwargs);
+        Py_CLEAR(self->value);
+        Py_CLEAR(self->exception);
+        Py_CLEAR(self->links);
+        Py_CLEAR(self->start_timer);
+    }
+    return cl__greenlet_type.tp_clear((PyObject *)self);
+}
+
+static void
+task_dealloc(cl_task *self)
+{
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return;
+    }
+    Py_CLEAR(self->fn);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->value);
+    Py_CLEAR(self->exception);
+    Py_CLEAR(self->links);
+    Py_CLEAR(self->start_timer);
+    Py_CLEAR(self->hub);
+    cl__greenlet_type.tp_dealloc((PyObject *)self);
+}
+
+/* ---- state ---------------------------------------------------------------- */
+
+static int
+is_ready(cl_task *self)
+{
+    return (self->tflags & (T_READY | T_CANCELLED)) != 0;
+}
+
+static int
+is_dead(cl_task *self)
+{
+    return is_ready(self) || (CL_G_STARTED(&self->g) && !CL_G_ACTIVE(&self->g));
+}
+
+/* Record the outcome (both stolen, one of them NULL), wake joiners, and
+ * have the hub notify links. */
+static int
+finish(cl_task *self, PyObject *value, PyObject *exception)
+{
+    Py_XSETREF(self->value, value ? value : Py_NewRef(Py_None));
+    Py_XSETREF(self->exception, exception);
+    self->tflags |= T_READY;
+    Py_XSETREF(self->args, Py_NewRef(cl__empty_tuple));
+    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->start_timer);
+    while (self->joiners.head != NULL) {
+        cl_park *p = self->joiners.head;
+        cl__parklist_remove(p);
+        cl__park_wake(self->hub, p, 1);
+    }
+    if (self->links != NULL && PyObject_IsTrue(self->links) == 1) {
+        PyObject *notify = PyObject_GetAttrString((PyObject *)self, "_notify_links");
+        if (notify == NULL ||
+            cl__hub_push(self->hub, CL_E_CALL, notify, Py_NewRef(cl__empty_tuple), NULL) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* hub.handle_error(self, type, value, tb); never raises. */
+static void
+report(cl_task *self, PyObject *exc)
+{
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyObject *r = PyObject_CallMethod((PyObject *)self->hub, "handle_error", "OOOO",
+                                      (PyObject *)self, (PyObject *)Py_TYPE(exc),
+                                      exc, tb ? tb : Py_None);
+    Py_XDECREF(tb);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(r);
+}
+
+/* ---- running -------------------------------------------------------------- */
+
+static PyObject *
+task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *fn, *result, *exc;
+    if (self->fn != NULL) {
+        fn = Py_NewRef(self->fn);
+    }
+    else if ((fn = PyObject_GetAttrString((PyObject *)self, "_run")) == NULL) {
+        exc = cl_err_take();
+        if (finish(self, NULL, Py_NewRef(exc)) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        report(self, exc);
+        Py_DECREF(exc);
+        Py_RETURN_NONE;
+    }
+    result = PyObject_Call(fn, self->args, self->kwargs);
+    Py_DECREF(fn);
+    if (result != NULL) {
+        if (finish(self, result, NULL) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_RETURN_NONE;
+    }
+    exc = cl_err_take();
+    if (PyObject_TypeCheck(exc, (PyTypeObject *)cl__GreenletExit)) {
+        /* Killed: a normal end, the exception is the value. */
+        if (finish(self, exc, NULL) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_RETURN_NONE;
+    }
+    if (finish(self, NULL, Py_NewRef(exc)) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    report(self, exc);
+    Py_DECREF(exc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+task_start(cl_task *self, PyObject *Py_UNUSED(ignored))
+{
+    if ((self->tflags & (T_STARTED | T_CANCELLED)) || CL_G_STARTED(&self->g)) {
+        Py_RETURN_NONE;
+    }
+    if (cl__hub_check_thread(self->hub) < 0) {
+        return NULL;
+    }
+    self->tflags |= T_STARTED;
+    self->g.sched_flags &= ~1u;
+    if (cl__hub_push(self->hub, CL_E_START, Py_NewRef(self),
+                     Py_NewRef(cl__empty_tuple), NULL) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+task_start_later(cl_task *self, PyObject *seconds)
+{
+    PyObject *start, *timer;
+    if ((self->tflags & (T_STARTED | T_CANCELLED)) || CL_G_STARTED(&self->g)) {
+        Py_RETURN_NONE;
+    }
+    start = PyObject_GetAttrString((PyObject *)self->hub, "start_greenlet");
+    if (start == NULL) {
+        return NULL;
+    }
+    timer = PyObject_CallMethod((PyObject *)self->hub, "call_later", "OOO",
+                                seconds, start, (PyObject *)self);
+    Py_DECREF(start);
+    if (timer == NULL) {
+        return NULL;
+    }
+    self->tflags |= T_STARTED;
+    Py_XSETREF(self->start_timer, timer);
+    Py_RETURN_NONE;
+}
+
+/* Park until ready or the timeout; 0 either way, -1 on error. */
+static int
+wait_ready(cl_task *self, PyObject *timeout)
+{
+    int64_t ns;
+    cl_hub *hub;
+    cl_park *p;
+    int r;
+    if (is_ready(self)) {
+        return 0;
+    }
+    if (cl__timeout_ns(timeout, &ns, "timeout") < 0) {
+        return -1;
+    }
+    if ((hub = cl__hub_get()) == NULL) {
+        return -1;
+    }
+    if (hub->ts->current == &self->g) {
+        PyErr_SetString(PyExc_RuntimeError, "a greenlet cannot join itself");
+        return -1;
+    }
+    if (hub != self->hub) {
+        PyErr_SetString(cl__greenlet_error,
+                        "cannot wait for a greenlet of another thread");
+        return -1;
+    }
+    p = cl__park_new(hub, "Greenlet.join()", 0);
+    if (p == NULL) {
+        return -1;
+    }
+    cl__parklist_append(&self->joiners, p);
+    Py_INCREF(self);
+    r = cl__hub_park(hub, p, ns);
+    cl__park_release(hub, p);
+    Py_DECREF(self);
+    return r == -1 ? -1 : 0;
+}
+
+static PyObject *
+task_join(cl_task *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *timeout = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:join", kwlist, &timeout) ||
+        wait_ready(self, timeout) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+raise_timeout(PyObject *timeout)
+{
+    PyObject *exc;
+    if (Timeout_class == NULL) {
+        PyErr_SetString(PyExc_TimeoutError, "the greenlet is not ready");
+        return NULL;
+    }
+    exc = PyObject_CallOneArg(Timeout_class, timeout ? timeout : Py_None);
+    if (exc != NULL) {
+        PyErr_SetObject(Timeout_class, exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+static PyObject *
+task_get(cl_task *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"block", "timeout", NULL};
+    int block = 1;
+    PyObject *timeout = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pO:get", kwlist, &block, &timeout)) {
+        return NULL;
+    }
+    if (!is_ready(self)) {
+        if (!block) {
+            return raise_timeout(NULL);
+        }
+        if (wait_ready(self, timeout) < 0) {
+            return NULL;
+        }
+        if (!is_ready(self)) {
+            return raise_timeout(timeout);
+        }
+    }
+    if (self->exception != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(self->exception), self->exception);
+        return NULL;
+    }
+    return Py_NewRef(self->value);
+}
+
+static PyObject *
+make_exc(PyObject *exception)
+{
+    if (PyExceptionClass_Check(exception)) {
+        return PyObject_CallNoArgs(exception);
+    }
+    if (PyExceptionInstance_Check(exception)) {
+        return Py_NewRef(exception);
+    }
+    PyErr_Format(PyExc_TypeError, "kill() needs an exception class or instance, not %R",
+                 exception);
+    return NULL;
+}
+
+static PyObject *
+task_kill(cl_task *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"exception", "block", "timeout", NULL};
+    PyObject *exception = cl__GreenletExit, *timeout = Py_None, *exc;
+    int block = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OpO:kill", kwlist, &exception,
+                                     &block, &timeout)) {
+        return NULL;
+    }
+    if (is_ready(self)) {
+        Py_RETURN_NONE;
+    }
+    if ((exc = make_exc(exception)) == NULL) {
+        return NULL;
+    }
+    if (!CL_G_STARTED(&self->g)) {
+        /* Not running yet: it never will. */
+        self->g.sched_flags |= 1u;
+        if (self->start_timer != NULL) {
+            PyObject *r = PyObject_CallMethod(self->start_timer, "cancel", NULL);
+            Py_XDECREF(r);
+            if (r == NULL) {
+                Py_DECREF(exc);
+                return NULL;
+            }
+        }
+        self->tflags |= T_CANCELLED;
+        if (PyObject_TypeCheck(exc, (PyTypeObject *)cl__GreenletExit)) {
+            if (finish(self, exc, NULL) < 0) {
+                return NULL;
+            }
+        }
+        else if (finish(self, NULL, exc) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (!CL_G_ACTIVE(&self->g)) {
+        Py_DECREF(exc);
+        Py_RETURN_NONE;
+    }
+    if (self->hub->ts->current == &self->g) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+        return NULL;
+    }
+    if (cl__hub_check_thread(self->hub) < 0) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    if (!cl__hub_interrupt(self->hub, &self->g, exc)) {
+        /* Suspended by a plain switch: throw from the hub. */
+        PyObject *throw = PyObject_GetAttrString((PyObject *)self, "throw");
+        PyObject *targs = PyTuple_Pack(1, exc);
+        if (throw == NULL || targs == NULL) {
+            Py_XDECREF(throw);
+            Py_XDECREF(targs);
+            Py_DECREF(exc);
+            return NULL;
+        }
+        if (cl__hub_push(self->hub, CL_E_CALL, throw, targs, NULL) < 0) {
+            Py_DECREF(exc);
+            return NULL;
+        }
+    }
+    Py_DECREF(exc);
+    if (block && wait_ready(self, timeout) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+task_ready(cl_task *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(is_ready(self));
+}
+
+static PyObject *
+task_successful(cl_task *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(is_ready(self) && self->exception == NULL);
+}
+
+static int
+task_bool(cl_task *self)
+{
+    return ((self->tflags & T_STARTED) || CL_G_STARTED(&self->g)) && !is_dead(self);
+}
+
+static PyMethodDef task_methods[] = {
+    {"run", (PyCFunction)task_run, METH_NOARGS,
+     "The greenlet's body: run the function, keep its outcome, notify."},
+    {"start", (PyCFunction)task_start, METH_NOARGS,
+     "start()\n--\n\nSchedule it to run in the hub's next round (once)."},
+    {"start_later", (PyCFunction)task_start_later, METH_O,
+     "start_later(seconds)\n--\n\nSchedule it to run after `seconds`."},
+    {"join", (PyCFunction)(void (*)(void))task_join, METH_VARARGS | METH_KEYWORDS,
+     "join(timeout=None)\n--\n\n"
+     "Wait until it is done or `timeout` seconds passed; returns None."},
+    {"get", (PyCFunction)(void (*)(void))task_get, METH_VARARGS | METH_KEYWORDS,
+     "get(block=True, timeout=None)\n--\n\n"
+     "Its value, or raise its exception.  Not done: with block, wait up to\n"
+     "`timeout`; then (or without block) raise Timeout."},
+    {"kill", (PyCFunction)(void (*)(void))task_kill, METH_VARARGS | METH_KEYWORDS,
+     "kill(exception=GreenletExit, block=True, timeout=None)\n--\n\n"
+     "Raise `exception` in it; one that never started never runs.  With\n"
+     "block, wait up to `timeout` for it to die.  Never raises here."},
+    {"ready", (PyCFunction)task_ready, METH_NOARGS,
+     "ready()\n--\n\nTrue once finished, or killed before it started."},
+    {"successful", (PyCFunction)task_successful, METH_NOARGS,
+     "successful()\n--\n\nTrue if finished without an exception\n"
+     "(GreenletExit counts as success)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *
+get_value(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->value ? self->value : Py_None);
+}
+
+static PyObject *
+get_exception(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->exception ? self->exception : Py_None);
+}
+
+static PyObject *
+get_args(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->args ? self->args : cl__empty_tuple);
+}
+
+static PyObject *
+get_kwargs(cl_task *self, void *c)
+{
+    (void)c;
+    return self->kwargs ? Py_NewRef(self->kwargs) : PyDict_New();
+}
+
+static PyObject *
+get_dead(cl_task *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(is_dead(self));
+}
+
+static PyObject *
+get_started(cl_task *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong((self->tflags & T_STARTED) || CL_G_STARTED(&self->g) ||
+                           is_ready(self));
+}
+
+static PyObject *
+get_links(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->links ? self->links : Py_None);
+}
+
+static int
+set_links(cl_task *self, PyObject *v, void *c)
+{
+    (void)c;
+    if (v == Py_None) {
+        v = NULL;
+    }
+    Py_XINCREF(v);
+    Py_XSETREF(self->links, v);
+    return 0;
+}
+
+static PyObject *
+get_fn(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->fn ? self->fn : Py_None);
+}
+
+static PyGetSetDef task_getsets[] = {
+    {"value", (getter)get_value, NULL, "What run returned (None until then).", NULL},
+    {"exception", (getter)get_exception, NULL, "The exception run raised, or None.", NULL},
+    {"args", (getter)get_args, NULL, "Positional arguments for run.", NULL},
+    {"kwargs", (getter)get_kwargs, NULL, "Keyword arguments for run.", NULL},
+    {"dead", (getter)get_dead, NULL,
+     "True once finished, or killed before it started.", NULL},
+    {"started", (getter)get_started, NULL, "True once start() was called.", NULL},
+    {"_links", (getter)get_links, (setter)set_links, "Link records (internal).", NULL},
+    {"_function", (getter)get_fn, NULL, "The callable given to the constructor.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyNumberMethods task_as_number = {
+    .nb_bool = (inquiry)task_bool,
+};
+
+static PyTypeObject task_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "corolib._core.Task",
+    .tp_basicsize = sizeof(cl_task),
+    .tp_dealloc = (destructor)task_dealloc,
+    .tp_as_number = &task_as_number,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The compiled base of corolib.Greenlet.",
+    .tp_traverse = (traverseproc)task_traverse,
+    .tp_clear = (inquiry)task_clear,
+    .tp_methods = task_methods,
+    .tp_getset = task_getsets,
+    .tp_init = (initproc)task_init,
+    .tp_new = task_new,
+};
+
+static PyObject *
+mod_set_timeout_class(PyObject *m, PyObject *cls)
+{
+    (void)m;
+    if (!PyExceptionClass_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "needs an exception class");
+        return NULL;
+    }
+    Py_INCREF(cls);
+    Py_XSETREF(Timeout_class, cls);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+mod_set_greenlet_class(PyObject *m, PyObject *cls)
+{
+    (void)m;
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &task_type)) {
+        PyErr_SetString(PyExc_TypeError, "needs a subclass of corolib._core.Task");
+        return NULL;
+    }
+    Py_INCREF(cls);
+    Py_XSETREF(Greenlet_class, cls);
+    Py_RETURN_NONE;
+}
+
+/* spawn(fn, *args, **kwargs): Greenlet(fn, *args, **kwargs).start() */
+static PyObject *
+mod_spawn(PyObject *m, PyObject *args, PyObject *kwds)
+{
+    PyObject *cls = Greenlet_class ? Greenlet_class : (PyObject *)&task_type;
+    PyObject *g, *r;
+    (void)m;
+    if (PyTuple_GET_SIZE(args) < 1 || !PyCallable_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyErr_SetString(PyExc_TypeError, "spawn() needs a callable");
+        return NULL;
+    }
+    g = PyObject_Call(cls, args, kwds);
+    if (g == NULL) {
+        return NULL;
+    }
+    r = task_start((cl_task *)g, NULL);
+    if (r == NULL) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return g;
+}
+
+static PyMethodDef task_module_methods[] = {
+    {"_set_timeout_class", mod_set_timeout_class, METH_O,
+     "The class Task.get() raises when it times out."},
+    {"_set_greenlet_class", mod_set_greenlet_class, METH_O,
+     "The class spawn() instantiates."},
+    {"spawn", (PyCFunction)(void (*)(void))mod_spawn, METH_VARARGS | METH_KEYWORDS,
+     "spawn(function, *args, **kwargs)\n--\n\n"
+     "Create a Greenlet running function(*args, **kwargs) and start it."},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+cl__task_type_ready(PyObject *module)
+{
+    task_type.tp_base = &cl__greenlet_type;
+    if (PyType_Ready(&task_type) < 0 ||
+        PyModule_AddObjectRef(module, "Task", (PyObject *)&task_type) < 0) {
+        return -1;
+    }
+    return PyModule_AddFunctions(module, task_module_methods);
+}
