@@ -245,13 +245,6 @@ def test_resurrection_while_still_suspended():
     assert g.switch() == "finished later"
 
 
-@pytest.mark.xfail(
-    reason="core bug: a greenlet that resurrects itself while being killed "
-    "(stores a reference and switches away) is reported as 'GreenletExit did "
-    "not kill ... it is leaked' although it is alive and referenced "
-    "(core/greenlet.c cl__kill_released checks only CL_G_ACTIVE)",
-    strict=True,
-)
 def test_resurrected_greenlet_is_not_reported_as_leaked(capfd):
     saved = []
 
@@ -271,13 +264,6 @@ def test_resurrected_greenlet_is_not_reported_as_leaked(capfd):
     assert "did not kill" not in capfd.readouterr().err
 
 
-@pytest.mark.xfail(
-    reason="core bug: once resurrected, a suspended greenlet is never killed "
-    "again: tp_finalize runs only once per object (PEP 442), so on its next "
-    "last-reference drop green_dealloc discards it with cl__forget, silently "
-    "skipping its finally blocks (py/greenlet_type.c green_finalize/green_dealloc)",
-    strict=True,
-)
 def test_resurrected_suspended_greenlet_is_killed_again_on_next_drop():
     log = []
     saved = []
