@@ -105,12 +105,16 @@ typedef struct cl_io {
     int fd;
     int mask;            /* events the poll handle watches now */
     int idle_listed;     /* on the hub's list of polls to stop if idle */
+    int trusted;         /* only waited on by callers that cancel before close */
+    unsigned long dev;   /* identity of what fd referred to when we took it */
+    unsigned long ino;
     cl_parklist readers;
     cl_parklist writers;
     struct cl_io *idle_next;
 } cl_io;
 
-CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns);
+CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns,
+                          int trusted);
 CL_HIDDEN int cl__io_wait_many(cl_hub *hub, const int *fds, const int *events,
                                Py_ssize_t n, int64_t timeout_ns);
 CL_HIDDEN int cl__io_cancel(cl_hub *hub, int fd, PyObject *exc);

@@ -99,7 +99,7 @@ do_wait_fd(cl_hub *hub, PyObject *args, PyObject *kwds, int events,
     if ((hub = this_hub(hub)) == NULL) {
         return NULL;
     }
-    r = cl__io_wait(hub, fd, events, ns);
+    r = cl__io_wait(hub, fd, events, ns, 0);
     if (r == -1) {
         return NULL;
     }

@@ -36,7 +36,8 @@ wait_io(int fd, int events, int64_t ns)
     if ((hub = cl__hub_get()) == NULL) {
         return -1;
     }
-    r = cl__io_wait(hub, fd, events, ns);
+    /* corolib.socket cancels the wait before it closes or detaches. */
+    r = cl__io_wait(hub, fd, events, ns, 1);
     if (r == -1) {
         return -1;
     }
