@@ -208,6 +208,18 @@ cl__park_wake(cl_hub *hub, cl_park *p, int result)
     ready_append(hub, CL_E_WAKE, p, NULL, NULL);
 }
 
+/* KeyboardInterrupt and SystemExit must reach the main greenlet: a later
+ * interrupt in the same round (a Timeout expiring) does not replace them. */
+static int
+outranks(PyObject *pending, PyObject *exc)
+{
+    return pending != NULL &&
+           (PyObject_TypeCheck(pending, (PyTypeObject *)PyExc_KeyboardInterrupt) ||
+            PyObject_TypeCheck(pending, (PyTypeObject *)PyExc_SystemExit)) &&
+           !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_KeyboardInterrupt) &&
+           !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_SystemExit);
+}
+
 int
 cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc)
 {
@@ -215,8 +227,13 @@ cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc)
     if (p == NULL || (p->state != CL_PARK_WAITING && p->state != CL_PARK_READY)) {
         return 0;
     }
-    Py_INCREF(exc);
-    Py_XSETREF(p->exc, exc);
+    if (cl__find_main(g) != hub->ts->main) {
+        return 0; /* parked in another thread's hub: not ours to touch */
+    }
+    if (!outranks(p->exc, exc)) {
+        Py_INCREF(exc);
+        Py_XSETREF(p->exc, exc);
+    }
     cl__park_wake(hub, p, 0);
     return 1;
 }
@@ -395,6 +412,30 @@ report_error(cl_hub *hub, PyObject *context)
     Py_XDECREF(r);
 }
 
+/* The hub got control back with r (NULL: an exception).  GreenletExit
+ * there means the hub itself is being killed (Hub.destroy, or its last
+ * reference going): remember it, and the run loop unwinds.  Anything else
+ * is reported and the loop goes on. */
+static void
+resumed(cl_hub *hub, PyObject *r, PyObject *context)
+{
+    if (r != NULL) {
+        Py_DECREF(r);
+        return;
+    }
+    if (PyErr_ExceptionMatches(cl__GreenletExit)) {
+        PyObject *exc = cl_err_take();
+        if (hub->exiting == NULL) {
+            hub->exiting = exc;
+        }
+        else {
+            Py_DECREF(exc);
+        }
+        return;
+    }
+    report_error(hub, context);
+}
+
 /* ---- the run loop -------------------------------------------------------- */
 
 /* Resume or call everything queued, for at most DRAIN_BUDGET_NS.  Returns
@@ -429,10 +470,8 @@ drain(cl_hub *hub)
         }
         case CL_E_CALL:
             r = PyObject_Call((PyObject *)e.a, e.b, NULL);
-            if (r == NULL) {
-                report_error(hub, (PyObject *)e.a);
-                r = Py_NewRef(Py_None);
-            }
+            resumed(hub, r, (PyObject *)e.a);
+            r = Py_NewRef(Py_None);
             Py_DECREF((PyObject *)e.a);
             Py_DECREF(e.b);
             break;
@@ -450,14 +489,9 @@ drain(cl_hub *hub)
             break;
         }
         }
-        if (r == NULL) {
-            if (PyErr_ExceptionMatches(cl__GreenletExit)) {
-                return -1; /* we are being killed (Hub.destroy) */
-            }
-            report_error(hub, NULL);
-        }
-        else {
-            Py_DECREF(r);
+        resumed(hub, r, NULL);
+        if (hub->exiting != NULL) {
+            return -1;
         }
         if ((++n & 31) == 0) {
             uint64_t now = uv_hrtime();
@@ -512,11 +546,7 @@ loop_exhausted(cl_hub *hub)
         return;
     }
     if (parent != NULL) {
-        PyObject *r = cl__throw_into(hub->ts, parent, exc);
-        if (r == NULL) {
-            report_error(hub, NULL);
-        }
-        Py_XDECREF(r);
+        resumed(hub, cl__throw_into(hub->ts, parent, exc), NULL);
         return;
     }
     Py_DECREF(exc);
@@ -592,13 +622,19 @@ deliver_signal_error(cl_hub *hub)
         return;
     }
     if (!cl__hub_interrupt(hub, main, exc)) {
-        PyObject *r = cl__throw_into(hub->ts, main, Py_NewRef(exc));
-        if (r == NULL) {
-            report_error(hub, NULL);
-        }
-        Py_XDECREF(r);
+        resumed(hub, cl__throw_into(hub->ts, main, Py_NewRef(exc)), NULL);
     }
     Py_DECREF(exc);
+}
+
+/* The hub is being killed: unwind, re-raising the GreenletExit. */
+static PyObject *
+unwind(cl_hub *hub)
+{
+    PyObject *exc = hub->exiting;
+    hub->exiting = NULL;
+    cl_err_give(exc);
+    return NULL;
 }
 
 PyObject *
@@ -607,7 +643,7 @@ cl__hub_run(cl_hub *hub)
     for (;;) {
         int err;
         if (drain(hub) < 0) {
-            return NULL;
+            return unwind(hub);
         }
         if (hub->pid != (unsigned long)getpid() && cl__hub_after_fork(hub) < 0) {
             report_error(hub, NULL);
@@ -618,6 +654,9 @@ cl__hub_run(cl_hub *hub)
         }
         else if (!has_work(hub)) {
             loop_exhausted(hub);
+            if (hub->exiting != NULL) {
+                return unwind(hub);
+            }
             continue;
         }
         else {
@@ -632,6 +671,9 @@ cl__hub_run(cl_hub *hub)
         }
         if (hub->sig_pending && cl__signals_drain(hub) < 0) {
             deliver_signal_error(hub);
+            if (hub->exiting != NULL) {
+                return unwind(hub);
+            }
         }
         if (hub->timers_due || hub->nheap > 0) {
             cl__timers_fire_due(hub);

@@ -195,6 +195,8 @@ struct cl_hub {
     cl_parklist joiners;
 
     uint64_t switches;          /* statistics: greenlets resumed */
+    PyObject *exiting;          /* GreenletExit thrown into the hub itself:
+                                   its loop unwinds and re-raises it */
 };
 
 #define CL_HUB_CHECK(op) PyObject_TypeCheck((op), &cl__hub_type)

@@ -201,6 +201,17 @@ do_cancel_wait(cl_hub *hub, PyObject *args)
 
 /* ---- the Hub type ------------------------------------------------------ */
 
+/* The hub's thread is exiting (its thread state is being cleared, GIL
+ * held): the hub greenlet can never run again.  Close its loop and fds
+ * now, and refuse cross-thread callbacks from here on. */
+static void
+hub_thread_exit(PyObject *hub)
+{
+    PyObject *pending = cl_err_take();
+    cl__hub_fini((cl_hub *)hub);
+    cl_err_give(pending);
+}
+
 static PyObject *
 hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -229,6 +240,7 @@ hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     ts->hub = Py_NewRef((PyObject *)self);
+    ts->hub_exit = hub_thread_exit;
     return (PyObject *)self;
 }
 
@@ -398,6 +410,11 @@ hub_interrupt(cl_hub *self, PyObject *args)
     }
     if (!PyExceptionInstance_Check(exc)) {
         PyErr_SetString(PyExc_TypeError, "interrupt() needs an exception instance");
+        return NULL;
+    }
+    if (cl__find_main((cl_greenlet *)g) != self->ts->main) {
+        PyErr_SetString(cl__greenlet_error,
+                        "interrupt() needs a greenlet of the hub's own thread");
         return NULL;
     }
     return PyBool_FromLong(cl__hub_interrupt(self, (cl_greenlet *)g, exc));
