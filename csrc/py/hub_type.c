@@ -498,7 +498,7 @@ static PyObject *
 hub_statistics(cl_hub *self, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:K,s:O}",
-                         "ready", (Py_ssize_t)self->rcount,
+                         "ready", (Py_ssize_t)CL_HUB_QUEUED(self),
                          "parked", self->n_parked,
                          "timers", (Py_ssize_t)self->nheap,
                          "fds", cl__io_count(self),
@@ -517,7 +517,7 @@ static PyObject *
 hub_get_loop_alive(cl_hub *self, void *c)
 {
     (void)c;
-    return PyBool_FromLong(self->loop_open && (self->rcount > 0 ||
+    return PyBool_FromLong(self->loop_open && (CL_HUB_QUEUED(self) > 0 ||
                                                self->nheap_ref > 0 ||
                                                cl_loop_alive(&self->loop)));
 }
