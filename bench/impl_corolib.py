@@ -1,8 +1,7 @@
 """corolib for the hub benchmarks: the greenlet-style API, from the top-level package."""
 
-from corolib._core import WaitQueue
-
 import corolib
+from corolib._core import WaitQueue
 
 PACKAGE = "corolib"
 KIND = "green"
