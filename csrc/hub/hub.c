@@ -742,6 +742,10 @@ uvtimer_fire(cl_handle *h, int events, int status)
     (void)events;
     (void)status;
     hub->timers_due = 1;
+    /* libuv runs due timers at the start of an iteration, before it polls;
+     * without this, UV_RUN_ONCE would go on to block in epoll_wait with
+     * the deadline we are here for already passed. */
+    cl_loop_stop(&hub->loop);
 }
 
 static const cl_sink uvtimer_sink = {uvtimer_fire, handle_closed};

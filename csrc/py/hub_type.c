@@ -744,6 +744,7 @@ static PyMethodDef cl__hub_module_methods[] = {
 /* Implemented in hub_objects.c and task_type.c */
 CL_HIDDEN int cl__hub_objects_ready(PyObject *module);
 CL_HIDDEN int cl__task_type_ready(PyObject *module);
+CL_HIDDEN int cl__sockio_ready(PyObject *module);
 
 int
 cl__hub_types_ready(PyObject *module)
@@ -783,6 +784,9 @@ cl__hub_types_ready(PyObject *module)
         return -1;
     }
     if (cl__hub_objects_ready(module) < 0) {
+        return -1;
+    }
+    if (cl__sockio_ready(module) < 0) {
         return -1;
     }
     return cl__task_type_ready(module);
