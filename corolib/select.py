@@ -131,7 +131,10 @@ def select(
     seconds = parse_seconds(
         timeout, "timeout must be a float or None", "timeout must be non-negative"
     )
-    rlist, wlist, xlist = list(rlist), list(wlist), list(xlist)
+    try:  # a snapshot, as the stdlib takes (it accepts any iterable)
+        rlist, wlist, xlist = list(rlist), list(wlist), list(xlist)
+    except TypeError:
+        raise TypeError("arguments 1-3 must be sequences") from None
     ready = _std_select(rlist, wlist, xlist, 0)
     if ready[0] or ready[1] or ready[2] or seconds == 0:
         return ready

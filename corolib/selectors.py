@@ -55,7 +55,7 @@ class SelectSelector(_stdselectors.SelectSelector):
 class PollSelector(_stdselectors.PollSelector):
     """The stdlib's poll()-based selector, waiting cooperatively."""
 
-    _selector_cls = _select.poll
+    _selector_cls = staticmethod(_select.poll)
 
 
 class EpollSelector(_stdselectors.EpollSelector):

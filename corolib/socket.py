@@ -134,6 +134,8 @@ _inet_pton = _socket.inet_pton
 _monotonic = _time.monotonic
 _timeout_error = _socket.timeout
 _CONNECTING = (EINPROGRESS, EALREADY, EWOULDBLOCK)
+_MSG_DONTWAIT = getattr(_socket, "MSG_DONTWAIT", 0)
+_NOT_GIVEN: Any = object()
 
 
 class _GiveupOnSendfile(Exception):
@@ -233,10 +235,20 @@ class socket(_stdsocket.socket):
         if not wait_fd(fd, writable, deadline):
             raise _timeout_error("timed out")
 
+    def _nowait(self, flags: Any) -> bool:
+        """Tell whether an operation that would block must raise BlockingIOError instead.
+
+        A non-blocking socket never waits.  Nor does a call with
+        ``MSG_DONTWAIT`` on a blocking socket; on a socket with a timeout,
+        the stdlib polls before each try, so such a call waits anyway.
+        """
+        timeout = self._timeout
+        if timeout == 0.0:
+            return True
+        return timeout is None and isinstance(flags, int) and bool(flags & _MSG_DONTWAIT)
+
     def _retry(self, op: Callable[..., Any], writable: bool, *args: Any) -> Any:
         """Wait and retry ``op``: the slow path of every I/O method, once ``op`` would block."""
-        if self._timeout == 0.0:
-            return op(self, *args)  # raises BlockingIOError, as the stdlib does
         deadline = self._deadline()
         while True:
             self._wait(writable, deadline)
@@ -252,7 +264,7 @@ class socket(_stdsocket.socket):
         try:
             return _c_recv(self, bufsize, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._nowait(flags):
                 raise
         return self._retry(_c_recv, False, bufsize, flags)  # type: ignore[no-any-return]
 
@@ -261,7 +273,7 @@ class socket(_stdsocket.socket):
         try:
             return _c_recv_into(self, buffer, nbytes, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._nowait(flags):
                 raise
         return self._retry(_c_recv_into, False, buffer, nbytes, flags)  # type: ignore[no-any-return]
 
@@ -270,7 +282,7 @@ class socket(_stdsocket.socket):
         try:
             return _c_recvfrom(self, bufsize, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._nowait(flags):
                 raise
         return self._retry(_c_recvfrom, False, bufsize, flags)  # type: ignore[no-any-return]
 
@@ -279,7 +291,7 @@ class socket(_stdsocket.socket):
         try:
             return _c_recvfrom_into(self, buffer, nbytes, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._nowait(flags):
                 raise
         return self._retry(_c_recvfrom_into, False, buffer, nbytes, flags)  # type: ignore[no-any-return]
 
@@ -290,7 +302,7 @@ class socket(_stdsocket.socket):
             try:
                 return _csock.recvmsg(self, bufsize, ancbufsize, flags)
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._nowait(flags):
                     raise
             return self._retry(_csock.recvmsg, False, bufsize, ancbufsize, flags)
 
@@ -302,7 +314,7 @@ class socket(_stdsocket.socket):
             try:
                 return _csock.recvmsg_into(self, buffers, ancbufsize, flags)
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._nowait(flags):
                     raise
             return self._retry(_csock.recvmsg_into, False, buffers, ancbufsize, flags)
 
@@ -313,13 +325,13 @@ class socket(_stdsocket.socket):
         try:
             return _c_send(self, data, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._nowait(flags):
                 raise
         return self._retry(_c_send, True, data, flags)  # type: ignore[no-any-return]
 
     def sendall(self, data: Any, flags: int = 0, /) -> None:
         """Send all of ``data``; the timeout bounds the whole call, as in the stdlib."""
-        if self._timeout == 0.0:
+        if self._nowait(flags):
             _c_sendall(self, data, flags)  # the stdlib's non-blocking semantics
             return
         deadline = self._deadline()
@@ -336,16 +348,18 @@ class socket(_stdsocket.socket):
                 except BlockingIOError:
                     pass
 
-    def sendto(self, data: Any, flags_or_address: Any, address: Any = None, /) -> int:
+    def sendto(self, data: Any, flags_or_address: Any, address: Any = _NOT_GIVEN, /) -> int:
         """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
-        if address is None:
+        if address is _NOT_GIVEN:
+            flags: Any = 0
             args: tuple[Any, ...] = (data, self._resolve(flags_or_address))
         else:
-            args = (data, flags_or_address, self._resolve(address))
+            flags = flags_or_address
+            args = (data, flags, self._resolve(address))
         try:
             return _c_sendto(self, *args)  # type: ignore[no-any-return]
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._nowait(flags):
                 raise
         return self._retry(_c_sendto, True, *args)  # type: ignore[no-any-return]
 
@@ -367,7 +381,7 @@ class socket(_stdsocket.socket):
             try:
                 return _csock.sendmsg(self, buffers, ancdata, flags, address)  # type: ignore[no-any-return]
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._nowait(flags):
                     raise
             return self._retry(_csock.sendmsg, True, buffers, ancdata, flags, address)  # type: ignore[no-any-return]
 
@@ -378,7 +392,7 @@ class socket(_stdsocket.socket):
             try:
                 return _csock.sendmsg_afalg(self, *args, **kwargs)  # type: ignore[no-any-return]
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._nowait(flags):
                     raise
             deadline = self._deadline()
             while True:

@@ -580,3 +580,24 @@ def test_unix_dgram_sendto_timeout(world: World, tmp_path) -> None:
         a.setblocking(False)
         with pytest.raises(BlockingIOError):
             a.sendto(b"d" * 1000, path)
+
+
+def test_msg_dontwait(world: World, pair) -> None:
+    # A blocking socket does not wait for a MSG_DONTWAIT call; a socket with
+    # a timeout polls before each try, so it waits (and times out) anyway.
+    S = world.socket
+    a, b = pair
+    with pytest.raises(BlockingIOError):
+        a.recv(10, S.MSG_DONTWAIT)
+    with pytest.raises(BlockingIOError):
+        while True:
+            a.send(b"d" * 65536, S.MSG_DONTWAIT)
+    with pytest.raises(BlockingIOError):
+        a.sendall(b"d" * 65536, S.MSG_DONTWAIT)
+    a.settimeout(0.1)
+    with pytest.raises(S.timeout):
+        a.recv(10, S.MSG_DONTWAIT)
+    with pytest.raises(S.timeout):
+        a.send(b"d", S.MSG_DONTWAIT)
+    b.sendall(b"ready")
+    assert a.recv(10, S.MSG_DONTWAIT) == b"ready"
