@@ -13,6 +13,7 @@ after it as before, no greenlet is left parked, the hub watches no fd.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from typing import Any
 
@@ -62,6 +63,16 @@ def pair(request: pytest.FixtureRequest, certs: Certs) -> Pair:
 # ---- leak checks ------------------------------------------------------------------
 
 
+def describe_fds(fds: set[str]) -> str:
+    described = []
+    for fd in sorted(fds, key=int):
+        try:
+            described.append(f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}")
+        except OSError:
+            described.append(fd)
+    return ", ".join(described)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _hub_first() -> None:
     # The hub's own fds (epoll, eventfd, signal pipe) exist before any test.
@@ -87,4 +98,4 @@ def no_leaks() -> Any:
         time.sleep(0.01)
         gc.collect()
         leaked = open_fds() - before
-    assert not leaked, f"fds leaked: {sorted(leaked, key=int)}"
+    assert not leaked, f"fds leaked: {describe_fds(leaked)}"

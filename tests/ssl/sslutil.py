@@ -13,6 +13,7 @@ Certificates are made at test time with the ``openssl`` command line.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket as std_socket
 import ssl as std_ssl
@@ -24,16 +25,24 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from corolib._core import WaitQueue
-
 import corolib
 import corolib.select
 import corolib.socket
 import corolib.ssl
+from corolib._core import WaitQueue, get_hub_if_exists
 
 
 def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise the soft RLIMIT_NOFILE towards ``wanted`` (capped by the hard limit); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # ---- certificates -------------------------------------------------------------------
@@ -72,9 +81,7 @@ def make_certs(directory: str) -> Certs:
         )
     with open(os.path.join(directory, "client.ext"), "w") as f:
         f.write(
-            "basicConstraints=CA:FALSE\n"
-            "keyUsage=digitalSignature\n"
-            "extendedKeyUsage=clientAuth\n"
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n"
         )
     _openssl(
         "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3",
@@ -226,7 +233,9 @@ class World:
 def join(task: Any, timeout: float | None = 30) -> Any:
     """Wait for a greenlet or a thread task, keeping the hub running; return its value."""
     if isinstance(task, ThreadTask):
-        return task.get(timeout, cooperative=True)
+        # Only a thread with a hub may have greenlets to keep running (and
+        # corolib.sleep would give a plain thread a hub of its own).
+        return task.get(timeout, cooperative=get_hub_if_exists() is not None)
     return task.get(timeout=timeout)
 
 
