@@ -240,7 +240,7 @@ def test_connect_and_connect_ex_handshake(pair: Pair) -> None:
                 tls.sendall(tls.recv(100))
 
     def client(address):
-        with cctx.wrap_socket(C.socket.socket(), server_hostname="localhost") as tls:
+        with cctx.wrap_socket(C.tcp_socket(), server_hostname="localhost") as tls:
             assert tls.version() is None and tls.cipher() is None
             tls.connect(address)  # connects, then handshakes
             assert tls.version() is not None
@@ -248,13 +248,13 @@ def test_connect_and_connect_ex_handshake(pair: Pair) -> None:
                 tls.connect(address)
             tls.sendall(b"one")
             assert tls.recv(100) == b"one"
-        with cctx.wrap_socket(C.socket.socket(), server_hostname="localhost") as tls:
+        with cctx.wrap_socket(C.tcp_socket(), server_hostname="localhost") as tls:
             assert tls.connect_ex(address) == 0
             assert tls.version() is not None
             tls.sendall(b"two")
             assert tls.recv(100) == b"two"
         with cctx.wrap_socket(
-            C.socket.socket(), server_hostname="localhost", do_handshake_on_connect=False
+            C.tcp_socket(), server_hostname="localhost", do_handshake_on_connect=False
         ) as tls:
             tls.connect(address)
             assert tls.version() is None
