@@ -284,7 +284,13 @@ class Pair:
                 client_value = join(client, timeout)
             except BaseException as exc:  # noqa: BLE001 - re-raised below
                 client_error = exc
-            server_value = join(server, timeout)
+            try:
+                server_value = join(server, timeout)
+            except BaseException as exc:
+                # The client's failure (if any) is usually the cause: chain it.
+                if client_error is not None and exc.__context__ is None:
+                    exc.__context__ = client_error
+                raise
             if client_error is not None:
                 raise client_error
             return server_value, client_value

@@ -607,6 +607,10 @@ def test_non_blocking_mode(pair: Pair) -> None:
     def server(lsock):
         lsock.accept()[0].close()  # the client's first try, with the ValueError
         conn, _ = lsock.accept()
+        # A peer in another thread may answer the ClientHello before the
+        # client's first do_handshake() call even tries to read: delay, so
+        # that the client certainly meets SSLWantReadError.
+        S.sleep(0.05)
         with sctx.wrap_socket(conn, server_side=True) as tls:
             assert tls.recv(10) == b"ready"
             tls.sendall(b"x")
