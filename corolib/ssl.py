@@ -345,7 +345,7 @@ class SSLSocket(_cosocket.socket):
         """Not supported on TLS sockets, as in the stdlib."""
         raise NotImplementedError(f"Can't dup() {self.__class__.__name__} instances")
 
-    def _checkClosed(self, msg: str | None = None) -> None:  # noqa: N802 - stdlib's name
+    def _checkClosed(self, msg: str | None = None) -> None:
         # The stdlib's hook for detecting spurious closes: a no-op there too.
         pass
 
@@ -507,7 +507,7 @@ class SSLSocket(_cosocket.socket):
 
     # -- reading ------------------------------------------------------------------------
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - stdlib's name
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """Read up to ``len`` bytes (into ``buffer`` if given: return the count).
 
         Returns b'' (or 0) at the end of the stream; a ragged EOF (the peer
@@ -710,14 +710,16 @@ class SSLContext(_stdssl.SSLContext):
 SSLContext.sslsocket_class = SSLSocket
 
 
-def _fix_context_properties() -> None:
-    """Give SSLContext the stdlib's properties, bound to the original class.
+def _bind_context_properties(cls: type) -> None:
+    """Give ``cls`` copies of the stdlib SSLContext's properties bound to the original class.
 
     The stdlib's setters (``options``, ``verify_mode``, ``minimum_version``
     ...) call ``super(SSLContext, SSLContext)`` through the module global:
     once ``ssl.SSLContext`` is this subclass, that finds the same setter again
-    and recurses forever.  The copies here see the original class under that
-    name, whatever the ``ssl`` module holds later.
+    and recurses forever.  The copies see the original class under that name,
+    whatever the ``ssl`` module holds later.  Applied to :class:`SSLContext`
+    here; a monkey-patcher may apply it to ``ssl.SSLContext`` itself, for
+    contexts created before patching.
     """
     namespace = dict(vars(_stdssl))
     namespace["SSLContext"] = _StdSSLContext
@@ -728,18 +730,20 @@ def _fix_context_properties() -> None:
             return func
         return _rebind(func, namespace)
 
-    for name, attr in vars(_StdSSLContext).items():
+    for name, attr in list(vars(_StdSSLContext).items()):
         if isinstance(attr, property):
             fixed = property(fix(attr.fget), fix(attr.fset), fix(attr.fdel), attr.__doc__)
             if (fixed.fget, fixed.fset, fixed.fdel) != (attr.fget, attr.fset, attr.fdel):
-                setattr(SSLContext, name, fixed)
-        elif isinstance(attr, _types.FunctionType) and name not in vars(SSLContext):
+                setattr(cls, name, fixed)
+        elif isinstance(attr, _types.FunctionType) and (
+            cls is _StdSSLContext or name not in vars(cls)
+        ):
             fixed = fix(attr)
             if fixed is not attr:
-                setattr(SSLContext, name, fixed)
+                setattr(cls, name, fixed)
 
 
-_fix_context_properties()
+_bind_context_properties(SSLContext)
 
 
 # ---- module functions -----------------------------------------------------------------------

@@ -138,6 +138,8 @@ def test_patching_the_stdlib_module_is_safe(run_python) -> None:
     run_python(
         """
         import ssl, corolib.ssl, corolib.socket, sys
+        original = ssl.SSLContext
+        early = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # made before patching
         for name in corolib.ssl._REPLACED:
             if hasattr(corolib.ssl, name):
                 setattr(ssl, name, getattr(corolib.ssl, name))
@@ -152,6 +154,19 @@ def test_patching_the_stdlib_module_is_safe(run_python) -> None:
         ctx._msg_callback = lambda *args: None
         ctx._msg_callback = None
         assert ctx.minimum_version is ssl.TLSVersion.TLSv1_2
+        # The stdlib class's own setters now recurse ...
+        try:
+            early.verify_mode = ssl.CERT_REQUIRED
+        except RecursionError:
+            pass
+        else:
+            raise AssertionError("expected the stdlib's RecursionError")
+        # ... unless a patcher binds them to the original class too.
+        corolib.ssl._bind_context_properties(original)
+        early.options |= ssl.OP_NO_TICKET
+        early.minimum_version = ssl.TLSVersion.TLSv1_2
+        early.verify_mode = ssl.CERT_REQUIRED
+        assert early.verify_mode is ssl.CERT_REQUIRED
         ctx = ssl._create_unverified_context()
         assert type(ctx) is corolib.ssl.SSLContext
         with corolib.socket.socket() as s:
