@@ -198,6 +198,8 @@ class socket(_stdsocket.socket):
     def settimeout(self, value: float | None, /) -> None:
         """Set the timeout for blocking operations: seconds, 0 (non-blocking) or None (forever)."""
         self._timeout = parse_socket_timeout(value)
+        if _c_fileno(self) < 0:
+            raise _ebadf()  # the stdlib's ioctl on a closed socket fails so
 
     def gettimeout(self) -> float | None:
         """Return the timeout in seconds (float), or None, as set by the user."""
@@ -206,6 +208,8 @@ class socket(_stdsocket.socket):
     def setblocking(self, flag: bool, /) -> None:
         """Set blocking (``settimeout(None)``) or non-blocking (``settimeout(0.0)``) mode."""
         self._timeout = None if blocking_flag(flag) else 0.0
+        if _c_fileno(self) < 0:
+            raise _ebadf()  # as settimeout
 
     def getblocking(self) -> bool:
         """Tell whether the socket blocks (its timeout is not 0)."""

@@ -348,6 +348,28 @@ def test_connect_timeout_full_backlog(world: World) -> None:
                 f.close()
 
 
+def test_closed_socket_errors(world: World) -> None:
+    S = world.socket
+    s = S.socket()
+    s.close()
+    for call in [
+        lambda: s.settimeout(1),
+        lambda: s.setblocking(True),
+        lambda: s.recv(1),
+        lambda: s.send(b"x"),
+        lambda: s.sendall(b"x"),
+        lambda: s.sendto(b"x", ("127.0.0.1", 9)),
+        lambda: s.connect(("127.0.0.1", 9)),
+        lambda: s.accept(),
+    ]:
+        with pytest.raises(OSError) as info:
+            call()
+        assert info.value.errno == errno.EBADF
+    assert s.connect_ex(("127.0.0.1", 9)) == errno.EBADF
+    assert s.fileno() == -1 and s.detach() == -1
+    assert s.gettimeout() is None and s.getblocking()
+
+
 def test_timeout_value_reported(world: World) -> None:
     S = world.socket
     with S.socket() as s:
