@@ -448,13 +448,17 @@ class SSLSocket(_cosocket.socket):
         ``block=True`` waits even on a non-blocking socket, as in the stdlib.
         """
         self._check_connected()
-        timeout = self.gettimeout()
-        try:
-            if timeout == 0.0 and block:
-                self.settimeout(None)
+        if block and self.gettimeout() == 0.0:
+            self.settimeout(None)
+            try:
+                self._ssl_call("handshake", self._sslobj.do_handshake)
+            finally:
+                # (Not restored on a socket closed meanwhile: settimeout
+                # would raise EBADF over the handshake's own error.)
+                if self.fileno() >= 0:
+                    self.settimeout(0.0)
+        else:
             self._ssl_call("handshake", self._sslobj.do_handshake)
-        finally:
-            self.settimeout(timeout)
 
     def _real_connect(self, addr: Any, connect_ex: bool) -> int | None:
         if self.server_side:
