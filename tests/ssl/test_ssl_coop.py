@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import http.client
 import os
 import socket as std_socket
 import ssl as std_ssl
@@ -38,8 +39,8 @@ def connected_pair(co: World, **client_kwargs):
 def test_wrapping_a_stdlib_socket_gives_a_cooperative_one(co: World) -> None:
     sctx, cctx = co.server_context(), co.client_context()
     with co.listener() as lsock:
-        raw = std_socket.create_connection(lsock.getsockname(), timeout=7)
-        assert not fcntl.fcntl(raw.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK or True
+        raw = std_socket.create_connection(lsock.getsockname())  # a blocking fd
+        assert not fcntl.fcntl(raw.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
         conn, _ = lsock.accept()
     server = corolib.spawn(sctx.wrap_socket, conn, server_side=True)
     fd = raw.fileno()
@@ -50,7 +51,7 @@ def test_wrapping_a_stdlib_socket_gives_a_cooperative_one(co: World) -> None:
         assert isinstance(tls, corolib.socket.socket)
         assert isinstance(tls, std_socket.socket)
         assert not isinstance(tls, std_ssl.SSLSocket)
-        assert tls.gettimeout() == 7  # the wrapped socket's timeout is kept ...
+        assert tls.gettimeout() is None  # the wrapped socket's timeout is kept ...
         assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK  # ... in Python
         assert isinstance(tls.context, std_ssl.SSLContext)
         assert "corolib.ssl.SSLSocket" in repr(tls)
@@ -216,3 +217,38 @@ def test_handshakes_do_not_leak(co: World, leakcheck) -> None:
 
     with lsock:
         leakcheck(once, calls=30)
+
+
+def test_a_stdlib_client_library_over_a_corolib_context(co: World) -> None:
+    # http.client connects with the stdlib's (blocking) create_connection,
+    # which the kernel completes without the server accepting; from then on
+    # the corolib context's socket makes the handshake and the HTTP exchange
+    # (makefile, readline) cooperative, while the server greenlet runs.
+    sctx, cctx = co.server_context(), co.client_context()
+    with co.listener() as lsock:
+        host, port = lsock.getsockname()
+
+        def server():
+            conn, _ = lsock.accept()
+            with sctx.wrap_socket(conn, server_side=True) as tls, tls.makefile("rb") as f:
+                request = [f.readline()]
+                while request[-1] not in (b"\r\n", b""):
+                    request.append(f.readline())
+                body = b"hello over corolib TLS"
+                tls.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                    % (len(body), body)
+                )
+                return request[0]
+
+        s = corolib.spawn(server)
+        conn = http.client.HTTPSConnection("localhost", port, context=cctx, timeout=10)
+        try:
+            conn.request("GET", "/path")
+            assert type(conn.sock) is corolib.ssl.SSLSocket
+            response = conn.getresponse()
+            assert response.status == 200
+            assert response.read() == b"hello over corolib TLS"
+        finally:
+            conn.close()
+        assert s.get(timeout=10) == b"GET /path HTTP/1.1\r\n"

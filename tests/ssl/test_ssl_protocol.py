@@ -268,6 +268,33 @@ def test_connect_and_connect_ex_handshake(pair: Pair) -> None:
     pair.run(server, client)
 
 
+def test_session_reuse(pair: Pair) -> None:
+    S, C = pair.server, pair.client
+    sctx, cctx = S.server_context(), C.client_context()
+
+    def server(lsock):
+        reused = []
+        for _ in range(2):
+            conn, _ = lsock.accept()
+            with sctx.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"hi")  # after the session tickets
+                assert tls.recv(1) == b""
+                reused.append(tls.session_reused)
+        return reused
+
+    def client(address):
+        with cctx.wrap_socket(C.connect(address), server_hostname="localhost") as tls:
+            assert tls.recv(2) == b"hi"  # reading takes in the tickets
+            session = tls.session
+            assert session is not None and tls.session_reused is False
+        with cctx.wrap_socket(C.tcp_socket(), server_hostname="localhost", session=session) as tls:
+            tls.connect(address)
+            assert tls.recv(2) == b"hi"
+            return tls.session_reused
+
+    assert pair.run(server, client) == ([False, True], True)
+
+
 def test_server_side_restrictions(world) -> None:
     ctx = world.server_context()
     with world.listener() as lsock:
