@@ -1,0 +1,91 @@
+"""Shared fixtures for the hub tests: every test leaves the hub clean.
+
+- ``clean_hub`` (autouse): after each test, runs ``sleep(0)`` a few times and
+  asserts that the thread's hub has no parked greenlet, nothing ready, no
+  pending deadline and no fd watcher left.  A test that failed is not
+  checked again (its own failure says enough), but the hub is destroyed so
+  the next test starts on a fresh one.
+- ``timing``: ``timing.report(name, text)`` adds a line to the "hub timing"
+  section printed at the end of the run (lateness of timers, promptness of
+  signals): measured and shown, asserted only loosely by the tests.
+
+Plain helpers (``refs_back`` for reference counts, ``run_py``/``popen_py``
+for fresh interpreters, ``settle``, ``close_fd``, ``SCALE``) are in
+``hubutil.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hubutil import settle
+
+from corolib.hub import get_hub_if_exists
+
+# ---- test outcome, for the teardown checks ---------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request) -> bool:
+    rep = getattr(request.node, "rep_call", None)
+    return rep is None or rep.failed or rep.skipped or hasattr(rep, "wasxfail")
+
+
+def hub_dirt(stats: dict) -> dict:
+    """What is left in a hub that should be empty."""
+    return {k: stats[k] for k in ("parked", "ready", "timers", "fds") if stats[k]}
+
+
+@pytest.fixture(autouse=True)
+def clean_hub(request):
+    yield
+    hub = get_hub_if_exists()
+    if hub is None:
+        return
+    if _failed(request):
+        # Do not pile a teardown error on a failure (or an expected one);
+        # give the next test a fresh hub instead.
+        try:
+            hub.destroy()
+        except Exception:  # noqa: BLE001
+            pass
+        return
+    settle()
+    stats = hub.statistics()
+    dirt = hub_dirt(stats)
+    if dirt:
+        desc = hub.describe_parked()
+        hub.destroy()
+        pytest.fail(f"the test left the hub dirty: {dirt}\n{desc}", pytrace=False)
+
+
+# ---- timing report ------------------------------------------------------------
+
+_TIMING: list[str] = []
+
+
+class _Timing:
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+
+    def report(self, text: str) -> None:
+        line = f"{self.nodeid}: {text}"
+        _TIMING.append(line)
+        print(line)
+
+
+@pytest.fixture
+def timing(request):
+    return _Timing(request.node.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _TIMING:
+        terminalreporter.section("hub timing (measured, asserted loosely)")
+        for line in _TIMING:
+            terminalreporter.write_line(line)
