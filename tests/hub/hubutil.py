@@ -65,14 +65,27 @@ def child_env() -> dict:
 
 
 def run_py(code: str, *args: str, timeout: float = 120, check_rc: int | None = 0,
-           **kwargs) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter; by default require exit code 0."""
+           raise_on_timeout: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter; by default require exit code 0.
+
+    ``raise_on_timeout=False``: a child that hangs is killed and returned
+    with returncode None (its output so far in stdout/stderr), so that a
+    test can assert on it instead of erroring out.
+    """
     with tempfile.TemporaryDirectory() as cwd:
-        proc = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code), *args],
-            capture_output=True, text=True, timeout=timeout, cwd=cwd,
-            env=child_env(), preexec_fn=_default_sigint, **kwargs,
-        )
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(code), *args],
+                capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                env=child_env(), preexec_fn=_default_sigint, **kwargs,
+            )
+        except subprocess.TimeoutExpired as exc:
+            if raise_on_timeout:
+                raise
+            def text(b):
+                return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+            return subprocess.CompletedProcess(exc.cmd, None, text(exc.stdout),
+                                               text(exc.stderr) + "\n[killed: hung]")
     if check_rc is not None:
         assert proc.returncode == check_rc, (
             f"exit code {proc.returncode} (wanted {check_rc})\n"

@@ -7,7 +7,7 @@ import statistics
 import time
 
 import pytest
-from hubutil import SCALE, close_fd
+from hubutil import SCALE, close_fd, run_py
 
 import corolib
 from corolib import Timeout, sleep, spawn
@@ -164,6 +164,56 @@ def test_hundred_thousand_concurrent_timers(timing):
     )
     # Loose: the whole thing is CPU-bound on a 2-core shared machine.
     assert total < 120
+
+
+HANG_REASON = (
+    "hub bug: a deadline that passed while greenlets ran (so it is due when the hub arms "
+    "its libuv timer) is never fired while any fd poll is active: cl__timers_arm starts "
+    "the uv timer with 0 ms, libuv 1.44 runs it at the top of uv_run (the sink only sets "
+    "timers_due), then polls with the timeout of its own, now empty, timer heap (-1) and "
+    "blocks in epoll until an fd fires (csrc/hub/hub.c cl__hub_run, csrc/hub/timers.c "
+    "cl__timers_arm)"
+)
+
+
+@pytest.mark.xfail(reason=HANG_REASON, strict=True)
+def test_deadline_passed_during_a_round_fires_while_an_fd_is_watched():
+    proc = run_py(
+        """
+        import os, time
+        from corolib import spawn, sleep, wait_readable, cancel_wait
+        r, w = os.pipe()
+        watcher = spawn(wait_readable, r)  # e.g. a listening socket: never ready here
+        def sleeper():
+            t0 = time.monotonic()
+            sleep(0.001)
+            return time.monotonic() - t0
+        def busy():
+            time.sleep(0.005)  # runs past the sleeper's deadline
+        g = spawn(sleeper)
+        spawn(busy)
+        print("woke %.3f" % g.get())
+        cancel_wait(r)
+        """,
+        timeout=8, check_rc=None, raise_on_timeout=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("woke"), proc
+
+
+def test_deadline_passed_during_a_round_fires_without_fds():
+    # The same without an fd poll: libuv has no active handle then, so it
+    # does not block (lateness is just the busy time).
+    other = spawn(sleep, 3)
+
+    def sleeper():
+        t0 = time.monotonic()
+        sleep(0.001)
+        return time.monotonic() - t0
+
+    g = spawn(sleeper)
+    spawn(time.sleep, 0.005)
+    assert 0.001 <= g.get() < 2
+    other.kill()
 
 
 def test_equal_deadlines_fire_in_order():
