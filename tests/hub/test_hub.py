@@ -761,3 +761,59 @@ def test_waitqueue_basics_and_bad_arguments():
     assert q.wake_all("w") == 3
     corolib.joinall(gs)
     assert [g.value for g in gs] == ["v", "v", "w", "w", "w"]
+
+
+# ---- hold / unhold ----------------------------------------------------------------------
+
+
+def test_hold_keeps_the_loop_from_loop_exit_until_unhold():
+    hub = get_hub()
+    q = WaitQueue()
+    hub.hold()
+
+    def other():
+        time.sleep(0.05)
+        hub.run_callback_threadsafe(q.wake, 1, "from thread")
+        hub.unhold()
+
+    t = threading.Thread(target=other)
+    t.start()
+    try:
+        assert q.wait() == "from thread"  # no timeout: hold() keeps it from LoopExit
+    finally:
+        t.join()
+
+
+def test_unhold_makes_an_empty_loop_raise_loop_exit_at_once():
+    hub = get_hub()
+    q = WaitQueue()
+    hub.hold()
+
+    def other():
+        time.sleep(0.05)
+        hub.unhold()
+
+    t = threading.Thread(target=other)
+    t.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(LoopExit):
+            q.wait()
+        assert time.monotonic() - t0 < 5
+    finally:
+        t.join()
+
+
+def test_hold_counts_and_extra_unhold_is_ignored():
+    hub = get_hub()
+    hub.hold()
+    hub.hold()
+    hub.unhold()
+    assert hub.join(timeout=0.01) is False  # still held once
+    hub.unhold()
+    hub.unhold()  # one too many: ignored, not a negative count
+    assert hub.join(timeout=1) is True
+    hub.hold()
+    assert hub.join(timeout=0.01) is False
+    hub.unhold()
+    assert hub.join(timeout=1) is True
