@@ -782,3 +782,61 @@ def test_greenlet_of_another_thread_cannot_be_joined():
     finally:
         finish.set()
         t.join(30)
+
+
+def test_gevent_style_subclass_with_own_init():
+    class Echo(Greenlet):
+        def __init__(self, msg):
+            Greenlet.__init__(self)
+            self.msg = msg
+
+        def _run(self):
+            sleep(0.001)
+            return self.msg
+
+    g = Echo("hi")
+    g.start()
+    assert g.get() == "hi"
+    assert Echo.spawn("again").get() == "again"
+
+
+def test_greenletexit_subclass_kill_is_success():
+    class Stop(GreenletExit):
+        pass
+
+    g = spawn(sleep, 10)
+    sleep(0)
+    g.kill(Stop)
+    assert g.successful() and isinstance(g.value, Stop)
+
+
+def test_uncaught_sys_exit_in_a_greenlet_ends_the_program_with_its_code():
+    proc = run_py(
+        """
+        import sys
+        from corolib import spawn, sleep, joinall
+        spawn(lambda: sys.exit(7))
+        joinall([spawn(sleep, 30)])
+        print("not reached")
+        """,
+        check_rc=7,
+    )
+    assert "not reached" not in proc.stdout
+
+
+def test_handle_error_override_gets_the_greenlet():
+    hub = get_hub()
+    seen = []
+    hub.handle_error = lambda context, t, v, tb: seen.append((context, t, v))
+    try:
+        def fail():
+            raise KeyError("to handler")
+
+        g = spawn(fail)
+        g.join()
+        hub.run_callback(fail)
+        settle()
+    finally:
+        del hub.handle_error
+    assert seen[0][0] is g and seen[0][1] is KeyError
+    assert seen[1][0] is fail and seen[1][1] is KeyError

@@ -200,6 +200,27 @@ def test_deadline_passed_during_a_round_fires_while_an_fd_is_watched():
     assert proc.returncode == 0 and proc.stdout.startswith("woke"), proc
 
 
+@pytest.mark.xfail(reason=HANG_REASON, strict=True)
+@pytest.mark.parametrize("seconds", [1e-9, 1e-6])
+def test_tiny_sleeps_while_an_fd_is_watched(seconds):
+    # The simplest way to get a deadline that is due before the hub arms it.
+    proc = run_py(
+        f"""
+        import os
+        from corolib import spawn, sleep, wait_readable, cancel_wait
+        r, w = os.pipe()
+        spawn(wait_readable, r)
+        sleep(0)
+        for _ in range(20):
+            sleep({seconds!r})
+        print("ok")
+        cancel_wait(r)
+        """,
+        timeout=8, check_rc=None, raise_on_timeout=False,
+    )
+    assert proc.stdout.strip() == "ok", proc
+
+
 def test_deadline_passed_during_a_round_fires_without_fds():
     # The same without an fd poll: libuv has no active handle then, so it
     # does not block (lateness is just the busy time).
