@@ -817,3 +817,97 @@ def test_hold_counts_and_extra_unhold_is_ignored():
     assert hub.join(timeout=0.01) is False
     hub.unhold()
     assert hub.join(timeout=1) is True
+
+
+CROSS_THREAD = """
+import sys, threading
+from corolib import get_hub, kill, sleep, spawn, spawn_raw
+from corolib.greenlet import error as greenlet_error
+from corolib.hub import WaitQueue
+mode, warm = sys.argv[1], sys.argv[2] == "warm"
+box = {}
+ready = threading.Event()
+
+def other_thread():
+    q = WaitQueue()
+    def waiter():
+        try:
+            return q.wait(timeout=0.5)  # its own hub times it out: False
+        except ValueError as exc:
+            return exc
+    box["g"] = spawn_raw(waiter) if mode == "kill_raw" else spawn(waiter)
+    sleep(0)
+    ready.set()
+    if mode != "kill_raw":
+        box["result"] = box["g"].get()
+    else:
+        sleep(1)
+
+t = threading.Thread(target=other_thread)
+t.start()
+ready.wait()
+hub = get_hub()
+if warm:
+    sleep(0.001)  # the main hub's ready queue exists
+try:
+    if mode == "interrupt":
+        print("interrupt ->", hub.interrupt(box["g"], ValueError("cross-thread")))
+    elif mode == "interrupt_later":
+        hub.interrupt_later(0.01, box["g"], ValueError("cross-thread"))
+        sleep(0.05)
+    else:
+        kill(box["g"])
+        sleep(0.05)
+except greenlet_error as exc:
+    print("refused:", exc)
+t.join(10)
+assert not t.is_alive(), "the other thread's greenlet never woke"
+if mode != "kill_raw":
+    print("other thread's waiter got", box["result"])
+"""
+
+
+@pytest.mark.xfail(
+    reason="hub bug: Hub.interrupt/interrupt_later (and corolib.kill of a raw greenlet) "
+    "accept a greenlet parked in another thread's hub and queue its park node in this "
+    "hub's ready ring (csrc/hub/hub.c cl__hub_interrupt never checks that g->sched "
+    "belongs to `hub`): SIGFPE (ready_append's modulo by a zero capacity) when this hub "
+    "never queued anything, else a 'Cannot switch to a different thread' error in this "
+    "hub and the other thread's greenlet stranded (its node is READY in the wrong hub)",
+    strict=True,
+)
+@pytest.mark.parametrize("warm", ["cold", "warm"])
+@pytest.mark.parametrize("mode", ["interrupt", "interrupt_later", "kill_raw"])
+def test_interrupting_a_greenlet_of_another_thread_is_refused(mode, warm):
+    proc = run_py(CROSS_THREAD, mode, warm, timeout=30, check_rc=None,
+                  raise_on_timeout=False)
+    assert proc.returncode == 0, proc
+    assert "different thread" not in proc.stderr, proc.stderr
+    if mode == "interrupt":
+        assert "interrupt -> False" in proc.stdout or "refused" in proc.stdout
+    if mode != "kill_raw":
+        assert "other thread's waiter got False" in proc.stdout
+
+
+@pytest.mark.xfail(
+    reason="hub bug: the hub of a thread that has exited is never destroyed, so "
+    "run_callback_threadsafe() to it is accepted and the callback (with its arguments) "
+    "is silently lost and leaked; it should raise like a destroyed hub (csrc/core/thread.c "
+    "thread_exited only drops ts->hub; see the exited-thread leak above)",
+    strict=True,
+)
+def test_threadsafe_callback_to_the_hub_of_an_exited_thread_is_refused():
+    box = []
+
+    def body():
+        hub = get_hub()
+        sleep(0.001)
+        box.append(hub)
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    hub = box.pop()
+    assert hub.statistics()["destroyed"] is True
+    with pytest.raises(RuntimeError):
+        hub.run_callback_threadsafe(print, "lost")

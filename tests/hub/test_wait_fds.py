@@ -172,3 +172,9 @@ def test_zero_timeout_returns_false():
         timeout=8, check_rc=None, raise_on_timeout=False,
     )
     assert proc.stdout.strip() == "False", proc
+
+
+def test_loop_exit_names_select():
+    with pytest.raises(corolib.LoopExit) as info:
+        wait_fds([], [])
+    assert "waits for select()" in str(info.value)
