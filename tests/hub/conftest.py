@@ -5,6 +5,10 @@
   pending deadline and no fd watcher left.  A test that failed is not
   checked again (its own failure says enough), but the hub is destroyed so
   the next test starts on a fresh one.
+- ``refs``: ``refs.obj()`` / ``refs.callback()`` make fresh objects owned
+  by the fixture; after the test (its frame gone) their reference counts
+  must be back to what they were when made: whatever the test passed them
+  to let go of them.
 - ``timing``: ``timing.report(name, text)`` adds a line to the "hub timing"
   section printed at the end of the run (lateness of timers, promptness of
   signals): measured and shown, asserted only loosely by the tests.
@@ -15,6 +19,9 @@ for fresh interpreters, ``settle``, ``close_fd``, ``SCALE``) are in
 """
 
 from __future__ import annotations
+
+import gc
+import sys
 
 import pytest
 from hubutil import settle
@@ -62,6 +69,61 @@ def clean_hub(request):
         desc = hub.describe_parked()
         hub.destroy()
         pytest.fail(f"the test left the hub dirty: {dirt}\n{desc}", pytrace=False)
+
+
+# ---- reference counts of objects handed to the hub ------------------------------
+
+
+class _Tracked:
+    """A plain object handed to the hub by a test."""
+
+
+def _make_callback(result):
+    def tracked_callback(*args, **kwargs):
+        return result
+
+    return tracked_callback
+
+
+class _Refs:
+    # Every count is taken the same way (the list slot and getrefcount's
+    # argument, no other local), so before and after compare exactly.
+    def __init__(self) -> None:
+        self._made: list[list] = []
+
+    def _keep(self) -> object:
+        gc.collect()
+        entry = self._made[-1]
+        entry[1] = sys.getrefcount(entry[0])
+        return entry[0]
+
+    def obj(self):
+        """A fresh object to pass as an argument or value."""
+        self._made.append([_Tracked(), 0])
+        return self._keep()
+
+    def callback(self, result=None):
+        """A fresh callable (accepting anything) returning ``result``."""
+        self._made.append([_make_callback(result), 0])
+        return self._keep()
+
+    def check(self) -> None:
+        settle()
+        gc.collect()
+        bad = []
+        for entry in self._made:
+            now = sys.getrefcount(entry[0])
+            if now != entry[1]:
+                bad.append(f"{entry[0]!r}: {entry[1]} -> {now}")
+        assert not bad, "reference counts not back: " + "; ".join(bad)
+
+
+@pytest.fixture
+def refs(request):
+    tracker = _Refs()
+    yield tracker
+    if not _failed(request) and get_hub_if_exists() is not None:
+        tracker.check()
 
 
 # ---- timing report ------------------------------------------------------------

@@ -840,3 +840,58 @@ def test_handle_error_override_gets_the_greenlet():
         del hub.handle_error
     assert seen[0][0] is g and seen[0][1] is KeyError
     assert seen[1][0] is fail and seen[1][1] is KeyError
+
+
+# ---- every entry point lets go of what it was given (the ``refs`` fixture) --------------
+
+
+def test_refs_fixture_sees_a_leak(refs):
+    # The fixture itself: a deliberately kept reference is noticed.
+    kept = []
+    o = refs.obj()
+    kept.append(o)
+    with pytest.raises(AssertionError):
+        refs.check()
+    kept.clear()
+
+
+def test_entry_points_release_their_arguments(refs):
+    hub = get_hub()
+    arg, value, exc_arg = refs.obj(), refs.obj(), refs.obj()
+    link_cb, raw_cb = refs.callback(), refs.callback()
+
+    def cb(*args, **kwargs):  # untracked: it holds `value`, which is tracked
+        return value
+    # spawn / Greenlet / kill before start / start_later
+    spawn(cb, arg, k=arg).join()
+    g = spawn(cb, arg)
+    g.kill()
+    sl = Greenlet(cb, arg)
+    sl.start_later(10)
+    sl.kill()
+    later = spawn_later(10, cb, arg)
+    later.kill()
+    spawn_raw(cb, arg, k=arg)
+    # links
+    g = spawn(cb, arg)
+    g.link(link_cb)
+    g.rawlink(raw_cb)
+    g.link_exception(link_cb)
+    g.join()
+    # callbacks and deadlines
+    hub.run_callback(cb, arg)
+    hub.call_later(0.001, cb, arg)
+    hub.call_later(10, cb, arg).cancel()
+    # wait queues and timeouts
+    q = WaitQueue()
+    w = spawn(q.wait)
+    sleep(0)
+    q.wake(1, value)
+    w.join()
+    with Timeout(0.001, KeyError(exc_arg)):
+        try:
+            sleep(1)
+        except KeyError:
+            pass
+    assert corolib.with_timeout(1, cb, arg) is value
+    sleep(0.005)
