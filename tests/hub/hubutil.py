@@ -43,7 +43,7 @@ def refs_back(*objs):
     settle()
     gc.collect()
     after = [sys.getrefcount(o) for o in objs]
-    bad = [f"{o!r}: {b} -> {a}" for o, b, a in zip(objs, before, after) if a != b]
+    bad = [f"{o!r}: {b} -> {a}" for o, b, a in zip(objs, before, after, strict=True) if a != b]
     assert not bad, "reference counts not back: " + "; ".join(bad)
 
 
@@ -64,8 +64,14 @@ def child_env() -> dict:
     return env
 
 
-def run_py(code: str, *args: str, timeout: float = 120, check_rc: int | None = 0,
-           raise_on_timeout: bool = True, **kwargs) -> subprocess.CompletedProcess:
+def run_py(
+    code: str,
+    *args: str,
+    timeout: float = 120,
+    check_rc: int | None = 0,
+    raise_on_timeout: bool = True,
+    **kwargs,
+) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter; by default require exit code 0.
 
     ``raise_on_timeout=False``: a child that hangs is killed and returned
@@ -76,16 +82,24 @@ def run_py(code: str, *args: str, timeout: float = 120, check_rc: int | None = 0
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", textwrap.dedent(code), *args],
-                capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                env=child_env(), preexec_fn=_default_sigint, **kwargs,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=cwd,
+                env=child_env(),
+                preexec_fn=_default_sigint,
+                **kwargs,
             )
         except subprocess.TimeoutExpired as exc:
             if raise_on_timeout:
                 raise
+
             def text(b):
                 return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
-            return subprocess.CompletedProcess(exc.cmd, None, text(exc.stdout),
-                                               text(exc.stderr) + "\n[killed: hung]")
+
+            return subprocess.CompletedProcess(
+                exc.cmd, None, text(exc.stdout), text(exc.stderr) + "\n[killed: hung]"
+            )
     if check_rc is not None:
         assert proc.returncode == check_rc, (
             f"exit code {proc.returncode} (wanted {check_rc})\n"
@@ -98,6 +112,11 @@ def popen_py(code: str, *args: str, cwd: str, **kwargs) -> subprocess.Popen:
     """Start ``code`` in a fresh interpreter with SIGINT at its default."""
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-        env=child_env(), preexec_fn=_default_sigint, **kwargs,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=child_env(),
+        preexec_fn=_default_sigint,
+        **kwargs,
     )

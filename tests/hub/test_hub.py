@@ -19,14 +19,34 @@ from corolib.hub import WaitQueue, get_hub, get_hub_if_exists
 
 def test_corolib_reexports_the_hub_api():
     names = [
-        "spawn", "spawn_later", "spawn_raw", "Greenlet", "joinall", "killall", "kill",
-        "wait", "iwait", "sleep", "idle", "getcurrent", "Timeout", "with_timeout",
-        "wait_readable", "wait_writable", "cancel_wait", "get_hub", "Hub", "LoopExit",
-        "signal_handler", "reinit", "GreenletExit",
+        "spawn",
+        "spawn_later",
+        "spawn_raw",
+        "Greenlet",
+        "joinall",
+        "killall",
+        "kill",
+        "wait",
+        "iwait",
+        "sleep",
+        "idle",
+        "getcurrent",
+        "Timeout",
+        "with_timeout",
+        "wait_readable",
+        "wait_writable",
+        "cancel_wait",
+        "get_hub",
+        "Hub",
+        "LoopExit",
+        "signal_handler",
+        "reinit",
+        "GreenletExit",
     ]
     missing = [n for n in names if not hasattr(corolib, n)]
     assert not missing
     import corolib.hub as hubmod
+
     assert hubmod.get_hub_if_exists is get_hub_if_exists
     assert corolib.get_hub is get_hub
     assert issubclass(LoopExit, Exception)
@@ -84,7 +104,7 @@ def test_one_hub_per_thread_in_four_threads():
     hubs = [r[0] for r in results.values()]
     assert len({id(h) for h in hubs}) == 4
     assert main_hub not in hubs
-    for hub, own_thread, stats in results.values():
+    for _hub, own_thread, stats in results.values():
         assert own_thread
         assert stats["parked"] == 0 and stats["ready"] == 0
     assert get_hub() is main_hub
@@ -879,8 +899,7 @@ if mode != "kill_raw":
 @pytest.mark.parametrize("warm", ["cold", "warm"])
 @pytest.mark.parametrize("mode", ["interrupt", "interrupt_later", "kill_raw"])
 def test_interrupting_a_greenlet_of_another_thread_is_refused(mode, warm):
-    proc = run_py(CROSS_THREAD, mode, warm, timeout=30, check_rc=None,
-                  raise_on_timeout=False)
+    proc = run_py(CROSS_THREAD, mode, warm, timeout=30, check_rc=None, raise_on_timeout=False)
     assert proc.returncode == 0, proc
     assert "different thread" not in proc.stderr, proc.stderr
     if mode == "interrupt":

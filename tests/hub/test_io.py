@@ -81,7 +81,9 @@ def test_zero_timeout_on_an_idle_fd_returns_false(timeout):
         r, w = os.pipe()
         print(wait_readable(r, timeout={timeout!r}))
         """,
-        timeout=8, check_rc=None, raise_on_timeout=False,
+        timeout=8,
+        check_rc=None,
+        raise_on_timeout=False,
     )
     assert proc.stdout.strip() == "False", proc
 
@@ -383,8 +385,14 @@ def test_closed_fd_raises_oserror():
 
 @pytest.mark.parametrize(
     "bad, exc",
-    [(-1, ValueError), ("3", TypeError), (1.5, TypeError), (None, TypeError),
-     (2**31, OverflowError), (10**30, OverflowError)],
+    [
+        (-1, ValueError),
+        ("3", TypeError),
+        (1.5, TypeError),
+        (None, TypeError),
+        (2**31, OverflowError),
+        (10**30, OverflowError),
+    ],
 )
 def test_bad_fd_arguments(bad, exc):
     with pytest.raises(exc):
@@ -393,7 +401,9 @@ def test_bad_fd_arguments(bad, exc):
         wait_writable(bad, timeout=0)
 
 
-@pytest.mark.parametrize("bad, exc", [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError)])
+@pytest.mark.parametrize(
+    "bad, exc", [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError)]
+)
 def test_bad_timeout(pipe, bad, exc):
     with pytest.raises(exc):
         wait_readable(pipe[0], timeout=bad)
@@ -477,7 +487,9 @@ def test_fd_number_reused_in_the_same_round():
         spawn(body).join()
         print(out["reused"], out["ready"])
         """,
-        timeout=30, check_rc=None, raise_on_timeout=False,
+        timeout=30,
+        check_rc=None,
+        raise_on_timeout=False,
     )
     assert (proc.returncode, proc.stdout.strip()) == (0, "True True"), proc.stderr
 
@@ -508,7 +520,9 @@ def test_regular_file_reusing_a_polled_fd_number_is_ready(tmp_path):
         print(wait_readable(fd, timeout=1))
         cancel_wait(fd)
         """,
-        timeout=30, check_rc=None, raise_on_timeout=False,
+        timeout=30,
+        check_rc=None,
+        raise_on_timeout=False,
     )
     assert (proc.returncode, proc.stdout.strip()) == (0, "True"), proc.stderr
 

@@ -1,8 +1,6 @@
 """Signals and fork, each in a child process: Ctrl-C in the hub, handlers, forked hubs."""
 
-import os
 import signal
-import sys
 import tempfile
 import time
 
@@ -20,7 +18,10 @@ BLOCKERS = {
     "greenlet_get": "spawn(sleep, 100).get()",
     "waitqueue": "spawn(sleep, 100); WaitQueue().wait()",
     "timeout_block": "with Timeout(100): sleep(200)",
-    "busy_greenlets": "gs = [spawn(lambda: [sleep(0.001) for _ in range(100000)]) for _ in range(20)]; joinall(gs)",
+    "busy_greenlets": (
+        "gs = [spawn(lambda: [sleep(0.001) for _ in range(100000)]) for _ in range(20)]; "
+        "joinall(gs)"
+    ),
 }
 
 CHILD = """
@@ -50,10 +51,10 @@ def _send_sigint_when_ready(proc, settle_s=0.3):
     proc.send_signal(signal.SIGINT)
     try:
         out, err = proc.communicate(timeout=30)
-    except Exception:
+    except Exception as exc:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"child did not exit after SIGINT\n{err}")
+        raise AssertionError(f"child did not exit after SIGINT\n{err}") from exc
     return time.monotonic() - t0, out, err
 
 
@@ -77,7 +78,7 @@ def test_sigint_raises_in_main_at_once(where, timing):
         took, out, err = _send_sigint_when_ready(proc)
     assert proc.returncode == 42, (out, err)
     waited = float(out.split("KI ")[1].split()[0])
-    timing.report(f"blocked {waited:.3f} s then KeyboardInterrupt; signal->exit {took * 1e3:.1f} ms")
+    timing.report(f"blocked {waited:.3f} s, then KeyboardInterrupt; exit after {took * 1e3:.1f} ms")
     assert waited < 5
 
 

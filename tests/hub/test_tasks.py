@@ -711,7 +711,9 @@ def test_spawn_later_never_early():
     assert g2.get() - t0 >= 0.01e9
 
 
-@pytest.mark.parametrize("bad, exc", [(-1, ValueError), (float("nan"), ValueError), ("x", TypeError)])
+@pytest.mark.parametrize(
+    "bad, exc", [(-1, ValueError), (float("nan"), ValueError), ("x", TypeError)]
+)
 def test_spawn_later_bad_delay(bad, exc):
     with pytest.raises(exc):
         spawn_later(bad, print)
@@ -829,6 +831,7 @@ def test_handle_error_override_gets_the_greenlet():
     seen = []
     hub.handle_error = lambda context, t, v, tb: seen.append((context, t, v))
     try:
+
         def fail():
             raise KeyError("to handler")
 
@@ -862,6 +865,7 @@ def test_entry_points_release_their_arguments(refs):
 
     def cb(*args, **kwargs):  # untracked: it holds `value`, which is tracked
         return value
+
     # spawn / Greenlet / kill before start / start_later
     spawn(cb, arg, k=arg).join()
     g = spawn(cb, arg)

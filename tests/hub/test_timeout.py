@@ -257,7 +257,10 @@ def test_timeout_refcounts():
 
     with refs_back(exc, body):
         for _ in range(50):
-            with Timeout(0.0001, exc, ):
+            with Timeout(
+                0.0001,
+                exc,
+            ):
                 try:
                     sleep(1)
                 except KeyError:

@@ -3,7 +3,6 @@
 import math
 import os
 import random
-import statistics
 import time
 
 import pytest
@@ -195,7 +194,9 @@ def test_deadline_passed_during_a_round_fires_while_an_fd_is_watched():
         print("woke %.3f" % g.get())
         cancel_wait(r)
         """,
-        timeout=8, check_rc=None, raise_on_timeout=False,
+        timeout=8,
+        check_rc=None,
+        raise_on_timeout=False,
     )
     assert proc.returncode == 0 and proc.stdout.startswith("woke"), proc
 
@@ -216,7 +217,9 @@ def test_tiny_sleeps_while_an_fd_is_watched(seconds):
         print("ok")
         cancel_wait(r)
         """,
-        timeout=8, check_rc=None, raise_on_timeout=False,
+        timeout=8,
+        check_rc=None,
+        raise_on_timeout=False,
     )
     assert proc.stdout.strip() == "ok", proc
 
@@ -288,8 +291,15 @@ def test_long_and_infinite_sleeps_can_be_killed():
 
 @pytest.mark.parametrize(
     "bad, exc",
-    [(-1, ValueError), (-1e-9, ValueError), (float("nan"), ValueError), ("1", TypeError),
-     (None, TypeError), ([], TypeError), (-math.inf, ValueError)],
+    [
+        (-1, ValueError),
+        (-1e-9, ValueError),
+        (float("nan"), ValueError),
+        ("1", TypeError),
+        (None, TypeError),
+        ([], TypeError),
+        (-math.inf, ValueError),
+    ],
 )
 def test_sleep_bad_argument(bad, exc):
     with pytest.raises(exc):

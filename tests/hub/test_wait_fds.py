@@ -139,7 +139,9 @@ def test_bad_arguments(readable, exc):
     assert get_hub().statistics()["parked"] == 0
 
 
-@pytest.mark.parametrize("bad, exc", [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError)])
+@pytest.mark.parametrize(
+    "bad, exc", [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError)]
+)
 def test_bad_timeout(pipes, bad, exc):
     with pytest.raises(exc):
         wait_fds([pipes[0][0]], timeout=bad)
@@ -169,7 +171,9 @@ def test_zero_timeout_returns_false():
         r, w = os.pipe()
         print(wait_fds([r], timeout=0))
         """,
-        timeout=8, check_rc=None, raise_on_timeout=False,
+        timeout=8,
+        check_rc=None,
+        raise_on_timeout=False,
     )
     assert proc.stdout.strip() == "False", proc
 
