@@ -349,3 +349,68 @@ def test_many_forks_do_not_leak_in_the_parent():
         print("ok")
         """
     )
+
+
+def test_handler_exception_reaches_main():
+    run_py(
+        """
+        import os, signal, threading, time
+        from corolib import sleep, spawn
+        def handler(*args):
+            raise ValueError("from the handler")
+        signal.signal(signal.SIGUSR1, handler)
+        def shoot():
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGUSR1)
+        for where in ("sleep", "join"):
+            threading.Thread(target=shoot).start()
+            g = spawn(sleep, 5)
+            t0 = time.monotonic()
+            try:
+                sleep(5) if where == "sleep" else g.join()
+            except ValueError as exc:
+                assert str(exc) == "from the handler"
+                assert time.monotonic() - t0 < 3
+            else:
+                raise AssertionError("the handler's exception was lost")
+            g.kill()
+        print("ok")
+        """
+    )
+
+
+@pytest.mark.xfail(
+    reason="hub bug: Ctrl-C is lost when it reaches the hub in the same round as an "
+    "expiring Timeout of the main greenlet: cl__hub_run drains signals first "
+    "(deliver_signal_error sets KeyboardInterrupt on main's park node), then "
+    "cl__timers_fire_due's interrupt overwrites it with the Timeout (csrc/hub/hub.c "
+    "cl__hub_interrupt replaces p->exc); code that handles Timeout never sees the "
+    "KeyboardInterrupt",
+    strict=True,
+)
+def test_ctrl_c_not_lost_to_a_timeout_expiring_in_the_same_round():
+    proc = run_py(
+        """
+        import ctypes, os, signal, threading, time
+        from corolib import Timeout, sleep, spawn_raw
+        libc = ctypes.CDLL(None)
+        def shoot():
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=shoot).start()
+        # The thread sits in C (no Python code runs the handler) past both
+        # the deadline and the signal: the hub sees both in one round.
+        spawn_raw(libc.usleep, 300000)
+        try:
+            try:
+                with Timeout(0.05):
+                    sleep(10)
+            except Timeout:
+                sleep(1)  # a Ctrl-C still pending would surface here
+                print("KeyboardInterrupt lost")
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt")
+        """,
+        timeout=30,
+    )
+    assert proc.stdout.strip() == "KeyboardInterrupt"
