@@ -38,15 +38,17 @@ if ticker_on:
     tick_r, tick_w = os.pipe()
     os.set_blocking(tick_r, False)
 
+    # It runs until the very end (the process exits under it): the cleanup
+    # below parks on short deadlines too.
     def ticker():
-        while not stop:
+        while True:
             os.write(tick_w, b"t")
             time.sleep(0.001)
 
     threading.Thread(target=ticker, daemon=True).start()
 
     def tick_reader():
-        while not stop:
+        while True:
             wait_readable(tick_r, timeout=0.1)
             try:
                 os.read(tick_r, 4096)
@@ -129,14 +131,14 @@ while time.monotonic() - t0 < duration:
     sleep(0.05)
 stop.append(1)
 killall(list(alive))
-if ticker_on:
-    tr.join()
-    cancel_wait(tick_r)
 sleep(0.01)  # call_later deadlines (at most 2 ms) run out
 for rd, wr in pipes:
     for fd in (rd, wr):
         cancel_wait(fd)
         os.close(fd)
+if ticker_on:
+    tr.kill()
+    cancel_wait(tick_r)
 for _ in range(3):
     sleep(0)
 st = hub.statistics()
