@@ -106,7 +106,7 @@ def test_spawn_never_switches():
 
 
 def test_get_nonblocking_and_timeout():
-    g = spawn(sleep, 0.2)
+    g = spawn(sleep, 5)
     with pytest.raises(Timeout):
         g.get(block=False)
     t0 = time.monotonic()
@@ -246,7 +246,7 @@ def test_kill_nonblocking_and_timeout():
         try:
             sleep(10)
         except GreenletExit:
-            sleep(0.1)
+            sleep(1)
             return "survived"
 
     g = spawn(stubborn)
@@ -257,8 +257,8 @@ def test_kill_nonblocking_and_timeout():
     sleep(0)
     t0 = time.monotonic()
     g2.kill(timeout=0.01)
-    assert 0.01 <= time.monotonic() - t0 < 0.09
-    assert not g2.dead
+    assert time.monotonic() - t0 >= 0.01
+    assert not g2.dead  # kill() gave up waiting; it survives its GreenletExit
     assert g.get() == "survived" and g2.get() == "survived"
 
 
@@ -573,7 +573,7 @@ def test_system_errors_in_a_greenlet_reach_main(exc_name, main_waits_in):
 
 
 def test_joinall_returns_the_finished():
-    gs = [spawn(sleep, d) for d in (0.01, 0.02, 0.5)]
+    gs = [spawn(sleep, d) for d in (0.01, 0.02, 5)]
     done = joinall(gs, timeout=0.1)
     assert done == gs[:2]
     killall(gs)
@@ -662,7 +662,7 @@ def test_iwait_yields_in_completion_order():
 
 
 def test_iwait_timeout_and_count():
-    gs = [spawn(sleep, d) for d in (0.3, 0.01)]
+    gs = [spawn(sleep, d) for d in (5, 0.01)]
     t0 = time.monotonic()
     assert list(iwait(gs, timeout=0.05)) == [gs[1]]
     assert time.monotonic() - t0 >= 0.05
