@@ -9,6 +9,9 @@
   by the fixture; after the test (its frame gone) their reference counts
   must be back to what they were when made: whatever the test passed them
   to let go of them.
+- ``hang_guard`` (autouse): a test still running after ``HANG_SECONDS`` gets
+  ``HubHang`` raised in it (SIGALRM wakes the hub through its signal fd),
+  so a hang in the hub fails that test instead of stalling the run.
 - ``timing``: ``timing.report(name, text)`` adds a line to the "hub timing"
   section printed at the end of the run (lateness of timers, promptness of
   signals): measured and shown, asserted only loosely by the tests.
@@ -21,6 +24,7 @@ for fresh interpreters, ``settle``, ``close_fd``, ``SCALE``) are in
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 
 import pytest
@@ -41,6 +45,27 @@ def pytest_runtest_makereport(item, call):
 def _failed(request) -> bool:
     rep = getattr(request.node, "rep_call", None)
     return rep is None or rep.failed or rep.skipped or hasattr(rep, "wasxfail")
+
+
+HANG_SECONDS = 100
+
+
+class HubHang(BaseException):
+    """A test ran for HANG_SECONDS: most likely stuck in the hub."""
+
+
+@pytest.fixture(autouse=True)
+def hang_guard():
+    def on_alarm(signum, frame):
+        raise HubHang(f"still running after {HANG_SECONDS} s: stuck in the hub?")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def hub_dirt(stats: dict) -> dict:
