@@ -12,14 +12,23 @@
  * (socket.close does): waiters get the exception, the poll is stopped and
  * closed before the fd goes, and the next user of that fd number gets a
  * fresh poll.  libuv must never see a closed or reused fd.
+ *
+ * Callers that cannot promise that (the public wait_readable/wait_writable
+ * and select: anyone may os.close an fd behind our back) wait "untrusted":
+ * before reusing an idle poll, the fd's identity (device and inode) is
+ * checked against the one recorded when the poll was made, and a poll left
+ * over from a closed fd whose number was reused is replaced.  corolib's
+ * sockets, which always cancel before closing, skip that fstat.
  */
 #include "hub.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #define READ_EVENTS (UV_READABLE | UV_DISCONNECT | UV_PRIORITIZED)
 
 static void io_fire(cl_handle *h, int events, int status);
+static void io_forget(cl_hub *hub, cl_io *io);
 static void io_closed(cl_handle *h);
 static const cl_sink io_sink = {io_fire, io_closed};
 
@@ -98,10 +107,11 @@ io_set_mask(cl_io *io, int mask)
 /* The poll for fd, created on first use.  NULL with *err = UV_EPERM for
  * files epoll cannot watch (always ready), other errors raised. */
 static cl_io *
-io_get(cl_hub *hub, int fd, int *err)
+io_get(cl_hub *hub, int fd, int *err, int trusted)
 {
     cl_io *io;
     int flags;
+    struct stat st;
     *err = 0;
     if (fd < 0) {
         PyErr_Format(PyExc_ValueError, "invalid file descriptor %d", fd);
@@ -109,7 +119,22 @@ io_get(cl_hub *hub, int fd, int *err)
         return NULL;
     }
     if ((size_t)fd < hub->nfds && hub->fds[fd] != NULL) {
-        return hub->fds[fd];
+        io = hub->fds[fd];
+        if ((trusted && io->trusted) || io->readers.count + io->writers.count > 0) {
+            return io;
+        }
+        if (fstat(fd, &st) == 0 && (unsigned long)st.st_dev == io->dev &&
+            (unsigned long)st.st_ino == io->ino) {
+            io->trusted &= trusted;
+            return io;
+        }
+        io_forget(hub, io); /* a closed fd's number, reused */
+    }
+    /* An fd that is not open is refused before anything is sized to it. */
+    if (fcntl(fd, F_GETFD) < 0) {
+        *err = UV_EBADF;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
     }
     if ((size_t)fd >= hub->nfds) {
         size_t n = hub->nfds ? hub->nfds : 64;
@@ -135,6 +160,11 @@ io_get(cl_hub *hub, int fd, int *err)
     }
     io->hub = hub;
     io->fd = fd;
+    io->trusted = trusted;
+    if (fstat(fd, &st) == 0) {
+        io->dev = (unsigned long)st.st_dev;
+        io->ino = (unsigned long)st.st_ino;
+    }
     /* uv_poll_init makes the fd non-blocking; that is not ours to change
      * for an fd someone else may use with blocking calls. */
     flags = fcntl(fd, F_GETFL);
@@ -163,10 +193,10 @@ io_get(cl_hub *hub, int fd, int *err)
 }
 
 int
-cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns)
+cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns, int trusted)
 {
     int err, r;
-    cl_io *io = io_get(hub, fd, &err);
+    cl_io *io = io_get(hub, fd, &err, trusted);
     cl_park *p;
     if (io == NULL) {
         return err == UV_EPERM ? events : -1;
@@ -215,7 +245,7 @@ cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n,
         return -1;
     }
     for (i = 0; i < n; i++) {
-        cl_io *io = io_get(hub, fds[i], &err);
+        cl_io *io = io_get(hub, fds[i], &err, 0);
         cl_park *p;
         if (io == NULL) {
             r = err == UV_EPERM ? events[i] : -1;
