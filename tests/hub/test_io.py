@@ -60,17 +60,11 @@ def test_timeout_returns_false(pipe):
     assert get_hub().statistics()["parked"] == 0
 
 
-HANG_REASON = (
-    "hub bug: a deadline that is already due when the hub arms its libuv timer (timeout=0, "
-    "or a deadline passed while greenlets ran) is never seen while an fd poll is active: "
-    "cl__timers_arm starts the uv timer with 0 ms, libuv 1.44 fires it at the top of "
-    "uv_run (the sink only sets timers_due), then computes the poll timeout from its now "
-    "empty timer heap (-1) and blocks in epoll until some fd fires (csrc/hub/hub.c "
-    "cl__hub_run / csrc/hub/timers.c cl__timers_arm)"
-)
+# Regression (fixed in main): a deadline already due when the hub armed its
+# libuv timer was never fired while an fd poll kept libuv busy; uv_run then
+# blocked in epoll for good.  In a child: the bug was a hang.
 
 
-@pytest.mark.xfail(reason=HANG_REASON, strict=True)
 @pytest.mark.parametrize("timeout", [0, 1e-9])
 def test_zero_timeout_on_an_idle_fd_returns_false(timeout):
     # In a child: the bug is a hang.
@@ -410,12 +404,6 @@ def test_bad_timeout(pipe, bad, exc):
     assert get_hub().statistics()["fds"] == 0  # refused before watching
 
 
-@pytest.mark.xfail(
-    reason="hub bug: a large, unopened fd number makes the hub size its fd table to it "
-    "before checking the fd (csrc/hub/io.c io_get): wait_readable(2**31-1) asks for "
-    "16 GiB (MemoryError under a 1 GiB address-space limit, instead of OSError EBADF)",
-    strict=True,
-)
 def test_huge_unopened_fd_raises_ebadf_without_allocating():
     proc = run_py(
         """
@@ -434,11 +422,6 @@ def test_huge_unopened_fd_raises_ebadf_without_allocating():
     assert proc.stdout.strip() == "EBADF"
 
 
-@pytest.mark.xfail(
-    reason="hub bug: waiting on an unopened fd 2**24 grows the hub's fd table to 2**25 "
-    "entries (256 MiB, zero-filled) and keeps it until destroy() (csrc/hub/io.c io_get)",
-    strict=True,
-)
 def test_bad_fd_costs_no_memory():
     proc = run_py(
         """
@@ -459,14 +442,6 @@ def test_bad_fd_costs_no_memory():
 # ---- closed without cancel_wait, number reused ------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="hub bug: an fd closed with os.close() right after its wait ended (no waiter "
-    "left, so nothing to cancel) keeps its poll active until the end of the hub's round; "
-    "a new fd that gets the same number in that round is never reported ready "
-    "(csrc/hub/io.c: io_get returns the stale cl_io and cl__io_wait sees its mask as "
-    "already watching, so epoll is never told about the new file)",
-    strict=True,
-)
 def test_fd_number_reused_in_the_same_round():
     proc = run_py(
         """
@@ -494,14 +469,6 @@ def test_fd_number_reused_in_the_same_round():
     assert (proc.returncode, proc.stdout.strip()) == (0, "True True"), proc.stderr
 
 
-@pytest.mark.xfail(
-    reason="hub bug: after a pipe fd that was waited on is closed with os.close(), a "
-    "regular file that reuses the number aborts the process when waited on: the hub "
-    "keeps a stopped poll for that number (csrc/hub/io.c io_get returns the stale "
-    "cl_io), restarts it on the file, and libuv aborts when epoll_ctl refuses the file "
-    "(EPERM).  Regular files must always be ready.",
-    strict=True,
-)
 def test_regular_file_reusing_a_polled_fd_number_is_ready(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"data")

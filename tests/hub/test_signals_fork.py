@@ -379,15 +379,6 @@ def test_handler_exception_reaches_main():
     )
 
 
-@pytest.mark.xfail(
-    reason="hub bug: Ctrl-C is lost when it reaches the hub in the same round as an "
-    "expiring Timeout of the main greenlet: cl__hub_run drains signals first "
-    "(deliver_signal_error sets KeyboardInterrupt on main's park node), then "
-    "cl__timers_fire_due's interrupt overwrites it with the Timeout (csrc/hub/hub.c "
-    "cl__hub_interrupt replaces p->exc); code that handles Timeout never sees the "
-    "KeyboardInterrupt",
-    strict=True,
-)
 def test_ctrl_c_not_lost_to_a_timeout_expiring_in_the_same_round():
     proc = run_py(
         """

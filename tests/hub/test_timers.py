@@ -165,17 +165,13 @@ def test_hundred_thousand_concurrent_timers(timing):
     assert total < 120
 
 
-HANG_REASON = (
-    "hub bug: a deadline that passed while greenlets ran (so it is due when the hub arms "
-    "its libuv timer) is never fired while any fd poll is active: cl__timers_arm starts "
-    "the uv timer with 0 ms, libuv 1.44 runs it at the top of uv_run (the sink only sets "
-    "timers_due), then polls with the timeout of its own, now empty, timer heap (-1) and "
-    "blocks in epoll until an fd fires (csrc/hub/hub.c cl__hub_run, csrc/hub/timers.c "
-    "cl__timers_arm)"
-)
+# Regression (fixed in main): a deadline that was already due when the hub
+# armed its libuv timer (it passed while greenlets ran, or it was tiny) never
+# fired while any fd poll was active: libuv 1.44 ran the 0 ms timer at the
+# top of uv_run, then blocked in epoll with no timeout.  In children: the
+# bug was a hang.
 
 
-@pytest.mark.xfail(reason=HANG_REASON, strict=True)
 def test_deadline_passed_during_a_round_fires_while_an_fd_is_watched():
     proc = run_py(
         """
@@ -201,7 +197,6 @@ def test_deadline_passed_during_a_round_fires_while_an_fd_is_watched():
     assert proc.returncode == 0 and proc.stdout.startswith("woke"), proc
 
 
-@pytest.mark.xfail(reason=HANG_REASON, strict=True)
 @pytest.mark.parametrize("seconds", [1e-9, 1e-6])
 def test_tiny_sleeps_while_an_fd_is_watched(seconds):
     # The simplest way to get a deadline that is due before the hub arms it.

@@ -158,11 +158,6 @@ def test_closed_fd_raises_and_leaves_nothing(pipes):
     assert stats["parked"] == 0
 
 
-@pytest.mark.xfail(
-    reason="hub bug: zero timeout on idle fds never returns while the fds stay idle "
-    "(the due deadline is lost in uv_run: see test_io's zero-timeout test)",
-    strict=True,
-)
 def test_zero_timeout_returns_false():
     proc = run_py(
         """
