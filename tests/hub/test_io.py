@@ -538,3 +538,35 @@ def test_two_threads_wait_on_their_own_pipes():
     for t in ts:
         t.join(30)
     assert results == [[True] * 10] * 2
+
+
+@pytest.mark.xfail(
+    reason="hub bug: an fd closed with os.close() while a greenlet still waits on it, "
+    "its number then reused by a regular file: waiting on the file aborts the process. "
+    "csrc/hub/io.c io_get checks a table entry's identity (dev/inode) only when nobody "
+    "waits on it, so the stale poll is restarted on the file and libuv aborts when "
+    "epoll_ctl refuses it (EPERM).  A regular file must always be ready, never a crash.",
+    strict=True,
+)
+def test_regular_file_reusing_the_number_of_an_fd_closed_under_a_waiter(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"data")
+    proc = run_py(
+        f"""
+        import os
+        from corolib import spawn, sleep, wait_readable, wait_writable, cancel_wait
+        r, w = os.pipe()
+        waiter = spawn(wait_readable, r, 2)  # someone waits on r ...
+        sleep(0)
+        os.close(r)  # ... and r is closed behind the hub's back
+        fd = os.open({str(path)!r}, os.O_RDONLY)  # a regular file
+        assert fd == r
+        print(wait_writable(fd, timeout=1), wait_readable(fd, timeout=1))
+        waiter.kill()
+        cancel_wait(fd)
+        """,
+        timeout=30,
+        check_rc=None,
+        raise_on_timeout=False,
+    )
+    assert (proc.returncode, proc.stdout.strip()) == (0, "True True"), proc
