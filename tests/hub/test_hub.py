@@ -128,12 +128,6 @@ def test_hub_of_an_exited_thread_releases_its_fds():
     assert nfds() == before
 
 
-@pytest.mark.xfail(
-    reason="hub bug: the hub object of a thread that used it and exited is never freed "
-    "(its loop is closed now, but the hub greenlet's suspended stack holds a reference "
-    "to its own bound Hub.run, so its refcount never reaches zero)",
-    strict=True,
-)
 def test_hub_of_an_exited_thread_is_freed():
     refs = []
 

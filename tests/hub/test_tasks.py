@@ -53,12 +53,6 @@ def test_greenlet_constructor_and_start():
     assert not g
 
 
-@pytest.mark.xfail(
-    reason="gevent semantics: Greenlet(run=fn) (the documented signature "
-    "Greenlet(run=None, *args, **kwargs)) fails with AttributeError '_run': "
-    "csrc/py/task_type.c task_init only takes run positionally and keeps run= in kwargs",
-    strict=True,
-)
 def test_greenlet_run_keyword():
     g = Greenlet(run=lambda: "ran")
     g.start()
@@ -330,13 +324,6 @@ def test_rawlinks_fire_in_fifo_order_in_the_hub():
     assert log == [(i, True) for i in range(10)]
 
 
-@pytest.mark.xfail(
-    reason="gevent semantics: gevent notifies links in the order they were added, "
-    "whatever their kind (a SpawnedLink switches to its new greenlet at once); corolib "
-    "runs every rawlink first and starts the link() greenlets afterwards "
-    "(corolib/hub/_greenlet.py _notify_links)",
-    strict=True,
-)
 def test_mixed_links_fire_in_fifo_order():
     log = []
     g = spawn(lambda: 5)
@@ -348,12 +335,6 @@ def test_mixed_links_fire_in_fifo_order():
     assert log == ["link-1", "raw-2", "link-3"]
 
 
-@pytest.mark.xfail(
-    reason="gevent semantics: an early link may unlink a later one before it runs; "
-    "corolib takes the whole link list before calling any "
-    "(corolib/hub/_greenlet.py _notify_links)",
-    strict=True,
-)
 def test_link_can_unlink_a_later_one():
     log = []
     g = spawn(lambda: 5)
@@ -495,12 +476,6 @@ def test_greenletexit_is_success_and_not_printed(capfd):
     assert capfd.readouterr().err == ""
 
 
-@pytest.mark.xfail(
-    reason="hub bug: an exception escaping a spawn_raw greenlet is printed as 'the hub "
-    "failed with ...' without the greenlet's repr: csrc/hub/hub.c drain() calls "
-    "report_error(hub, NULL) for resumed/started greenlets instead of passing the greenlet",
-    strict=True,
-)
 def test_spawn_raw_exception_names_the_greenlet(capfd):
     def raw_fails():
         raise ValueError("raw failure")
@@ -606,12 +581,6 @@ def test_joinall_empty_and_ready():
     assert joinall([g]) == [g]
 
 
-@pytest.mark.xfail(
-    reason="hub bug (argument checking): joinall/wait/iwait accept a negative timeout "
-    "and treat it as already expired, where every other timeout in the hub raises "
-    "ValueError (corolib/hub/_wait.py computes a deadline without checking)",
-    strict=True,
-)
 @pytest.mark.parametrize("fn", ["joinall", "wait", "iwait"])
 def test_negative_timeout_is_refused_everywhere(fn):
     g = spawn(sleep, 0.01)
@@ -736,13 +705,6 @@ def test_spawn_bad_arguments():
     g.join()
 
 
-@pytest.mark.xfail(
-    reason="hub bug (argument checking): Greenlet.kill(timeout=-1/NaN/'x') kills first and "
-    "checks the timeout afterwards (csrc/py/task_type.c task_kill validates it only in "
-    "wait_ready): a running greenlet is killed and then ValueError is raised, an "
-    "unstarted one is killed with no error at all",
-    strict=True,
-)
 @pytest.mark.parametrize("started", [True, False])
 def test_kill_bad_timeout_is_refused_before_killing(started):
     g = spawn(sleep, 10)

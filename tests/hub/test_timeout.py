@@ -147,13 +147,6 @@ def test_nested_outer_fires_first_passes_through_inner():
     assert not inner.pending  # the inner block cancelled its own timer
 
 
-@pytest.mark.xfail(
-    reason="hub bug: when two deadlines interrupt the same parked greenlet in one round, "
-    "the second replaces the first (csrc/hub/hub.c cl__hub_interrupt overwrites p->exc of "
-    "a READY node) and the replaced Timeout is lost forever: the outer block runs on "
-    "past its deadline",
-    strict=True,
-)
 def test_nested_timeouts_expiring_in_the_same_round_both_fire():
     log = []
     t0 = time.monotonic()
@@ -291,12 +284,6 @@ def test_timeout_from_another_thread_hub_is_refused():
     assert errors == []
 
 
-@pytest.mark.xfail(
-    reason="gevent semantics: Timeout(ref=False) must not keep the loop alive; corolib "
-    "accepts ref= and ignores it (corolib/hub/_timeout.py never passes it to "
-    "interrupt_later, which has no ref argument)",
-    strict=True,
-)
 def test_timeout_ref_false_does_not_keep_the_loop_alive():
     t = Timeout(0.5, ref=False)
     t.start()
