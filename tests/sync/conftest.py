@@ -10,8 +10,14 @@ import corolib
 SCALE = float(os.environ.get("COROLIB_TEST_SCALE", "1"))
 
 
-def scaled(n: int) -> int:
+def _scaled(n: int) -> int:
     return max(1, int(n * SCALE))
+
+
+@pytest.fixture
+def scaled():
+    """``scaled(n)``: n times COROLIB_TEST_SCALE, at least 1."""
+    return _scaled
 
 
 @pytest.fixture(autouse=True)
