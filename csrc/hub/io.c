@@ -192,6 +192,64 @@ cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns)
     return r;
 }
 
+/* Wait until any of n fds has its events (select/poll): one park for the
+ * greenlet, and a proxy node on each fd that wakes it.  Returns the events
+ * that woke it (>= 0), CL_PARK_TIMEOUT, or -1 with an exception.  A
+ * regular file is always ready: then it returns at once. */
+int
+cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n,
+                 int64_t timeout_ns)
+{
+    cl_park *main, **proxies;
+    Py_ssize_t i, made = 0;
+    int r = -1, err;
+
+    proxies = PyMem_RawCalloc((size_t)(n > 0 ? n : 1), sizeof(cl_park *));
+    if (proxies == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    main = cl__park_new(hub, "select()", n);
+    if (main == NULL) {
+        PyMem_RawFree(proxies);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        cl_io *io = io_get(hub, fds[i], &err);
+        cl_park *p;
+        if (io == NULL) {
+            r = err == UV_EPERM ? events[i] : -1;
+            goto done;
+        }
+        p = cl__park_new(hub, "fd", fds[i]);
+        if (p == NULL) {
+            goto done;
+        }
+        p->state = CL_PARK_WAITING;
+        p->target = main;
+        proxies[made++] = p;
+        cl__parklist_append(events[i] & UV_WRITABLE ? &io->writers : &io->readers, p);
+        if ((want_mask(io) & ~io->mask) != 0 &&
+            (err = io_set_mask(io, io->mask | want_mask(io))) < 0) {
+            PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)",
+                         fds[i], err);
+            goto done;
+        }
+    }
+    r = cl__hub_park(hub, main, timeout_ns);
+done:
+    for (i = 0; i < made; i++) {
+        int fd = (int)proxies[i]->detail;
+        cl__park_release(hub, proxies[i]);
+        if ((size_t)fd < hub->nfds && hub->fds[fd] != NULL) {
+            mark_idle(hub, hub->fds[fd]);
+        }
+    }
+    cl__park_release(hub, main);
+    PyMem_RawFree(proxies);
+    return r;
+}
+
 /* End of a drain: narrow or stop the polls nobody (or fewer) waits on. */
 void
 cl__io_stop_idle(cl_hub *hub)
