@@ -9,9 +9,9 @@ its traceback) is delivered to the pool's hub with
 ``Hub.run_callback_threadsafe``.  :func:`get_threadpool` gives each hub a
 default pool of 10 threads.
 
-While jobs are outstanding the pool keeps its hub alive with a long,
-referenced timer, so a greenlet waiting for a result never gets
-``LoopExit``.  Idle threads exit after ``idle_timeout`` seconds.
+While jobs are outstanding the pool holds its hub (``Hub.hold()``), so a
+greenlet waiting for a result never gets ``LoopExit``.  Idle threads exit
+after ``idle_timeout`` seconds.
 
 Switch points: ``apply``, ``map``, ``join``, iterating ``imap``, and
 ``get``/``wait`` on a returned result.  ``spawn``, ``apply_async`` and
@@ -44,8 +44,6 @@ _allocate_lock = _thread.allocate_lock
 
 #: threads in the pool get_threadpool() makes for each hub
 DEFAULT_SIZE = 10
-# How long the keep-alive timer waits before re-arming (it never needs to fire).
-_KEEPALIVE_S = 3600.0
 
 _Job = tuple[AsyncResult, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
@@ -67,9 +65,9 @@ class ThreadPool:
         self._maxsize = maxsize
         self.idle_timeout = idle_timeout
         self._init_threads()
-        #: jobs spawned whose result is not delivered yet (hub thread only)
+        #: jobs spawned whose result is not delivered yet (hub thread only);
+        #: while there are any, the hub is held (no LoopExit)
         self._pending = 0
-        self._keepalive: Any = None
         self._joiners = WaitQueue()
         _all_pools.add(self)
 
@@ -127,9 +125,9 @@ class ThreadPool:
         """Run ``fn(*args, **kwargs)`` in a pool thread; return the AsyncResult it will fill."""
         hub = self._hub()
         result = AsyncResult()
+        if not self._pending:
+            hub.hold()
         self._pending += 1
-        if self._keepalive is None:
-            self._keepalive = hub.call_later(_KEEPALIVE_S, self._keep_alive)
         with self._lock:
             self._jobs.put((result, fn, args, kwargs))
             start = self._pending > self._nthreads - self._to_stop and (
@@ -145,15 +143,6 @@ class ThreadPool:
                     self._nthreads -= 1
                 raise
         return result
-
-    def _keep_alive(self) -> None:
-        # A referenced timer keeps the hub from declaring LoopExit while
-        # threads work for it; it only fires if a job runs for an hour.
-        hub = self._hub_ref()
-        if self._pending and hub is not None:
-            self._keepalive = hub.call_later(_KEEPALIVE_S, self._keep_alive)
-        else:
-            self._keepalive = None
 
     def _work(self) -> None:
         """Run jobs (a pool thread) until idle for ``idle_timeout`` or asked to stop."""
@@ -195,9 +184,9 @@ class ThreadPool:
         """In the hub: hand a job's outcome to its AsyncResult."""
         self._pending -= 1
         if not self._pending:
-            if self._keepalive is not None:
-                self._keepalive.cancel()
-                self._keepalive = None
+            hub = self._hub_ref()
+            if hub is not None:
+                hub.unhold()
             if self._joiners:
                 self._joiners.wake_all()
         if ok:
@@ -282,8 +271,7 @@ class ThreadPool:
 
     def _after_fork_in_child(self) -> None:
         self._init_threads()
-        self._pending = 0
-        self._keepalive = None
+        self._pending = 0  # (the child's hub forgot its holds as well)
 
 
 _all_pools: weakref.WeakSet[ThreadPool] = weakref.WeakSet()

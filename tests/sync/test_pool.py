@@ -23,8 +23,10 @@ def test_group_from_iterable_add_discard():
     group.add(g2)
     group.discard(g1)
     assert list(group) == [g2]
-    assert not g1.has_links() or g1._links is None or all(
-        link[0] != group._discard_link for link in g1._links
+    assert (
+        not g1.has_links()
+        or g1._links is None
+        or all(link[0] != group._discard_link for link in g1._links)
     )
     group.join()
     corolib.joinall([g1, g2])

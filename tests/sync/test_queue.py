@@ -30,10 +30,15 @@ def test_standard_library_exceptions():
     assert JoinableQueue is Queue
 
 
-@pytest.mark.parametrize(
-    "cls, expected",
-    [(Queue, [3, 1, 2]), (SimpleQueue, [3, 1, 2]), (LifoQueue, [2, 1, 3]), (PriorityQueue, [1, 2, 3])],
-)
+ORDERS = [
+    (Queue, [3, 1, 2]),
+    (SimpleQueue, [3, 1, 2]),
+    (LifoQueue, [2, 1, 3]),
+    (PriorityQueue, [1, 2, 3]),
+]
+
+
+@pytest.mark.parametrize("cls, expected", ORDERS)
 def test_order(cls, expected):
     q = cls()
     for item in (3, 1, 2):

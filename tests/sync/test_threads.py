@@ -54,7 +54,7 @@ def test_one_event_set_by_8_racing_threads_wakes_everyone_once():
         e = Event()
         greenlets = [spawn(e.wait, 10) for _ in range(20)]
         sleep(0)
-        threads = start_threads(lambda i: e.set())
+        threads = start_threads(lambda i, e=e: e.set())
         corolib.joinall(greenlets, timeout=10)
         join_threads(threads)
         assert [g.value for g in greenlets] == [True] * 20
