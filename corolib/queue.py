@@ -175,8 +175,9 @@ class SimpleQueue:
         Without ``block``, raise ``Full`` at once if full.  ``ShutDown`` after
         :meth:`shutdown`.
         """
-        if self._hub is None and timeout is None and len(self._items) < self._maxsize:
-            self._push(item)
+        items = self._items
+        if self._hub is None and timeout is None and len(items) < self._maxsize:
+            items.append(item)  # (the fast paths inline the FIFO container's methods)
             return
         self._put(item, block, timeout)
 
@@ -263,7 +264,7 @@ class SimpleQueue:
         """
         if self._hub is None and timeout is None:
             try:
-                return self._pop()
+                return self._items.popleft()
             except IndexError:
                 pass
         return self._get(block, timeout)
@@ -513,8 +514,9 @@ class Queue(SimpleQueue):
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
-        if self._hub is None and timeout is None and len(self._items) < self._maxsize:
-            self._push(item)
+        items = self._items
+        if self._hub is None and timeout is None and len(items) < self._maxsize:
+            items.append(item)
             self._tasks.append(None)  # type: ignore[union-attr]
             return
         self._put(item, block, timeout)
@@ -568,6 +570,15 @@ class LifoQueue(Queue):
     def _peek(self) -> Any:
         return self._items[-1]
 
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Take the most recent item; see :meth:`SimpleQueue.get`."""
+        if self._hub is None and timeout is None:
+            try:
+                return self._pop()
+            except IndexError:
+                pass
+        return self._get(block, timeout)
+
 
 class PriorityQueue(Queue):
     """A :class:`Queue` that returns the smallest item first (a heap).
@@ -586,6 +597,23 @@ class PriorityQueue(Queue):
 
     def _peek(self) -> Any:
         return self._items[0]
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
+        if self._hub is None and timeout is None and len(self._items) < self._maxsize:
+            self._push(item)
+            self._tasks.append(None)  # type: ignore[union-attr]
+            return
+        self._put(item, block, timeout)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Take the smallest item; see :meth:`SimpleQueue.get`."""
+        if self._hub is None and timeout is None:
+            try:
+                return self._pop()
+            except IndexError:
+                pass
+        return self._get(block, timeout)
 
 
 class Channel:
