@@ -16,6 +16,7 @@ also frees its pool slot.  Groups belong to one thread.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from queue import Full
@@ -24,7 +25,7 @@ from typing import Any
 from corolib._core import GreenletExit, WaitQueue, getcurrent
 from corolib.hub import Greenlet, Timeout, joinall
 from corolib.hub import kill as _kill
-from corolib.sync import DummySemaphore, Semaphore
+from corolib.sync import Semaphore
 
 __all__ = ["Group", "Pool", "PoolFull", "IMap", "IMapUnordered"]
 
@@ -62,7 +63,7 @@ class IMapUnordered:
         self,
         func: Callable[..., Any],
         iterable: Iterable[tuple[Any, ...]],
-        spawn: Callable[..., Any],
+        spawn: Callable[[Callable[..., Any], tuple[Any, ...]], Any],
         maxsize: int | None = None,
     ) -> None:
         if maxsize is not None and maxsize < 1:
@@ -94,7 +95,7 @@ class IMapUnordered:
             for args in self._iterable:
                 if limit is not None:
                     limit.acquire()
-                task = spawn(func, *args)
+                task = spawn(func, args)
                 self._outstanding += 1
                 if ordered:
                     results.append(task)
@@ -194,10 +195,12 @@ class Group:
         # calls its links: without this, `kill()` and `killone()` would
         # return with the dead member still counted.  Idempotent.
         greenlets = self.greenlets
-        if greenlet not in greenlets:
+        try:
+            greenlets.remove(greenlet)
+        except KeyError:
             return False
-        greenlets.discard(greenlet)
-        self.dying.discard(greenlet)
+        if self.dying:
+            self.dying.discard(greenlet)
         if not greenlets and self._joiners:
             self._joiners.wake_all()
         return True
@@ -217,6 +220,12 @@ class Group:
     def spawn(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Create a greenlet running ``func(*args, **kwargs)``, add it and start it."""
         greenlet = self.greenlet_class(func, *args, **kwargs)
+        self.start(greenlet)
+        return greenlet
+
+    def _spawn_args(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        # spawn(func, *args) for imap, without re-packing the arguments
+        greenlet = self.greenlet_class(func, *args)
         self.start(greenlet)
         return greenlet
 
@@ -355,13 +364,13 @@ class Group:
 
         ``maxsize``: at most that many results wait for the reader.
         """
-        return IMap(func, zip(*iterables, strict=False), self.spawn, maxsize)
+        return IMap(func, zip(*iterables, strict=False), self._spawn_args, maxsize)
 
     def imap_unordered(
         self, func: Callable[..., Any], *iterables: Iterable[Any], maxsize: int | None = None
     ) -> IMapUnordered:
         """Like :meth:`imap`, results in the order they finish."""
-        return IMapUnordered(func, zip(*iterables, strict=False), self.spawn, maxsize)
+        return IMapUnordered(func, zip(*iterables, strict=False), self._spawn_args, maxsize)
 
     def map(self, func: Callable[..., Any], iterable: Iterable[Any]) -> list[Any]:
         """``list(imap(func, iterable))``: every result, in order (first error raised)."""
@@ -402,9 +411,8 @@ class Pool(Group):
         self.size = size
         if greenlet_class is not None:
             self.greenlet_class = greenlet_class
-        self._semaphore: Semaphore | DummySemaphore = (
-            DummySemaphore() if size is None else Semaphore(size)
-        )
+        # Unbounded: a semaphore that never runs out (so spawn needs no branch).
+        self._semaphore = Semaphore(sys.maxsize if size is None else size)
 
     def __repr__(self) -> str:
         size = f"{len(self.greenlets)}/{self.size}"
@@ -421,7 +429,9 @@ class Pool(Group):
         return self.free_count() <= 0
 
     def wait_available(self, timeout: float | None = None) -> int:
-        """Wait until a slot is free (or ``timeout``); return how many are."""
+        """Wait until a slot is free (or ``timeout``); return how many are (1 if unbounded)."""
+        if self.size is None:
+            return 1
         return self._semaphore.wait(timeout)
 
     def add(self, greenlet: Any, blocking: bool = True, timeout: float | None = None) -> None:
@@ -442,7 +452,10 @@ class Pool(Group):
     def spawn(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Wait for a slot, then start ``func(*args, **kwargs)`` in a member greenlet."""
         semaphore = self._semaphore
-        semaphore.acquire()
+        if semaphore.counter > 0:
+            semaphore.counter -= 1  # Semaphore.acquire's fast path, inlined
+        else:
+            semaphore.acquire()
         try:
             greenlet = self.greenlet_class(func, *args, **kwargs)
             greenlet.rawlink(self._discard_link)
@@ -453,11 +466,36 @@ class Pool(Group):
         greenlet.start()
         return greenlet
 
+    def _spawn_args(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        # spawn(func, *args) for imap, without re-packing the arguments
+        semaphore = self._semaphore
+        if semaphore.counter > 0:
+            semaphore.counter -= 1
+        else:
+            semaphore.acquire()
+        try:
+            greenlet = self.greenlet_class(func, *args)
+            greenlet.rawlink(self._discard_link)
+        except BaseException:
+            semaphore.release()
+            raise
+        self.greenlets.add(greenlet)
+        greenlet.start()
+        return greenlet
+
     def _discard(self, greenlet: Any) -> bool:
-        if Group._discard(self, greenlet):
-            self._semaphore.release()
-            return True
-        return False
+        # Group._discard, inlined (it runs once per member), then free the slot.
+        greenlets = self.greenlets
+        try:
+            greenlets.remove(greenlet)
+        except KeyError:
+            return False
+        if self.dying:
+            self.dying.discard(greenlet)
+        if not greenlets and self._joiners:
+            self._joiners.wake_all()
+        self._semaphore.release()
+        return True
 
     def statistics(self) -> dict[str, Any]:
         """Return Group figures plus ``capacity``, ``free``, ``waiters`` (waiting for a slot)."""

@@ -89,6 +89,27 @@ def _discard(waiters: deque[_Waiter], w: _Waiter) -> None:
         pass
 
 
+def _enqueue(owner: Any, waiters: deque[_Waiter], w: _Waiter) -> None:
+    """Publish ``w`` in ``waiters``, the one waiter list of ``owner`` (a semaphore).
+
+    All waiters live in one hub, ``owner._hub``: bound by the first, and
+    changed only while nobody waits.
+    """
+    hub = _get_hub()
+    if owner._hub is not hub:
+        with _bind_lock:
+            if owner._hub is not None and waiters:
+                raise InvalidThreadUseError(
+                    f"{owner!r} already has waiters in another thread; a semaphore or "
+                    "lock belongs to one thread at a time"
+                )
+            owner._hub = hub
+    waiters.append(w)
+    if owner._hub is not hub:  # another thread bound it in between
+        _discard(waiters, w)
+        raise InvalidThreadUseError(f"{owner!r} is being waited on by another thread")
+
+
 def _check_timeout(timeout: float | None) -> float | None:
     """Negative timeouts mean "don't wait" (``threading.Event`` semantics)."""
     if timeout is not None and timeout < 0:
@@ -285,7 +306,11 @@ class Event(_Notifier):
     def set(self) -> None:
         """Set the flag and wake every waiter (never switches)."""
         self._flag = True
-        if self._hub is not None or self._links:
+        hub = self._hub
+        if hub is not None and hub is get_hub_if_exists() and not self._others and not self._links:
+            if self._waiters:  # the common case, inlined
+                self._waiters.wake_all()
+        elif hub is not None or self._links:
             self._wake_all()
 
     def clear(self) -> None:
@@ -465,7 +490,7 @@ class Semaphore:
         #: free units
         self.counter = value
         self._waiters: deque[_Waiter] = deque()
-        #: the hub of the waiters while there are any
+        #: the hub the waiters live in (bound by the first, changed only while none wait)
         self._hub: Any = None
 
     def __repr__(self) -> str:
@@ -505,56 +530,33 @@ class Semaphore:
             return True
         return self._wait_for_unit(timeout)
 
-    def _bind(self) -> None:
-        """Make the current hub the one the waiters live in."""
-        hub = _get_hub()
-        if self._hub is hub:
-            return
-        with _bind_lock:
-            if self._hub is None:
-                self._hub = hub
-                return
-        raise InvalidThreadUseError(
-            f"{self!r} already has waiters in another thread; a semaphore or lock "
-            "belongs to one thread at a time"
-        )
-
     def _wait_for_unit(self, timeout: float | None) -> bool:
         """Park until a unit is handed over (True) or ``timeout`` passed (False)."""
-        self._bind()
         waiters = self._waiters
         w = _Waiter()
-        waiters.append(w)
+        _enqueue(self, waiters, w)
         try:
             woken = w.wait(timeout)
         except BaseException:
             if getattr(w, "item", _UNSET) is not _UNSET:
                 self.release()  # handed over, then killed: pass it on
             else:
-                self._leave(w)
+                _discard(waiters, w)
             raise
         if woken is False:
-            self._leave(w)
+            _discard(waiters, w)
             return False
         return True
 
-    def _leave(self, w: _Waiter) -> None:
-        """Remove a waiter that gives up (timeout, exception)."""
-        waiters = self._waiters
-        _discard(waiters, w)
-        if not waiters:
-            self._hub = None
-
     def release(self) -> None:
         """Free a unit: hand it to the oldest waiter, if any.  Never switches."""
-        if self._hub is None:
+        if not self._waiters:
             self.counter += 1
             return
         self._hand_over()
 
     def _hand_over(self) -> None:
-        hub = self._hub
-        if hub is not get_hub_if_exists():
+        if self._hub is not get_hub_if_exists():
             raise InvalidThreadUseError(
                 f"{self!r} released from another thread while greenlets wait on it"
             )
@@ -563,10 +565,7 @@ class Semaphore:
             w = waiters.popleft()
             if w.wake():
                 w.item = True
-                if not waiters:
-                    self._hub = None
                 return
-        self._hub = None
         self.counter += 1
 
     def wait(self, timeout: float | None = None) -> int:
@@ -607,7 +606,7 @@ class BoundedSemaphore(Semaphore):
 
     def release(self) -> None:
         """Free a unit; ``ValueError`` if that would exceed the initial value."""
-        if self._hub is None:
+        if not self._waiters:
             if self.counter >= self._initial_value:
                 raise ValueError("Semaphore released too many times")
             self.counter += 1
@@ -662,7 +661,7 @@ class Lock(Semaphore):
 
     def release(self) -> None:
         """Unlock it (handing it to the oldest waiter); ``RuntimeError`` if unlocked."""
-        if self._hub is None:
+        if not self._waiters:
             if self.counter:
                 raise RuntimeError("release unlocked lock")
             self.counter = 1
