@@ -523,7 +523,7 @@ class Queue(SimpleQueue):
         except IndexError:
             raise ValueError("task_done() called too many times") from None
         if not tasks and self._joiners:
-            self._joiners.wake_all()
+            self._joiners.wake_threadsafe(_UNBOUNDED)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until every item put has been marked done; False if ``timeout`` passed first."""
@@ -663,6 +663,10 @@ class Channel:
         """``{'getters': waiting getters, 'putters': waiting putters}``."""
         return {"getters": len(self._getters), "putters": len(self._putters)}
 
+    def _check_thread(self) -> None:
+        if self._hub is not get_hub_if_exists():
+            raise InvalidThreadUseError(f"{self!r} is used by greenlets of another thread")
+
     def _enqueue(self, waiters: deque[_Waiter], w: _Waiter) -> None:
         """Publish ``w`` as a waiter of the current hub (see SimpleQueue._enqueue)."""
         hub = _get_hub()
@@ -679,6 +683,8 @@ class Channel:
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Hand ``item`` to a getter, waiting for one (up to ``timeout``, then ``Full``)."""
         getters = self._getters
+        if getters:
+            self._check_thread()
         while getters:
             w = getters.popleft()
             if w.wake():
@@ -711,6 +717,8 @@ class Channel:
         if self._returned:
             return self._returned.popleft()
         putters = self._putters
+        if putters:
+            self._check_thread()
         while putters:
             w = putters.popleft()
             if w.wake():

@@ -32,6 +32,7 @@ while greenlets wait raises :class:`InvalidThreadUseError` (use
 from __future__ import annotations
 
 import _thread
+import os
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -55,9 +56,11 @@ __all__ = [
 #: Nothing handed over yet / no value yet.
 _UNSET: Any = object()
 
-# Guards the rare moment an object first binds to a hub.  A real lock (not
+# Guards the rare moment an object binds to a hub.  A real lock (not
 # corolib's): it is held for a few bytecodes and never across a switch.
 _bind_lock = _thread.allocate_lock()
+# A fork while another thread held it must not leave the child locked out.
+os.register_at_fork(after_in_child=_bind_lock._at_fork_reinit)  # type: ignore[attr-defined]
 
 
 class InvalidThreadUseError(RuntimeError):
@@ -79,6 +82,7 @@ class _Waiter(WaitQueue):
     """
 
     __slots__ = ("item",)
+    item: Any
 
 
 def _discard(waiters: deque[_Waiter], w: _Waiter) -> None:
@@ -247,8 +251,8 @@ class _Notifier:
             if hub not in hubs:
                 hubs.append(hub)
         for hub in hubs:
-            if hub is here:
-                hub.run_callback(self._notify_links, hub)
+            if here is not None and hub is here:
+                here.run_callback(self._notify_links, hub)
             else:
                 _call_threadsafe(hub, self._notify_links, hub)
 

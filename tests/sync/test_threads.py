@@ -191,3 +191,65 @@ def test_queue_get_from_another_thread_and_shutdown():
     assert out == ["a", "b", "shut"]
     with pytest.raises(Empty):
         Queue().get_nowait()
+
+
+def run_in_thread(fn):
+    """Run fn() in a new OS thread; return what it returned or raised."""
+    out = []
+
+    def body():
+        try:
+            out.append(("ok", fn()))
+        except BaseException as exc:  # noqa: BLE001
+            out.append(("raised", exc))
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join(10)
+    return out[0]
+
+
+def test_waiting_in_two_threads_at_once_is_refused():
+    from corolib import InvalidThreadUseError, Lock
+    from corolib.queue import Channel
+
+    lock = Lock()
+    lock.acquire()
+    q = Queue()
+    ch = Channel()
+    waiters = [spawn(lock.acquire), spawn(q.get), spawn(ch.get)]
+    sleep(0)
+    for fn in (lock.acquire, q.get, ch.get, lambda: ch.put(1)):
+        kind, value = run_in_thread(fn)
+        assert kind == "raised" and isinstance(value, InvalidThreadUseError), (fn, value)
+    assert q.statistics()["getters"] == 1 and ch.statistics()["getters"] == 1
+    lock.release()
+    q.put(1)
+    ch.put(2)
+    assert [g.get() for g in waiters] == [True, 1, 2]
+
+
+def test_a_lock_can_move_to_another_thread_once_nobody_waits():
+    from corolib import Lock
+
+    lock = Lock()
+    lock.acquire()
+    assert spawn(lock.acquire, timeout=0.001).get() is False
+    lock.release()
+
+    def elsewhere():
+        lock.acquire()
+        g = spawn(lock.acquire, timeout=0.001)  # waits in this thread's hub
+        return g.get()
+
+    assert run_in_thread(elsewhere) == ("ok", False)
+
+
+def test_task_done_from_a_thread_wakes_join():
+    q = Queue()
+    q.put(1)
+    q.get()
+    joiner = spawn(q.join, timeout=10)
+    sleep(0)
+    assert run_in_thread(q.task_done) == ("ok", None)
+    assert joiner.get() is True
