@@ -325,13 +325,14 @@ class Group:
             return func(*args, **kwds)
         return self.spawn(func, *args, **kwds).get()
 
-    def _apply_cb(
+    def apply_cb(
         self,
         func: Callable[..., Any],
-        args: Iterable[Any] | None,
-        kwds: dict[str, Any] | None,
-        callback: Callable[[Any], object] | None,
+        args: Iterable[Any] | None = None,
+        kwds: dict[str, Any] | None = None,
+        callback: Callable[[Any], object] | None = None,
     ) -> Any:
+        """:meth:`apply`, then ``callback(result)`` in a new greenlet."""
         result = self.apply(func, args, kwds)
         if callback is not None:
             Greenlet.spawn(callback, result)
@@ -350,7 +351,7 @@ class Group:
         the pool is full, the returned greenlet first waits for a slot.
         """
         if self.full():
-            return Greenlet.spawn(self._apply_cb, func, args, kwds, callback)
+            return Greenlet.spawn(self.apply_cb, func, args, kwds, callback)
         args = () if args is None else tuple(args)
         greenlet = self.spawn(func, *args, **(kwds or {}))
         if callback is not None:
@@ -376,12 +377,13 @@ class Group:
         """``list(imap(func, iterable))``: every result, in order (first error raised)."""
         return list(self.imap(func, iterable))
 
-    def _map_cb(
+    def map_cb(
         self,
         func: Callable[..., Any],
         iterable: Iterable[Any],
-        callback: Callable[[Any], object] | None,
+        callback: Callable[[Any], object] | None = None,
     ) -> list[Any]:
+        """:meth:`map`, then ``callback(results)`` (in this greenlet)."""
         result = self.map(func, iterable)
         if callback is not None:
             callback(result)
@@ -394,7 +396,7 @@ class Group:
         callback: Callable[[list[Any]], object] | None = None,
     ) -> Greenlet:
         """Start a greenlet computing :meth:`map`; ``callback(results)`` runs when done."""
-        return Greenlet.spawn(self._map_cb, func, iterable, callback)
+        return Greenlet.spawn(self.map_cb, func, iterable, callback)
 
 
 class Pool(Group):

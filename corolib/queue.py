@@ -144,6 +144,10 @@ class SimpleQueue:
         """Tell whether ``put`` would wait."""
         return len(self._items) >= self._maxsize
 
+    def copy(self) -> SimpleQueue:
+        """Return a new queue of the same kind and size holding the same items."""
+        return type(self)(self.maxsize, list(self._items))
+
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} at {id(self):#x} maxsize={self.maxsize!r} "

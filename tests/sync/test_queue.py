@@ -45,6 +45,8 @@ def test_order(cls, expected):
         q.put(item)
     assert q.qsize() == len(q) == 3 and not q.empty() and not q.full()
     assert q.peek() == expected[0] and q.peek_nowait() == expected[0]
+    twin = q.copy()
+    assert type(twin) is cls and [twin.get() for _ in range(3)] == expected
     assert [q.get() for _ in range(3)] == expected
     assert q.empty() and bool(q)
 
