@@ -180,10 +180,14 @@ class SimpleQueue:
         :meth:`shutdown`.
         """
         items = self._items
-        if not self._getters and not self._peekers and len(items) < self._maxsize:
-            if timeout is None:
-                items.append(item)  # (the fast paths inline the FIFO container's methods)
-                return
+        if timeout is None and len(items) < self._maxsize:
+            # The item goes in first, then we look for waiters: a greenlet of
+            # another thread about to wait publishes itself first, then looks
+            # for items, so one of the two sees the other.
+            items.append(item)  # (the fast paths inline the FIFO container's methods)
+            if self._getters or self._peekers:
+                self._serve_waiters()
+            return
         self._put(item, block, timeout)
 
     def put_nowait(self, item: Any) -> None:
@@ -208,8 +212,8 @@ class SimpleQueue:
         if len(self._items) < self._maxsize:
             self._push(item)
             self._count_task()
-            if self._peekers:
-                self._wake_peekers()
+            if self._getters or self._peekers:  # (see put: item first, then waiters)
+                self._serve_waiters()
             return
         if not block:
             raise Full
@@ -233,6 +237,13 @@ class SimpleQueue:
         self._count_task()
         self._poke()
 
+    def _serve_waiters(self) -> None:
+        """An item went in while greenlets wait: serve them (in their hub)."""
+        if self._hub is get_hub_if_exists():
+            self._rebalance()
+        else:
+            self._poke()
+
     def _poke(self) -> None:
         """Have the waiters' hub (another thread's) serve its waiters soon."""
         _call_threadsafe(self._hub, self._rebalance)
@@ -242,6 +253,9 @@ class SimpleQueue:
         w = _Waiter()
         w.item = item
         self._enqueue(putters, w)
+        if self.is_shutdown:  # by another thread, since we looked
+            _discard(putters, w)
+            raise ShutDown
         if len(self._items) < self._maxsize and putters[0] is w:
             # Room appeared (a get in another thread) since we looked.
             putters.popleft()
@@ -317,6 +331,9 @@ class SimpleQueue:
             else:
                 getters.popleft()
                 return item
+        if self.is_shutdown:  # by another thread, since we looked
+            _discard(getters, w)
+            raise ShutDown
         try:
             woken = w.wait(timeout)
         except BaseException:
@@ -348,21 +365,21 @@ class SimpleQueue:
         deadline = None if timeout is None else time.monotonic() + timeout
         peekers = self._peekers
         while True:
+            if self._items:
+                return self._peek()
             if self.is_shutdown:
                 raise ShutDown
             w = _Waiter()
             self._enqueue(peekers, w)
-            if self._items:
+            if self._items or self.is_shutdown:  # (another thread, since we looked)
                 _discard(peekers, w)
-                return self._peek()
+                continue
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 woken = w.wait(remaining)
             finally:
                 _discard(peekers, w)
-            if self._items:
-                return self._peek()
-            if woken is False:
+            if woken is False and not self._items:
                 raise Empty
 
     def peek_nowait(self) -> Any:
@@ -511,11 +528,12 @@ class Queue(SimpleQueue):
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
         items = self._items
-        if not self._getters and not self._peekers and len(items) < self._maxsize:
-            if timeout is None:
-                items.append(item)
-                self._tasks.append(None)  # type: ignore[union-attr]
-                return
+        if timeout is None and len(items) < self._maxsize:
+            items.append(item)
+            self._tasks.append(None)  # type: ignore[union-attr]
+            if self._getters or self._peekers:
+                self._serve_waiters()
+            return
         self._put(item, block, timeout)
 
     def task_done(self) -> None:
@@ -601,11 +619,12 @@ class PriorityQueue(Queue):
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
-        if not self._getters and not self._peekers and len(self._items) < self._maxsize:
-            if timeout is None:
-                self._push(item)
-                self._tasks.append(None)  # type: ignore[union-attr]
-                return
+        if timeout is None and len(self._items) < self._maxsize:
+            self._push(item)
+            self._tasks.append(None)  # type: ignore[union-attr]
+            if self._getters or self._peekers:
+                self._serve_waiters()
+            return
         self._put(item, block, timeout)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:

@@ -400,3 +400,18 @@ def test_shutdown_misuse_like_the_queue_module():
         assert q.get() == 1
         with pytest.raises(stdlib_queue.ShutDown):
             q.get()
+
+
+def test_peek_after_shutdown_returns_remaining_items():
+    q = Queue()
+    q.put(1)
+    q.shutdown()
+    assert q.peek() == 1 and q.get() == 1
+    with pytest.raises(ShutDown):
+        q.peek()
+    waiting = Queue()
+    g = spawn(waiting.peek)
+    sleep(0)
+    waiting.shutdown()
+    with pytest.raises(ShutDown):
+        g.get()
