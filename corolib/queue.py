@@ -19,13 +19,15 @@ switch.  A producer that never has to wait never lets the consumer run: put
 ``sleep(0)`` in such loops if they must interleave.
 
 Threads: ``put_nowait`` (and ``put`` that finds room), ``get_nowait`` (and
-``get`` that finds an item), ``qsize``, ``empty``, ``full`` and
-``shutdown`` may be called from any OS thread; greenlets waiting in another
-thread's hub are served by that hub.  (For ``PriorityQueue``, only with
-items that compare in C: tuples of numbers and strings, not objects with a
-Python ``__lt__``.)  Waiting (a blocking ``put``/``get``/``peek``) must
-happen in one thread at a time; ``task_done`` and ``join`` belong to the
-waiters' thread; ``Channel`` belongs to one thread.
+``get`` that finds an item), ``qsize``, ``empty``, ``full``, ``task_done``,
+``join`` and ``shutdown`` may be called from any OS thread; greenlets
+waiting in another thread's hub are served by that hub.  (For
+``PriorityQueue``, only with items that compare in C: tuples of numbers and
+strings, not objects with a Python ``__lt__``.)  Waiting in ``put``, ``get``
+or ``peek`` must happen in one thread at a time (else
+:class:`corolib.InvalidThreadUseError`); ``Channel`` belongs to one thread.
+A greenlet waiting for another thread must give its hub a reason to keep
+running (a timeout, or ``Hub.hold()``), or the hub raises ``LoopExit``.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from heapq import heapify, heappop, heappush
 from queue import Empty, Full
 from typing import Any
 
-from corolib._core import WaitQueue, get_hub_if_exists
 from corolib._core import get_hub as _get_hub
+from corolib._core import get_hub_if_exists
 from corolib.sync import InvalidThreadUseError, _bind_lock, _call_threadsafe, _discard, _Waiter
 
 if sys.version_info >= (3, 13):
@@ -109,7 +111,8 @@ class SimpleQueue:
         self._hub: Any = None
         #: one entry per unfinished task (Queue), None for SimpleQueue
         self._tasks: deque[None] | None = None
-        self._joiners: WaitQueue | None = None
+        #: greenlets in join(): records whose item is their hub (any thread)
+        self._joiners: deque[_Waiter] | None = None
         #: set by shutdown()
         self.is_shutdown = False
 
@@ -486,8 +489,8 @@ class SimpleQueue:
                 if w.wake():
                     w.item = _SHUT
         self._wake_peekers()
-        if immediate and self._joiners:
-            self._joiners.wake_all()
+        if immediate:
+            self._wake_joiners()
 
     # -- iteration ---------------------------------------------------------------
 
@@ -517,7 +520,7 @@ class Queue(SimpleQueue):
     def __init__(self, maxsize: int | None = None, items: Iterable[Any] = ()) -> None:
         SimpleQueue.__init__(self, maxsize, items)
         self._tasks = deque([None] * len(self._items))
-        self._joiners = WaitQueue()
+        self._joiners = deque()
 
     @property
     def unfinished_tasks(self) -> int:
@@ -545,21 +548,46 @@ class Queue(SimpleQueue):
         except IndexError:
             raise ValueError("task_done() called too many times") from None
         if not tasks and self._joiners:
-            self._joiners.wake_threadsafe(_UNBOUNDED)
+            self._wake_joiners()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait until every item put has been marked done; False if ``timeout`` passed first."""
+        """Wait until every item put has been marked done; False if ``timeout`` passed first.
+
+        Any thread may wait here, and ``task_done`` may be called from any thread.
+        """
         tasks = self._tasks
         joiners = self._joiners
         assert tasks is not None and joiners is not None
-        if not tasks:
-            return True
         deadline = None if timeout is None else time.monotonic() + timeout
         while tasks:
+            w = _Waiter()
+            w.item = _get_hub()
+            joiners.append(w)  # published before looking at the tasks again
+            if not tasks:
+                _discard(joiners, w)
+                break
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if joiners.wait(remaining) is False:
+            try:
+                woken = w.wait(remaining)
+            finally:
+                _discard(joiners, w)
+            if woken is False:
                 return not tasks
         return True
+
+    def _wake_joiners(self) -> None:
+        """Every task is done: wake join() callers, each through its own hub."""
+        joiners = self._joiners
+        here = get_hub_if_exists()
+        while joiners:
+            try:
+                w = joiners.popleft()
+            except IndexError:  # another thread emptied it meanwhile
+                break
+            if w.item is here:
+                w.wake()
+            else:  # it may not have parked yet: its hub runs the wake after it does
+                _call_threadsafe(w.item, w.wake)
 
     def statistics(self) -> dict[str, Any]:
         """As :meth:`SimpleQueue.statistics`, plus ``joiners``."""

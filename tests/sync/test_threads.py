@@ -334,3 +334,22 @@ def test_shutdown_from_a_thread_releases_waiting_greenlets():
         getter.get(timeout=10)
     with pytest.raises(ShutDown):
         putter.get(timeout=10)
+
+
+def test_join_in_a_thread_task_done_in_the_hub():
+    q = Queue()
+    for i in range(3):
+        q.put(i)
+
+    def join_elsewhere():
+        return q.join(timeout=10)
+
+    out = []
+    t = threading.Thread(target=lambda: out.append(join_elsewhere()))
+    t.start()
+    time.sleep(0.01)
+    for _ in range(3):
+        q.get()
+        q.task_done()
+    t.join(10)
+    assert out == [True]
