@@ -492,6 +492,20 @@ class SimpleQueue:
         if immediate:
             self._wake_joiners()
 
+    def _wake_joiners(self) -> None:
+        """Every task is done: wake join() callers, each through its own hub."""
+        joiners = self._joiners
+        here = get_hub_if_exists()
+        while joiners:  # (None for a SimpleQueue)
+            try:
+                w = joiners.popleft()
+            except IndexError:  # another thread emptied it meanwhile
+                break
+            if w.item is here:
+                w.wake()
+            else:  # it may not have parked yet: its hub runs the wake after it does
+                _call_threadsafe(w.item, w.wake)
+
     # -- iteration ---------------------------------------------------------------
 
     def __iter__(self) -> SimpleQueue:
@@ -574,20 +588,6 @@ class Queue(SimpleQueue):
             if woken is False:
                 return not tasks
         return True
-
-    def _wake_joiners(self) -> None:
-        """Every task is done: wake join() callers, each through its own hub."""
-        joiners = self._joiners
-        here = get_hub_if_exists()
-        while joiners:
-            try:
-                w = joiners.popleft()
-            except IndexError:  # another thread emptied it meanwhile
-                break
-            if w.item is here:
-                w.wake()
-            else:  # it may not have parked yet: its hub runs the wake after it does
-                _call_threadsafe(w.item, w.wake)
 
     def statistics(self) -> dict[str, Any]:
         """As :meth:`SimpleQueue.statistics`, plus ``joiners``."""

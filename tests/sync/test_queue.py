@@ -415,3 +415,12 @@ def test_peek_after_shutdown_returns_remaining_items():
     waiting.shutdown()
     with pytest.raises(ShutDown):
         g.get()
+
+
+def test_simple_queue_shutdown_immediate():
+    q = SimpleQueue()
+    q.put(1)
+    q.shutdown(immediate=True)
+    assert q.qsize() == 0
+    with pytest.raises(ShutDown):
+        q.get()
