@@ -281,10 +281,14 @@ class _Notifier:
 
 def _call_threadsafe(hub: Any, fn: Callable[..., object], *args: Any) -> None:
     """``hub.run_callback_threadsafe``, ignoring a hub that is gone."""
+    if hub.dead:
+        # Its thread exited.  (The hub would still accept the callback and
+        # never run or free it, so do not hand it one.)
+        return
     try:
         hub.run_callback_threadsafe(fn, *args)
     except RuntimeError:
-        pass  # its thread ended: nobody is left to wake there
+        pass  # destroyed: nobody is left to wake there
 
 
 class Event(_Notifier):

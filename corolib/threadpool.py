@@ -178,7 +178,7 @@ class ThreadPool:
                 ok = False
             del fn, args, kwargs
             hub = self._hub_ref()
-            if hub is not None:
+            if hub is not None and not hub.dead:  # (dead: its thread exited)
                 try:
                     hub.run_callback_threadsafe(self._deliver, result, ok, value)
                 except RuntimeError:

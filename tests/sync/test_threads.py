@@ -353,3 +353,16 @@ def test_join_in_a_thread_task_done_in_the_hub():
         q.task_done()
     t.join(10)
     assert out == [True]
+
+
+def test_set_after_the_waiters_thread_exited():
+    # The event's waiters lived in a thread that is gone: setting it from
+    # here must neither fail nor queue work for that dead hub.
+    e = Event()
+    assert run_in_thread(lambda: e.wait(0.001)) == ("ok", False)
+    hub = e._hub
+    assert hub.dead
+    for _ in range(3):
+        e.set()
+        e.clear()
+    assert e.wait(0) is False
