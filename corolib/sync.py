@@ -22,11 +22,12 @@ Threads: ``Event.set``/``clear``/``is_set``/``wait`` and
 any OS thread; waiters in another thread are woken by their own hub (through
 ``Hub.run_callback_threadsafe``).  A greenlet waiting for something only
 another thread will do must give its hub a reason to keep running (a
-timeout, or pending :mod:`corolib.threadpool` jobs), or the hub raises
-``LoopExit``.  Semaphores and locks belong to one thread at a time: their
-waiters must all be in one hub, and releasing them from another thread
-while greenlets wait raises :class:`InvalidThreadUseError` (use
-``threading`` locks between threads).
+timeout, ``Hub.hold()``/``unhold()`` around the wait, or pending
+:mod:`corolib.threadpool` jobs), or the hub raises ``LoopExit``.
+Semaphores and locks belong to one thread at a time: their waiters must
+all be in one hub, and releasing them from another thread while greenlets
+wait raises :class:`InvalidThreadUseError` (use ``threading`` locks
+between threads).
 """
 
 from __future__ import annotations
