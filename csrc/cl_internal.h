@@ -61,6 +61,7 @@ typedef struct cl_greenlet {
 
 #define CL_G_MAIN 0x1     /* the root greenlet of a thread */
 #define CL_G_HAS_RUN 0x2  /* `run` was given (argument or attribute) */
+#define CL_G_REFUSED 0x4  /* survived GreenletExit without being kept alive */
 
 #define CL_G_STARTED(g) ((g)->stack.stop != NULL)
 #define CL_G_ACTIVE(g) ((g)->stack.start != NULL)
@@ -116,6 +117,9 @@ cl__thread(void)
     return cl__thread_slow();
 }
 
+/* core/arena.c */
+CL_HIDDEN void cl__arena_cache_install(void);
+
 /* core/greenlet.c */
 CL_HIDDEN cl_greenlet *cl__greenlet_new_main(cl_thread *ts);
 CL_HIDDEN PyObject *cl__switch_to(cl_thread *ts, cl_greenlet *target,
@@ -129,6 +133,10 @@ CL_HIDDEN void cl__forget(cl_greenlet *g);
 
 /* py/greenlet_type.c, py/hub_type.c */
 CL_HIDDEN int cl__greenlet_type_ready(PyObject *module);
+CL_HIDDEN int cl__greenlet_release(PyObject *op);
 CL_HIDDEN int cl__hub_types_ready(PyObject *module);
+
+/* py/uv_module.c */
+CL_HIDDEN int cl__uv_types_ready(PyObject *module);
 
 #endif

@@ -465,6 +465,74 @@ cl_pystate_frame(cl_pystate *st, PyThreadState *ts)
 #endif
 }
 
+/* A suspended greenlet that can never run again (its thread exited): drop
+ * what its frames hold without running any of its code -- what CPython's
+ * frame clearing does, done from outside.  Stops at a frame that something
+ * else still uses (a frame object with other references, a generator's
+ * frame): that one and those below it are leaked.  Returns 1 if every frame
+ * was released, so the data stack holding them can be freed. */
+static inline int
+cl_pystate_release_frames(cl_pystate *st)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    PyFrameObject *f = st->frame;
+    st->frame = NULL;
+    while (f != NULL) {
+        PyFrameObject *back = f->f_back;
+        if (f->f_gen != NULL) {
+            return 0;
+        }
+        Py_DECREF(f); /* the reference its evaluation held */
+        f = back;
+    }
+    return 1;
+#else
+    _PyInterpreterFrame *f = st->top;
+    st->top = NULL;
+    while (f != NULL) {
+        _PyInterpreterFrame *back = f->previous;
+#ifdef CL_PY313
+        PyCodeObject *code = (PyCodeObject *)f->f_executable;
+#else
+        PyCodeObject *code = f->f_code;
+#endif
+        int n, i;
+        if (f->owner != FRAME_OWNED_BY_THREAD) {
+            return 0;
+        }
+        if (f->frame_obj != NULL) {
+            PyFrameObject *fo = f->frame_obj;
+            if (Py_REFCNT(fo) > 1) {
+                return 0;
+            }
+            f->frame_obj = NULL;
+            Py_DECREF(fo);
+        }
+        /* The innermost frame was running (stacktop is -1): only its
+         * locals are known, not its value stack. */
+        n = f->stacktop >= 0 ? f->stacktop : code->co_nlocalsplus;
+        for (i = 0; i < n; i++) {
+            Py_CLEAR(f->localsplus[i]);
+        }
+        f->stacktop = 0;
+        Py_CLEAR(f->f_locals);
+#ifdef CL_PY312
+        Py_CLEAR(f->f_funcobj);
+#ifdef CL_PY313
+        Py_CLEAR(f->f_executable);
+#else
+        Py_CLEAR(f->f_code);
+#endif
+#else
+        Py_CLEAR(f->f_func);
+        Py_CLEAR(f->f_code);
+#endif
+        f = back;
+    }
+    return 1;
+#endif
+}
+
 /* Drop the references a saved state holds (greenlet dead or freed). */
 static inline void
 cl_pystate_clear_refs(cl_pystate *st)

@@ -55,15 +55,19 @@ def a_million(n: int) -> None:
     t1 = time.perf_counter()
     suspended = sum(1 for g in tasks if g)  # bool(g): started and not dead
     used = rss_bytes() - before
-    print(f"started and suspended: {suspended:,} in {t1 - t0:.2f} s "
-          f"({(t1 - t0) / n * 1e9:.0f} ns each)")
+    print(
+        f"started and suspended: {suspended:,} in {t1 - t0:.2f} s "
+        f"({(t1 - t0) / n * 1e9:.0f} ns each)"
+    )
     print(f"memory: {used / 2**20:.0f} MiB, {used / n:.0f} bytes per suspended greenlet")
     t2 = time.perf_counter()
     for g in tasks:
         g.switch()
     t3 = time.perf_counter()
-    print(f"resumed to completion: {finished:,} in {t3 - t2:.2f} s "
-          f"({(t3 - t2) / n * 1e9:.0f} ns each); dead: {sum(1 for g in tasks if g.dead):,}")
+    print(
+        f"resumed to completion: {finished:,} in {t3 - t2:.2f} s "
+        f"({(t3 - t2) / n * 1e9:.0f} ns each); dead: {sum(1 for g in tasks if g.dead):,}"
+    )
     assert finished == n
 
 

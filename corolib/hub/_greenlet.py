@@ -74,7 +74,9 @@ class Greenlet(_core.Task):
         if fn is None:
             fn = getattr(self, "_run", None)
         fname = getattr(fn, "__qualname__", None) or repr(fn)
-        args = ", ".join([repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()])
+        args = ", ".join(
+            [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        )
         return f"<{type(self).__name__} {self.name!r} at {id(self):#x}: {fname}({args})>"
 
     # -- links ----------------------------------------------------------------
@@ -138,7 +140,9 @@ _core._set_greenlet_class(Greenlet)
 spawn = _core.spawn
 
 
-def spawn_later(seconds: float, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Greenlet:
+def spawn_later(
+    seconds: float, function: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Greenlet:
     """Like :func:`spawn`, starting after ``seconds``."""
     g = Greenlet(function, *args, **kwargs)
     g.start_later(seconds)
@@ -146,7 +150,10 @@ def spawn_later(seconds: float, function: Callable[..., Any], *args: Any, **kwar
 
 
 def spawn_raw(function: Callable[..., Any], *args: Any, **kwargs: Any) -> greenlet:
-    """Start ``function(*args, **kwargs)`` in a bare greenlet (no result, no links): the cheapest task."""
+    """Start ``function(*args, **kwargs)`` in a bare greenlet: the cheapest task.
+
+    No result, no links, no join; its parent is the hub.
+    """
     if not callable(function):
         raise TypeError(f"spawn_raw() needs a callable, not {function!r}")
     hub = get_hub()

@@ -18,7 +18,13 @@ __all__ = ["signal_handler", "reinit"]
 class _SignalHandler:
     """What :func:`signal_handler` returns: ``cancel()`` restores the previous handler."""
 
-    def __init__(self, signum: int, handler: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        signum: int,
+        handler: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
         self.signum = signum
         self.handler = handler
         self.args = args
@@ -36,7 +42,9 @@ class _SignalHandler:
             self._previous = None
 
 
-def signal_handler(signum: int, handler: Callable[..., Any], *args: Any, **kwargs: Any) -> _SignalHandler:
+def signal_handler(
+    signum: int, handler: Callable[..., Any], *args: Any, **kwargs: Any
+) -> _SignalHandler:
     """Run ``handler(*args, **kwargs)`` in a new greenlet each time ``signum`` arrives.
 
     Works while the thread waits in the hub: the signal wakes it at once.

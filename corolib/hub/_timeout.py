@@ -114,7 +114,8 @@ class Timeout(BaseException):
 
     def __repr__(self) -> str:
         exc = "" if self.exception is None else f" exception={self.exception!r}"
-        return f"<{type(self).__name__} at {id(self):#x} seconds={self.seconds}{exc} pending={self.pending}>"
+        name = type(self).__name__
+        return f"<{name} at {id(self):#x} seconds={self.seconds}{exc} pending={self.pending}>"
 
     def __str__(self) -> str:
         if self.seconds is None:

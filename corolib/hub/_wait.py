@@ -29,7 +29,9 @@ class _Collector:
         self.queue.wake()
 
 
-def iwait(objects: Iterable[Any], timeout: float | None = None, count: int | None = None) -> Iterator[Any]:
+def iwait(
+    objects: Iterable[Any], timeout: float | None = None, count: int | None = None
+) -> Iterator[Any]:
     """Yield each object as it becomes ready (greenlets, events, results).
 
     Stops after ``count`` objects, or when ``timeout`` seconds have passed.
@@ -113,7 +115,9 @@ def killall(
         joinall([g for g in greenlets if hasattr(g, "ready")])
 
 
-def wait(objects: Iterable[Any] | None = None, timeout: float | None = None, count: int | None = None) -> Any:
+def wait(
+    objects: Iterable[Any] | None = None, timeout: float | None = None, count: int | None = None
+) -> Any:
     """With objects: a list of those ready (see :func:`iwait`).
 
     Without: run the hub until it has nothing left to do, like

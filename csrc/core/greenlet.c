@@ -488,7 +488,10 @@ cl__kill_released(cl_thread *ts, cl_greenlet *g)
         Py_XDECREF(r);
     }
     Py_SETREF(g->parent, parent);
-    if (CL_G_ACTIVE(g)) {
+    /* Still suspended and nobody took a reference (which would be a
+     * resurrection, legitimate): it refused to die. */
+    if (CL_G_ACTIVE(g) && Py_REFCNT(g) <= 1) {
+        g->flags |= CL_G_REFUSED;
         PySys_WriteStderr("corolib: GreenletExit did not kill %s at %p; "
                           "it is leaked\n",
                           Py_TYPE(g)->tp_name, (void *)g);
@@ -497,16 +500,24 @@ cl__kill_released(cl_thread *ts, cl_greenlet *g)
 }
 
 /* Free a greenlet's resources without running any of its code: its thread
- * has exited, the interpreter is shutting down, or it refused to die.  Its
- * frames (and with them the data-stack chunk holding them) are leaked on
- * purpose: releasing what they reference could run code that expects the
- * stack it no longer has. */
+ * has exited, the interpreter is shutting down, or it refused to die.
+ * Only when its thread has exited are its frames released too (nothing can
+ * ever resume them); otherwise releasing what they reference could run
+ * code that expects the stack they no longer have, and they are leaked on
+ * purpose. */
 void
 cl__forget(cl_greenlet *g)
 {
+    int thread_gone = g->main != NULL && g->main->thread == NULL;
     cl__stack_free(&g->stack);
     g->stack.start = NULL;
 #ifdef CL_PY312
     cl_fixups_free(&g->pystate.fixups);
 #endif
+    if (thread_gone && !cl_is_finalizing() &&
+        cl_pystate_release_frames(&g->pystate)) {
+#ifdef CL_PY311
+        PyMem_RawFree(cl_pystate_take_chunks(&g->pystate));
+#endif
+    }
 }

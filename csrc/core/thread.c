@@ -21,11 +21,11 @@ static cl_thread *all_threads; /* GIL-protected */
 
 /* Root data-stack chunks for new greenlets (3.11+).  Small, because every
  * suspended greenlet keeps one: a task blocked a few frames deep needs well
- * under 2 KiB.  Frames that do not fit spill into chunks CPython allocates
- * from its arena allocator.  When a greenlet of this thread is seen to
+ * under 1 KiB.  Frames that do not fit spill into chunks CPython allocates
+ * from its arena allocator (cached: see arena.c).  When a greenlet of this thread is seen to
  * spill (at a switch), later greenlets get chunks twice as large, up to
  * CPython's own chunk size, so deep code soon stops paying for spills. */
-#define CHUNK_MIN_BYTES 2048
+#define CHUNK_MIN_BYTES 1024
 #define CHUNK_MAX_BYTES (16 * 1024)
 #define MAX_FREE_CHUNKS 64
 

@@ -190,6 +190,18 @@ cl__park_wake(cl_hub *hub, cl_park *p, int result)
     if (p->state != CL_PARK_WAITING) {
         return; /* already woken: the first reason wins */
     }
+    if (p->target != NULL) {
+        /* One of several things a greenlet waits for: wake the greenlet,
+         * handing over an exception given to this part (cancel_wait). */
+        p->state = CL_PARK_READY;
+        if (p->exc != NULL && p->target->exc == NULL &&
+            p->target->state == CL_PARK_WAITING) {
+            p->target->exc = p->exc;
+            p->exc = NULL;
+        }
+        cl__park_wake(hub, p->target, result);
+        return;
+    }
     p->state = CL_PARK_READY;
     p->result = result;
     p->queued = 1;
@@ -379,6 +391,21 @@ cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args)
     pthread_mutex_unlock(&hub->xlock);
     (void)err; /* the queue is checked at every iteration anyway */
     return 0;
+}
+
+/* Cross-thread work announced but not yet queued (Hub.hold): an empty
+ * loop is then not a reason for LoopExit.  Any thread. */
+void
+cl__hub_hold(cl_hub *hub, int delta)
+{
+    pthread_mutex_lock(&hub->xlock);
+    if (delta > 0 || hub->xpending >= (size_t)-delta) {
+        hub->xpending += (size_t)(ssize_t)delta;
+    }
+    pthread_mutex_unlock(&hub->xlock);
+    if (delta < 0 && hub->loop_open) {
+        cl_async_send(&hub->async); /* re-evaluate "nothing left to do" */
+    }
 }
 
 static int
@@ -715,6 +742,10 @@ uvtimer_fire(cl_handle *h, int events, int status)
     (void)events;
     (void)status;
     hub->timers_due = 1;
+    /* libuv runs due timers at the start of an iteration, before it polls;
+     * without this, UV_RUN_ONCE would go on to block in epoll_wait with
+     * the deadline we are here for already passed. */
+    cl_loop_stop(&hub->loop);
 }
 
 static const cl_sink uvtimer_sink = {uvtimer_fire, handle_closed};

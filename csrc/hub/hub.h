@@ -85,6 +85,8 @@ struct cl_park {
     intptr_t detail;     /* e.g. the fd */
     cl_tnode timeout;
     cl_parklist *list;   /* the list it is in, if any */
+    cl_park *target;     /* a proxy (one of several fds a greenlet waits
+                            on): waking it wakes the target instead */
     cl_park *next;
     cl_park *prev;
     cl_park *all_next;   /* every parked node of the hub */
@@ -103,12 +105,18 @@ typedef struct cl_io {
     int fd;
     int mask;            /* events the poll handle watches now */
     int idle_listed;     /* on the hub's list of polls to stop if idle */
+    int trusted;         /* only waited on by callers that cancel before close */
+    unsigned long dev;   /* identity of what fd referred to when we took it */
+    unsigned long ino;
     cl_parklist readers;
     cl_parklist writers;
     struct cl_io *idle_next;
 } cl_io;
 
-CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns);
+CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns,
+                          int trusted);
+CL_HIDDEN int cl__io_wait_many(cl_hub *hub, const int *fds, const int *events,
+                               Py_ssize_t n, int64_t timeout_ns);
 CL_HIDDEN int cl__io_cancel(cl_hub *hub, int fd, PyObject *exc);
 CL_HIDDEN void cl__io_stop_idle(cl_hub *hub);
 CL_HIDDEN void cl__io_free_all(cl_hub *hub);
@@ -210,6 +218,7 @@ CL_HIDDEN int cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b,
 CL_HIDDEN int cl__hub_yield(cl_hub *hub);
 CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
 CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);
+CL_HIDDEN void cl__hub_hold(cl_hub *hub, int delta);
 CL_HIDDEN int cl__hub_init(cl_hub *hub, cl_thread *ts);
 CL_HIDDEN void cl__hub_fini(cl_hub *hub);
 CL_HIDDEN PyObject *cl__hub_run(cl_hub *hub);

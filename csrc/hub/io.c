@@ -12,14 +12,23 @@
  * (socket.close does): waiters get the exception, the poll is stopped and
  * closed before the fd goes, and the next user of that fd number gets a
  * fresh poll.  libuv must never see a closed or reused fd.
+ *
+ * Callers that cannot promise that (the public wait_readable/wait_writable
+ * and select: anyone may os.close an fd behind our back) wait "untrusted":
+ * before reusing an idle poll, the fd's identity (device and inode) is
+ * checked against the one recorded when the poll was made, and a poll left
+ * over from a closed fd whose number was reused is replaced.  corolib's
+ * sockets, which always cancel before closing, skip that fstat.
  */
 #include "hub.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #define READ_EVENTS (UV_READABLE | UV_DISCONNECT | UV_PRIORITIZED)
 
 static void io_fire(cl_handle *h, int events, int status);
+static void io_forget(cl_hub *hub, cl_io *io);
 static void io_closed(cl_handle *h);
 static const cl_sink io_sink = {io_fire, io_closed};
 
@@ -98,10 +107,11 @@ io_set_mask(cl_io *io, int mask)
 /* The poll for fd, created on first use.  NULL with *err = UV_EPERM for
  * files epoll cannot watch (always ready), other errors raised. */
 static cl_io *
-io_get(cl_hub *hub, int fd, int *err)
+io_get(cl_hub *hub, int fd, int *err, int trusted)
 {
     cl_io *io;
     int flags;
+    struct stat st;
     *err = 0;
     if (fd < 0) {
         PyErr_Format(PyExc_ValueError, "invalid file descriptor %d", fd);
@@ -109,7 +119,16 @@ io_get(cl_hub *hub, int fd, int *err)
         return NULL;
     }
     if ((size_t)fd < hub->nfds && hub->fds[fd] != NULL) {
-        return hub->fds[fd];
+        io = hub->fds[fd];
+        if ((trusted && io->trusted) || io->readers.count + io->writers.count > 0) {
+            return io;
+        }
+        if (fstat(fd, &st) == 0 && (unsigned long)st.st_dev == io->dev &&
+            (unsigned long)st.st_ino == io->ino) {
+            io->trusted &= trusted;
+            return io;
+        }
+        io_forget(hub, io); /* a closed fd's number, reused */
     }
     if ((size_t)fd >= hub->nfds) {
         size_t n = hub->nfds ? hub->nfds : 64;
@@ -135,6 +154,11 @@ io_get(cl_hub *hub, int fd, int *err)
     }
     io->hub = hub;
     io->fd = fd;
+    io->trusted = trusted;
+    if (fstat(fd, &st) == 0) {
+        io->dev = (unsigned long)st.st_dev;
+        io->ino = (unsigned long)st.st_ino;
+    }
     /* uv_poll_init makes the fd non-blocking; that is not ours to change
      * for an fd someone else may use with blocking calls. */
     flags = fcntl(fd, F_GETFL);
@@ -163,10 +187,10 @@ io_get(cl_hub *hub, int fd, int *err)
 }
 
 int
-cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns)
+cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns, int trusted)
 {
     int err, r;
-    cl_io *io = io_get(hub, fd, &err);
+    cl_io *io = io_get(hub, fd, &err, trusted);
     cl_park *p;
     if (io == NULL) {
         return err == UV_EPERM ? events : -1;
@@ -189,6 +213,64 @@ cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns)
     if (hub->fds != NULL && (size_t)fd < hub->nfds && hub->fds[fd] == io) {
         mark_idle(hub, io);
     }
+    return r;
+}
+
+/* Wait until any of n fds has its events (select/poll): one park for the
+ * greenlet, and a proxy node on each fd that wakes it.  Returns the events
+ * that woke it (>= 0), CL_PARK_TIMEOUT, or -1 with an exception.  A
+ * regular file is always ready: then it returns at once. */
+int
+cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n,
+                 int64_t timeout_ns)
+{
+    cl_park *main, **proxies;
+    Py_ssize_t i, made = 0;
+    int r = -1, err;
+
+    proxies = PyMem_RawCalloc((size_t)(n > 0 ? n : 1), sizeof(cl_park *));
+    if (proxies == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    main = cl__park_new(hub, "select()", n);
+    if (main == NULL) {
+        PyMem_RawFree(proxies);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        cl_io *io = io_get(hub, fds[i], &err, 0);
+        cl_park *p;
+        if (io == NULL) {
+            r = err == UV_EPERM ? events[i] : -1;
+            goto done;
+        }
+        p = cl__park_new(hub, "fd", fds[i]);
+        if (p == NULL) {
+            goto done;
+        }
+        p->state = CL_PARK_WAITING;
+        p->target = main;
+        proxies[made++] = p;
+        cl__parklist_append(events[i] & UV_WRITABLE ? &io->writers : &io->readers, p);
+        if ((want_mask(io) & ~io->mask) != 0 &&
+            (err = io_set_mask(io, io->mask | want_mask(io))) < 0) {
+            PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)",
+                         fds[i], err);
+            goto done;
+        }
+    }
+    r = cl__hub_park(hub, main, timeout_ns);
+done:
+    for (i = 0; i < made; i++) {
+        int fd = (int)proxies[i]->detail;
+        cl__park_release(hub, proxies[i]);
+        if ((size_t)fd < hub->nfds && hub->fds[fd] != NULL) {
+            mark_idle(hub, hub->fds[fd]);
+        }
+    }
+    cl__park_release(hub, main);
+    PyMem_RawFree(proxies);
     return r;
 }
 

@@ -190,11 +190,52 @@ green_finalize(cl_greenlet *self)
     }
 }
 
+/* The first step of every greenlet type's tp_dealloc: kill a suspended
+ * greenlet (its finally blocks run).  Returns -1 if it was resurrected --
+ * queued for its own thread, or it kept a reference to itself -- and the
+ * caller must return at once without touching anything.
+ *
+ * The PEP 442 finalizer runs only once per object.  A greenlet that was
+ * resurrected once and loses its last reference again is killed here by
+ * hand, with the same temporary resurrection CPython's finalizer call
+ * uses. */
+int
+cl__greenlet_release(PyObject *op)
+{
+    cl_greenlet *self = (cl_greenlet *)op;
+    cl_thread *ts;
+    Py_ssize_t refcnt;
+    if (PyObject_CallFinalizerFromDealloc(op) < 0) {
+        return -1;
+    }
+    ts = cl__tls_thread;
+    if (!CL_G_ACTIVE(self) || CL_G_IS_MAIN(self) || thread_exited(self) ||
+        cl_is_finalizing() || ts == NULL || self->main != ts->main ||
+        (self->flags & CL_G_REFUSED)) {
+        return 0;
+    }
+    Py_SET_REFCNT(op, 1);
+    cl__kill_released(ts, self);
+    refcnt = Py_REFCNT(op) - 1;
+    if (refcnt == 0) {
+        Py_SET_REFCNT(op, 0);
+        return 0;
+    }
+    /* Resurrected again: as if the last decref never happened. */
+    _Py_NewReference(op);
+    Py_SET_REFCNT(op, refcnt);
+    if (Py_TYPE(op)->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        /* subtype_dealloc drops a reference to the type after we return */
+        Py_INCREF(Py_TYPE(op));
+    }
+    return -1;
+}
+
 static void
 green_dealloc(cl_greenlet *self)
 {
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
-        return; /* resurrected (queued for its own thread, or revived) */
+    if (cl__greenlet_release((PyObject *)self) < 0) {
+        return;
     }
     PyObject_GC_UnTrack(self);
     if (self->weakreflist != NULL) {

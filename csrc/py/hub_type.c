@@ -99,11 +99,82 @@ do_wait_fd(cl_hub *hub, PyObject *args, PyObject *kwds, int events,
     if ((hub = this_hub(hub)) == NULL) {
         return NULL;
     }
-    r = cl__io_wait(hub, fd, events, ns);
+    r = cl__io_wait(hub, fd, events, ns, 0);
     if (r == -1) {
         return NULL;
     }
     return PyBool_FromLong(r != CL_PARK_TIMEOUT);
+}
+
+/* Collect the fds of an iterable (ints or objects with fileno()). */
+static int
+collect_fds(PyObject *iterable, int events, int **fds, int **evs,
+            Py_ssize_t *n, Py_ssize_t *cap)
+{
+    PyObject *it, *item;
+    if (iterable == NULL || iterable == Py_None) {
+        return 0;
+    }
+    it = PyObject_GetIter(iterable);
+    if (it == NULL) {
+        return -1;
+    }
+    while ((item = PyIter_Next(it)) != NULL) {
+        int fd = PyObject_AsFileDescriptor(item);
+        Py_DECREF(item);
+        if (fd < 0) {
+            Py_DECREF(it);
+            return -1;
+        }
+        if (*n == *cap) {
+            Py_ssize_t ncap = *cap ? *cap * 2 : 16;
+            int *nf = PyMem_Realloc(*fds, (size_t)ncap * sizeof(int));
+            int *ne = nf ? PyMem_Realloc(*evs, (size_t)ncap * sizeof(int)) : NULL;
+            if (nf != NULL) {
+                *fds = nf;
+            }
+            if (ne == NULL) {
+                Py_DECREF(it);
+                PyErr_NoMemory();
+                return -1;
+            }
+            *evs = ne;
+            *cap = ncap;
+        }
+        (*fds)[*n] = fd;
+        (*evs)[*n] = events;
+        (*n)++;
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *
+do_wait_fds(cl_hub *hub, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"readable", "writable", "timeout", NULL};
+    PyObject *rd = NULL, *wr = NULL, *timeout = Py_None, *result = NULL;
+    int *fds = NULL, *evs = NULL, r;
+    Py_ssize_t n = 0, cap = 0;
+    int64_t ns;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:wait_fds", kwlist, &rd,
+                                     &wr, &timeout)) {
+        return NULL;
+    }
+    if (cl__timeout_ns(timeout, &ns, "timeout") < 0 ||
+        collect_fds(rd, UV_READABLE, &fds, &evs, &n, &cap) < 0 ||
+        collect_fds(wr, UV_WRITABLE, &fds, &evs, &n, &cap) < 0 ||
+        (hub = this_hub(hub)) == NULL) {
+        goto done;
+    }
+    r = cl__io_wait_many(hub, fds, evs, n, ns);
+    if (r != -1) {
+        result = PyBool_FromLong(r != CL_PARK_TIMEOUT);
+    }
+done:
+    PyMem_Free(fds);
+    PyMem_Free(evs);
+    return result;
 }
 
 static PyObject *
@@ -173,7 +244,7 @@ hub_init(PyObject *self, PyObject *args, PyObject *kwds)
 static void
 hub_dealloc(cl_hub *self)
 {
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    if (cl__greenlet_release((PyObject *)self) < 0) {
         return;
     }
     cl__hub_fini(self);
@@ -387,6 +458,26 @@ hub_destroy(cl_hub *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+hub_wait_fds(cl_hub *self, PyObject *args, PyObject *kwds)
+{
+    return do_wait_fds(self, args, kwds);
+}
+
+static PyObject *
+hub_hold(cl_hub *self, PyObject *Py_UNUSED(ignored))
+{
+    cl__hub_hold(self, 1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+hub_unhold(cl_hub *self, PyObject *Py_UNUSED(ignored))
+{
+    cl__hub_hold(self, -1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 hub_statistics(cl_hub *self, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:K,s:O}",
@@ -490,6 +581,19 @@ static PyMethodDef hub_methods[] = {
     {"destroy", (PyCFunction)hub_destroy, METH_NOARGS,
      "destroy()\n--\n\nKill the hub greenlet, close its loop and detach it\n"
      "from the thread; get_hub() will make a new one."},
+    {"wait_fds", (PyCFunction)(void (*)(void))hub_wait_fds,
+     METH_VARARGS | METH_KEYWORDS,
+     "wait_fds(readable=(), writable=(), timeout=None)\n--\n\n"
+     "Park until any fd in `readable` is readable or any in `writable` is\n"
+     "writable: True, or False if the timeout passed.  One park however\n"
+     "many fds (select() and poll() are built on it)."},
+    {"hold", (PyCFunction)hub_hold, METH_NOARGS,
+     "hold()\n--\n\n"
+     "Another thread will wake a greenlet here later (through\n"
+     "run_callback_threadsafe): until the matching unhold(), an empty loop\n"
+     "does not raise LoopExit.  Thread-safe."},
+    {"unhold", (PyCFunction)hub_unhold, METH_NOARGS,
+     "unhold()\n--\n\nUndo one hold().  Thread-safe."},
     {"statistics", (PyCFunction)hub_statistics, METH_NOARGS,
      "statistics()\n--\n\nCounts: ready, parked, timers, fds, handles, switches."},
     {"describe_parked", (PyCFunction)hub_describe_parked, METH_NOARGS,
@@ -567,6 +671,13 @@ mod_wait_writable(PyObject *m, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
+mod_wait_fds(PyObject *m, PyObject *args, PyObject *kwds)
+{
+    (void)m;
+    return do_wait_fds(NULL, args, kwds);
+}
+
+static PyObject *
 mod_cancel_wait(PyObject *m, PyObject *args)
 {
     (void)m;
@@ -619,6 +730,10 @@ static PyMethodDef cl__hub_module_methods[] = {
     {"cancel_wait", (PyCFunction)mod_cancel_wait, METH_VARARGS,
      "cancel_wait(fd, exc=None)\n--\n\n"
      "Wake every greenlet waiting on fd with exc; release the watcher."},
+    {"wait_fds", (PyCFunction)(void (*)(void))mod_wait_fds,
+     METH_VARARGS | METH_KEYWORDS,
+     "wait_fds(readable=(), writable=(), timeout=None)\n--\n\n"
+     "Park until any of the fds is ready: True, or False on timeout."},
     {"set_hub_class", mod_set_hub_class, METH_O,
      "set_hub_class(cls)\n--\n\nThe class get_hub() instantiates."},
     {"_after_fork_in_child", mod_after_fork_in_child, METH_NOARGS,
@@ -629,6 +744,7 @@ static PyMethodDef cl__hub_module_methods[] = {
 /* Implemented in hub_objects.c and task_type.c */
 CL_HIDDEN int cl__hub_objects_ready(PyObject *module);
 CL_HIDDEN int cl__task_type_ready(PyObject *module);
+CL_HIDDEN int cl__sockio_ready(PyObject *module);
 
 int
 cl__hub_types_ready(PyObject *module)
@@ -668,6 +784,9 @@ cl__hub_types_ready(PyObject *module)
         return -1;
     }
     if (cl__hub_objects_ready(module) < 0) {
+        return -1;
+    }
+    if (cl__sockio_ready(module) < 0) {
         return -1;
     }
     return cl__task_type_ready(module);

@@ -132,6 +132,7 @@ PyInit__core(void)
     if (cl__greenlet_type_ready(m) < 0) {
         goto fail;
     }
+    cl__arena_cache_install();
     cl__GreenletExit = PyErr_NewExceptionWithDoc(
         "corolib.greenlet.GreenletExit",
         "Raised in a greenlet to end it quietly; its parent receives the\n"
@@ -161,6 +162,9 @@ PyInit__core(void)
         goto fail;
     }
     if (cl__hub_types_ready(m) < 0) {
+        goto fail;
+    }
+    if (cl__uv_types_ready(m) < 0) {
         goto fail;
     }
     return m;

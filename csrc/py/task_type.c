@@ -129,7 +129,7 @@ task_clear(cl_task *self)
 static void
 task_dealloc(cl_task *self)
 {
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    if (cl__greenlet_release((PyObject *)self) < 0) {
         return;
     }
     Py_CLEAR(self->fn);
