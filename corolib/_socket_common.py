@@ -22,6 +22,7 @@ import errno
 import math
 import operator
 import os
+import sys
 import time
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "parse_seconds",
     "parse_socket_timeout",
     "deadline_after",
+    "blocking_flag",
 ]
 
 _monotonic = time.monotonic
@@ -160,3 +162,19 @@ def parse_seconds(value: object, type_message: str, negative: str | None) -> flo
             raise ValueError(negative)
         return None
     return _ns_to_seconds(ns)
+
+
+# ---- version differences ---------------------------------------------------------
+# (the only Python-version branch in the networking modules)
+
+if sys.version_info >= (3, 12):
+
+    def blocking_flag(value: Any) -> bool:
+        """Read a ``setblocking`` argument as the stdlib does: any truth value (3.12+)."""
+        return bool(value)
+
+else:
+
+    def blocking_flag(value: Any) -> bool:
+        """Read a ``setblocking`` argument as the stdlib does: an integer (before 3.12)."""
+        return bool(operator.index(value))

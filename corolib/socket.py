@@ -55,7 +55,7 @@ from typing import Any
 
 from corolib import dns as _dns
 from corolib._core import sleep as _sleep
-from corolib._socket_common import forget_fd, parse_socket_timeout, wait_fd
+from corolib._socket_common import blocking_flag, forget_fd, parse_socket_timeout, wait_fd
 from corolib.dns import getaddrinfo as getaddrinfo
 from corolib.dns import getfqdn as getfqdn
 from corolib.dns import gethostbyaddr as gethostbyaddr
@@ -198,6 +198,8 @@ class socket(_stdsocket.socket):
     def settimeout(self, value: float | None, /) -> None:
         """Set the timeout for blocking operations: seconds, 0 (non-blocking) or None (forever)."""
         self._timeout = parse_socket_timeout(value)
+        if _c_fileno(self) < 0:
+            raise _ebadf()  # the stdlib's ioctl on a closed socket fails so
 
     def gettimeout(self) -> float | None:
         """Return the timeout in seconds (float), or None, as set by the user."""
@@ -205,7 +207,9 @@ class socket(_stdsocket.socket):
 
     def setblocking(self, flag: bool, /) -> None:
         """Set blocking (``settimeout(None)``) or non-blocking (``settimeout(0.0)``) mode."""
-        self._timeout = None if _index(flag) else 0.0
+        self._timeout = None if blocking_flag(flag) else 0.0
+        if _c_fileno(self) < 0:
+            raise _ebadf()  # as settimeout
 
     def getblocking(self) -> bool:
         """Tell whether the socket blocks (its timeout is not 0)."""
@@ -392,7 +396,7 @@ class socket(_stdsocket.socket):
             try:
                 return _csock.sendmsg_afalg(self, *args, **kwargs)  # type: ignore[no-any-return]
             except BlockingIOError:
-                if self._nowait(flags):
+                if self._nowait(kwargs.get("flags", 0)):
                     raise
             deadline = self._deadline()
             while True:

@@ -206,10 +206,11 @@ CL_HIDDEN extern PyObject *cl__InvalidSwitchError;
 CL_HIDDEN extern PyObject *cl__hub_class;   /* what get_hub() instantiates */
 CL_HIDDEN extern PyObject *cl__empty_tuple;
 
-/* hub.c */
+/* hub.c and life.c */
 CL_HIDDEN cl_hub *cl__hub_get(void);         /* borrowed; creates on first use */
 CL_HIDDEN cl_park *cl__park_new(cl_hub *hub, const char *what, intptr_t detail);
 CL_HIDDEN void cl__park_release(cl_hub *hub, cl_park *p);
+CL_HIDDEN void cl__park_free(cl_hub *hub, cl_park *p);
 CL_HIDDEN int cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns);
 CL_HIDDEN void cl__park_wake(cl_hub *hub, cl_park *p, int result);
 CL_HIDDEN int cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc);
@@ -219,6 +220,7 @@ CL_HIDDEN int cl__hub_yield(cl_hub *hub);
 CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
 CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);
 CL_HIDDEN void cl__hub_hold(cl_hub *hub, int delta);
+CL_HIDDEN int cl__hub_xmove(cl_hub *hub);
 CL_HIDDEN int cl__hub_init(cl_hub *hub, cl_thread *ts);
 CL_HIDDEN void cl__hub_fini(cl_hub *hub);
 CL_HIDDEN PyObject *cl__hub_run(cl_hub *hub);
