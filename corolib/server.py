@@ -377,6 +377,16 @@ class StreamServer(BaseServer):
         *,
         family: int | None = None,
     ) -> None:
+        if ssl_context is not None:
+            # A stdlib context would wrap our non-blocking fds in a stdlib
+            # SSLSocket that raises SSLWantReadError instead of waiting.
+            socket_class = getattr(ssl_context, "sslsocket_class", None)
+            if not (isinstance(socket_class, type) and issubclass(socket_class, _CoSocket)):
+                raise TypeError(
+                    "ssl_context must be a corolib.ssl.SSLContext (its wrap_socket must "
+                    f"make corolib sockets), not {type(ssl_context).__module__}."
+                    f"{type(ssl_context).__qualname__}"
+                )
         self.ssl_context = ssl_context
         BaseServer.__init__(self, listener, handle, spawn, backlog=backlog, family=family)
 
@@ -421,13 +431,23 @@ class StreamServer(BaseServer):
     def _handle_and_close(self, conn: _cosocket.socket, address: Any) -> None:
         try:
             if self.ssl_context is not None:
-                conn = self.wrap_socket(conn)
+                try:
+                    conn = self.wrap_socket(conn)
+                except OSError as exc:  # ssl.SSLError included: a failed handshake
+                    log.info("%r: TLS handshake with %s failed: %s", self, address, exc)
+                    return
             self.handle(conn, address)
         finally:
             conn.close()
 
     def wrap_socket(self, conn: _cosocket.socket) -> Any:
-        """Wrap an accepted connection in TLS (called in the handler's greenlet)."""
+        """Wrap an accepted connection in TLS (called in the handler's greenlet).
+
+        The handshake happens here; if it fails (``OSError``, which includes
+        ``ssl.SSLError``), the failure is logged at INFO level to the
+        ``corolib.server`` logger and the connection is closed without
+        calling ``handle``.
+        """
         return self.ssl_context.wrap_socket(conn, server_side=True)
 
     handle: Callable[[_cosocket.socket, Any], Any]
