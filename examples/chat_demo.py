@@ -196,7 +196,11 @@ def raise_fd_limit(wanted: int) -> int:
 
 
 def start_server() -> tuple[subprocess.Popen[str], tuple[str, int]]:
+    # A per-connection send buffer of 16 KiB (instead of the kernel's auto-tuning
+    # up to megabytes) and 500 queued lines per user: a server for many users
+    # caps what one slow reader can hold on to.
     cmd = [sys.executable, os.path.join(HERE, "chat.py"), "server", "--port", "0", "--quiet"]
+    cmd += ["--sndbuf", "16384", "--queue", "500"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline()  # "chat server on 127.0.0.1:PORT -- ..."
