@@ -130,6 +130,12 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
         }
         io_forget(hub, io); /* a closed fd's number, reused */
     }
+    /* An fd that is not open is refused before anything is sized to it. */
+    if (fcntl(fd, F_GETFD) < 0) {
+        *err = UV_EBADF;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
     if ((size_t)fd >= hub->nfds) {
         size_t n = hub->nfds ? hub->nfds : 64;
         cl_io **grown;

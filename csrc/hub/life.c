@@ -187,26 +187,29 @@ cl__hub_fini(cl_hub *hub)
             x = next;
         }
     }
-    while (hub->rcount > 0) {
-        cl_entry e = hub->ready[hub->rhead];
-        hub->rhead = (hub->rhead + 1) % hub->rcap;
-        hub->rcount--;
-        if (e.kind == CL_E_WAKE) {
-            cl_park *wp = e.a;
-            wp->queued = 0;
-            if (wp->state == CL_PARK_ORPHAN) {
-                cl__park_free(hub, wp);
+    {
+        cl_ring *rings[2] = {&hub->urgent, &hub->ready};
+        cl_entry e;
+        for (int i = 0; i < 2; i++) {
+            while (cl__ring_pop(rings[i], &e)) {
+                if (e.kind == CL_E_WAKE) {
+                    cl_park *wp = e.a;
+                    wp->queued = 0;
+                    if (wp->state == CL_PARK_ORPHAN) {
+                        cl__park_free(hub, wp);
+                    }
+                }
+                else {
+                    Py_XDECREF((PyObject *)e.a);
+                    Py_XDECREF(e.b);
+                    Py_XDECREF(e.c);
+                }
             }
-        }
-        else {
-            Py_XDECREF((PyObject *)e.a);
-            Py_XDECREF(e.b);
-            Py_XDECREF(e.c);
+            PyMem_RawFree(rings[i]->buf);
+            rings[i]->buf = NULL;
+            rings[i]->cap = 0;
         }
     }
-    PyMem_RawFree(hub->ready);
-    hub->ready = NULL;
-    hub->rcap = 0;
     cl__timers_free(hub);
     while ((p = hub->free_parks) != NULL) {
         hub->free_parks = p->next;
