@@ -24,7 +24,7 @@ How connections are spawned (``spawn=``, gevent's values):
 - any other callable ``spawn(fn, *args)``: called per connection; such
   handlers are not tracked, so ``stop`` cannot wait for them.
 - ``None``: ``handle`` runs in the accept greenlet itself, one connection at
-  a time.
+  a time (stopping the server kills the accept greenlet, and so that handler).
 
 The accept loop.  The listening fd is non-blocking.  Each time it becomes
 readable the accept greenlet accepts up to :attr:`BaseServer.max_accept`
@@ -49,9 +49,11 @@ Switch points: :meth:`BaseServer.serve_forever` (until stopped),
 :meth:`BaseServer.stop`, and :meth:`DatagramServer.sendto` when the
 socket's send buffer is full.  :meth:`BaseServer.start`,
 :meth:`BaseServer.close` and the constructors never switch; a listener
-given as an address is bound in the constructor (which may resolve a host
-name, and so switch, unless it is a literal address).  Everything else
-happens in the accept greenlet and the handler greenlets.
+given as an address is bound in the constructor, which resolves a host
+name cooperatively first (and so switches, unless the host is a literal
+address, ``""`` or None).  Everything else
+happens in the accept greenlet and the handler greenlets.  A server
+belongs to the thread that made it.
 
 The listener: an address tuple (bound with ``SO_REUSEADDR`` and listened on
 with ``backlog``, in :meth:`BaseServer.start` at the latest), or a bound
@@ -98,6 +100,36 @@ def _adopt(sock: _stdsocket.socket) -> _cosocket.socket:
     new = _CoSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
     new.settimeout(timeout)
     return new
+
+
+def _bind_new(address: tuple[Any, ...], family: int | None, socktype: int) -> _cosocket.socket:
+    """A new corolib socket of ``socktype`` bound to ``address``, with SO_REUSEADDR.
+
+    A host name is resolved cooperatively first (``corolib.dns``; literal
+    addresses, ``""`` and None need no lookup and do not switch); the first
+    address it resolves to (of ``family``, if given) is bound.
+    """
+    if len(address) != 2:  # an IPv6 (host, port, flowinfo, scope_id): bind as given
+        fam = family if family is not None else _stdsocket.AF_INET6
+        sockaddr: Any = address
+    else:
+        host, port = address
+        if not host and family is None:
+            family = _stdsocket.AF_INET  # "" means INADDR_ANY, as in the stdlib
+        infos = _cosocket.getaddrinfo(
+            host or None, port, family or 0, socktype, 0, _stdsocket.AI_PASSIVE
+        )
+        if not infos:
+            raise OSError(f"getaddrinfo found no address for {address!r}")
+        fam, _, _, _, sockaddr = infos[0]
+    sock = _CoSocket(fam, socktype)
+    try:
+        sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class BaseServer:
@@ -391,16 +423,7 @@ class StreamServer(BaseServer):
         BaseServer.__init__(self, listener, handle, spawn, backlog=backlog, family=family)
 
     def _make_listener(self, address: tuple[Any, ...], family: int | None) -> _cosocket.socket:
-        if family is None:
-            family = _stdsocket.AF_INET6 if ":" in str(address[0]) else _stdsocket.AF_INET
-        sock = _CoSocket(family, _stdsocket.SOCK_STREAM)
-        try:
-            sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
-            sock.bind(address)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+        return _bind_new(address, family, _stdsocket.SOCK_STREAM)
 
     def _prepare(self) -> None:
         # Listening again is harmless; it also applies our backlog to a
@@ -475,16 +498,7 @@ class DatagramServer(BaseServer):
         BaseServer.__init__(self, listener, handle, spawn, family=family)
 
     def _make_listener(self, address: tuple[Any, ...], family: int | None) -> _cosocket.socket:
-        if family is None:
-            family = _stdsocket.AF_INET6 if ":" in str(address[0]) else _stdsocket.AF_INET
-        sock = _CoSocket(family, _stdsocket.SOCK_DGRAM)
-        try:
-            sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
-            sock.bind(address)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+        return _bind_new(address, family, _stdsocket.SOCK_DGRAM)
 
     def _read_one(self, sock: Any) -> Any:
         return _c_recvfrom(sock, self.max_datagram)

@@ -159,6 +159,24 @@ def test_listener_is_a_stdlib_socket_bound_not_listening() -> None:
         assert roundtrip(sock, b"ping") == b"ping"
 
 
+def test_listener_host_name_is_resolved_cooperatively() -> None:
+    with StreamServer(("localhost", 0), echo) as server, connect(server) as sock:
+        assert server.server_host in ("127.0.0.1", "::1")
+        assert roundtrip(sock, b"by name") == b"by name"
+
+
+@pytest.mark.skipif(not stdsocket.has_ipv6, reason="no IPv6")
+def test_ipv6_loopback() -> None:
+    try:
+        server = StreamServer(("::1", 0), echo)
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    with server, socket.create_connection(("::1", server.server_port), timeout=10) as sock:
+        assert server.socket.family == socket.AF_INET6
+        assert server.server_host == "::1"
+        assert roundtrip(sock, b"v6") == b"v6"
+
+
 def test_address_in_use() -> None:
     with StreamServer(LOCAL, echo) as first:
         with pytest.raises(OSError):
