@@ -22,7 +22,12 @@ The server runs in a child process of this one (the same interpreter,
 load generator is another child, pinned to CPU 1.  After a warm-up, each
 sample is one load-generator run; a process reports, per protocol, the
 median requests per second and the median 99th-percentile latency (as
-measured by the load generator) of its samples.
+measured by the load generator) of its samples, and the server's CPU time
+per request: the server process's user + system time during a sample
+(``/proc/PID/schedstat``) divided by the requests answered in it, which
+includes the 100 connections' accept and close (the same for every
+implementation) and is far less sensitive to other load on the machine
+than the two throughput-bound figures.
 """
 
 from __future__ import annotations
@@ -46,9 +51,11 @@ DESCRIPTION = (
     "Loopback servers under load, 100 connections: `http_*` = HTTP/1.1 keep-alive hello "
     "world driven by `wrk -t1 -c100`, `echo_*` = TCP echo of 64-byte messages driven by "
     "bench/loadgen.c; `*_rps` = requests per second (higher is better), `*_p99` = 99th "
-    "percentile latency in ms (lower is better). Server and load generator are separate "
-    "processes pinned to separate cores. Targets (issue 5): at least 1.5x gevent's and "
-    "0.8x uvloop's requests per second."
+    "percentile latency in ms (lower is better), `*_cpu` = the server process's CPU time "
+    "(user + system, /proc/PID/schedstat) per request in us (lower is better; unlike the "
+    "other two it hardly depends on what else the machine runs). Server and load generator "
+    "are separate processes pinned to separate cores. Targets (issue 5): at least 1.5x "
+    "gevent's and 0.8x uvloop's requests per second."
 )
 IMPLS = {
     "corolib": "corolib",
@@ -57,7 +64,7 @@ IMPLS = {
     "asyncio": "asyncio",
     "uvloop": "uvloop",
 }
-CASES = ("http_rps", "http_p99", "echo_rps", "echo_p99")
+CASES = ("http_rps", "http_p99", "http_cpu", "echo_rps", "echo_p99", "echo_cpu")
 REPS = {"quick": 1, "full": 3}
 GOALS = [("gevent", ">=", 1.5), ("uvloop", ">=", 0.8)]  # issue 5
 TARGETS = {"http_rps": GOALS, "echo_rps": GOALS}
@@ -223,8 +230,8 @@ def loadgen_binary() -> str:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def run_wrk(port: int, seconds: float) -> tuple[float, float]:
-    """(requests per second, p99 latency in ms) of one wrk run."""
+def run_wrk(port: int, seconds: float) -> tuple[float, float, int]:
+    """(requests per second, p99 latency in ms, requests) of one wrk run."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("bm_net: needs wrk on PATH")
@@ -242,20 +249,21 @@ def run_wrk(port: int, seconds: float) -> tuple[float, float]:
     ).stdout
     rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
     p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    total = re.search(r"^\s*(\d+) requests in", out, re.M)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    if rps is None or p99 is None or errors is not None:
+    if rps is None or p99 is None or total is None or errors is not None:
         raise RuntimeError(f"wrk: unexpected output:\n{out}")
-    return float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)]
+    return float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)], int(total.group(1))
 
 
-def run_loadgen(port: int, seconds: float) -> tuple[float, float]:
-    """(round trips per second, p99 latency in ms) of one loadgen run."""
+def run_loadgen(port: int, seconds: float) -> tuple[float, float, int]:
+    """(round trips per second, p99 latency in ms, round trips) of one loadgen run."""
     cmd = [loadgen_binary(), HOST, str(port), str(CONNECTIONS), str(seconds), str(MESSAGE_BYTES)]
     out = subprocess.run(
         cmd, capture_output=True, text=True, check=True, preexec_fn=pin_to_cpu1
     ).stdout
     result = json.loads(out)
-    return float(result["rps"]), float(result["p99_us"]) / 1e3
+    return float(result["rps"]), float(result["p99_us"]) / 1e3, int(result["requests"])
 
 
 LOADS = {"http": run_wrk, "echo": run_loadgen}
@@ -282,22 +290,30 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def measure(impl: str, kind: str, quick: bool) -> tuple[list[float], list[float]]:
-    """Samples of (requests per second, p99 ms) for one protocol on one implementation."""
+def cpu_ns(pid: int) -> int:
+    """CPU time (user + system) a process has used so far, in ns (/proc/PID/schedstat)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+def measure(impl: str, kind: str, quick: bool) -> tuple[list[float], list[float], list[float]]:
+    """Samples of (requests per second, p99 ms, server CPU us per request)."""
     warmup, seconds, count = (0.3, 1, 1) if quick else (0.5, 1, 3)
     proc, port = start_server(impl, kind)
     try:
         load_once = LOADS[kind]
         time.sleep(0.05)
         load_once(port, warmup)
-        rps, p99 = [], []
+        rps, p99, cpu = [], [], []
         for _ in range(count):
-            r, p = load_once(port, seconds)
+            cpu0 = cpu_ns(proc.pid)
+            r, p, requests = load_once(port, seconds)
+            cpu.append((cpu_ns(proc.pid) - cpu0) / 1e3 / max(1, requests))
             rps.append(r)
             p99.append(p)
         if proc.poll() is not None:
             raise RuntimeError(f"the {impl} {kind} server died ({proc.returncode})")
-        return rps, p99
+        return rps, p99, cpu
     finally:
         stop_server(proc)
 
@@ -314,10 +330,11 @@ def main() -> None:
     load(IMPLS, args.impl)  # fail here, not in the child, if it is not installed
     module = IMPLS[args.impl]
     for kind in ("http", "echo"):
-        rps, p99 = measure(args.impl, kind, args.quick)
+        rps, p99, cpu = measure(args.impl, kind, args.quick)
         params = {"connections": CONNECTIONS, "load": "wrk -t1" if kind == "http" else "loadgen"}
         emit("net", f"{kind}_rps", args.impl, module, rps, "req/s", better="higher", **params)
         emit("net", f"{kind}_p99", args.impl, module, p99, "ms", better="lower", **params)
+        emit("net", f"{kind}_cpu", args.impl, module, cpu, "us", better="lower", **params)
 
 
 if __name__ == "__main__":
