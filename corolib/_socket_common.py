@@ -2,8 +2,10 @@
 
 Every cooperative wait in ``corolib.socket``, ``corolib.select`` and
 ``corolib.selectors`` (and, later, ``corolib.ssl`` and the servers) goes
-through :func:`wait_fd`, and every close or detach of an fd the hub may have
-watched goes through :func:`forget_fd` first.  Keeping it to these two
+through :func:`wait_fd` -- except the socket hot paths (flag-less ``recv``,
+``recv_into``, ``send``, ``sendall``), which do the same try/park/retry in C
+(``corolib._core.sock_*``).  Every close or detach of an fd the hub may have
+watched goes through :func:`forget_fd` first.  Keeping it to these
 functions makes the switch points countable and the close rule (wake the
 waiters, release the hub's poll handle, *then* close) impossible to miss.
 

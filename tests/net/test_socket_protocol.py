@@ -630,3 +630,16 @@ def test_msg_dontwait(world: World, pair) -> None:
         a.send(b"d", S.MSG_DONTWAIT)
     b.sendall(b"ready")
     assert a.recv(10, S.MSG_DONTWAIT) == b"ready"
+
+
+def test_udp_sendto_a_host_name(world: World) -> None:
+    S = world.socket
+    with S.socket(S.AF_INET, S.SOCK_DGRAM) as rx, S.socket(S.AF_INET, S.SOCK_DGRAM) as tx:
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(10)
+        tx.sendto(b"by name", ("localhost", rx.getsockname()[1]))
+        tx.sendto(b"with flags", 0, ("localhost", rx.getsockname()[1]))
+        assert rx.recvfrom(100)[0] == b"by name"
+        assert rx.recvfrom(100)[0] == b"with flags"
+        with pytest.raises(S.gaierror):
+            tx.sendto(b"x", ("does-not-exist.invalid", 9))
