@@ -136,8 +136,9 @@ class BaseServer:
     """What :class:`StreamServer` and :class:`DatagramServer` share: the loop and its life.
 
     Subclasses define :meth:`_make_listener` (bind a new socket for an
-    address), :meth:`_read_one` (take one thing off the ready listener, or
-    None when it would block) and :meth:`_dispatch` (hand it to ``handle``).
+    address), :meth:`_read_one` (take one connection or datagram off the
+    listener without waiting; ``BlockingIOError`` when there is none) and
+    :meth:`_dispatch` (hand it to ``handle``).
     """
 
     #: the most connections (or datagrams) taken per wake-up before yielding
