@@ -208,7 +208,7 @@ def test_connect_nonblocking(world: World) -> None:
 
 def _assert_took(started: float, timeout: float) -> None:
     elapsed = time.monotonic() - started
-    assert timeout * 0.9 <= elapsed < timeout + 1.0, elapsed
+    assert timeout * 0.9 <= elapsed < timeout + 2.0, elapsed
 
 
 @pytest.fixture
