@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from typing import Any
 
+import pytest
 from conftest import EXAMPLES, example_env
 
 
@@ -23,6 +25,15 @@ def test_echo_udp(run_example: Any) -> None:
     assert r.returncode == 0, r
     assert r.stdout.startswith("UDP echo server on 127.0.0.1:"), r
     assert "20 clients, 200 round trips" in r.stdout, r
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_echo_tls(run_example: Any) -> None:
+    r = run_example("echo.py", "--tls", "--port", "0", "--clients", "10", "--rounds", "5")
+    assert r.returncode == 0, r
+    assert r.stdout.startswith("TLS echo server on 127.0.0.1:"), r
+    assert "10 clients, 50 round trips" in r.stdout, r
+    assert r.stderr == "", r
 
 
 def test_file_transfer_demo(run_example: Any) -> None:
