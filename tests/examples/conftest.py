@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exampleutil import EXAMPLES, example_env
 
 import corolib
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 class Run:
@@ -32,12 +31,6 @@ class Run:
 
     def __repr__(self) -> str:
         return f"exit {self.returncode}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-
-
-def example_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONFAULTHANDLER"] = "1"
-    return env
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, example_env
+from exampleutil import EXAMPLES, example_env
 
 
 def test_echo_tcp(run_example: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, example_env
+from exampleutil import EXAMPLES, example_env
 
 import corolib
 from corolib import socket
