@@ -127,7 +127,9 @@ def test_messages_stay_in_their_room(server: Any) -> None:
 
 
 def test_slow_reader_loses_lines_but_never_stalls_the_room() -> None:
-    s = chat.ChatServer(port=0, queue_size=200, sndbuf=4096)
+    # Room for a reading user's backlog (it shares this process with the server),
+    # far too little for one who never reads: 6,000 lines against 500 + 16 KiB.
+    s = chat.ChatServer(port=0, queue_size=500, sndbuf=4096)
     s.start()
     lurker = Line(s.address, rcvbuf=4096)
     talker = join(s.address, "talker", "busy")
@@ -136,12 +138,12 @@ def test_slow_reader_loses_lines_but_never_stalls_the_room() -> None:
         lurker.expect("welcome")
         lurker.say("/nick lurker", "/join busy")
         lurker.expect("you are in #busy")
-        count = 3000
+        count = 6000
 
         def talk() -> None:  # fast, but in bursts a reading user keeps up with
             for start in range(0, count, 50):
                 talker.say(*(f"line {i} " + "x" * 60 for i in range(start, start + 50)))
-                corolib.sleep(0.005)
+                corolib.sleep(0.01)
 
         # Talk in a greenlet of its own, so that this one reads meanwhile.
         talking = corolib.spawn(talk)
