@@ -60,10 +60,10 @@ from typing import Any
 
 from corolib import dns as _dns
 from corolib._core import sleep as _sleep
-from corolib._core import sock_recv as _sock_recv  # type: ignore[attr-defined]
-from corolib._core import sock_recv_into as _sock_recv_into  # type: ignore[attr-defined]
-from corolib._core import sock_send as _sock_send  # type: ignore[attr-defined]
-from corolib._core import sock_sendall as _sock_sendall  # type: ignore[attr-defined]
+from corolib._core import sock_recv as _sock_recv
+from corolib._core import sock_recv_into as _sock_recv_into
+from corolib._core import sock_send as _sock_send
+from corolib._core import sock_sendall as _sock_sendall
 from corolib._socket_common import (
     HAS_EXCEPTION_GROUP,
     blocking_flag,
@@ -294,7 +294,7 @@ class socket(_StdSocket):
         """Receive up to ``bufsize`` bytes (b'' at end of stream)."""
         timeout = self._timeout
         if flags == 0 and timeout != 0.0:
-            return _sock_recv(_c_fileno(self), bufsize, 0, timeout)  # type: ignore[no-any-return]
+            return _sock_recv(_c_fileno(self), bufsize, 0, timeout)
         try:
             return _c_recv(self, bufsize, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
@@ -306,7 +306,7 @@ class socket(_StdSocket):
         """Receive into ``buffer``; return the number of bytes received."""
         timeout = self._timeout
         if flags == 0 and timeout != 0.0:
-            return _sock_recv_into(_c_fileno(self), buffer, nbytes, 0, timeout)  # type: ignore[no-any-return]
+            return _sock_recv_into(_c_fileno(self), buffer, nbytes, 0, timeout)
         try:
             return _c_recv_into(self, buffer, nbytes, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
@@ -361,7 +361,7 @@ class socket(_StdSocket):
         """Send ``data``; return the number of bytes sent (maybe fewer than all)."""
         timeout = self._timeout
         if flags == 0 and timeout != 0.0:
-            return _sock_send(_c_fileno(self), data, 0, timeout)  # type: ignore[no-any-return]
+            return _sock_send(_c_fileno(self), data, 0, timeout)
         try:
             return _c_send(self, data, flags)  # type: ignore[no-any-return]
         except BlockingIOError:

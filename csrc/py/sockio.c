@@ -123,6 +123,13 @@ fd_flags_timeout(const char *fname, PyObject *const *args, Py_ssize_t nargs,
 
 /* ---- the calls ------------------------------------------------------------- */
 
+/* Small receives go through this buffer and are copied out at their real
+ * size: cheaper than allocating bufsize bytes (often 64 KiB) and shrinking
+ * them for a 100-byte message.  Used with the GIL held, never across a
+ * wait, so one buffer serves every thread. */
+#define SCRATCH_BYTES 65536
+static char scratch[SCRATCH_BYTES];
+
 /* sock_recv(fd, bufsize, flags=0, timeout=None) -> bytes */
 static PyObject *
 mod_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
@@ -142,6 +149,31 @@ mod_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (size < 0) {
         PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
         return NULL;
+    }
+    if (size <= SCRATCH_BYTES) {
+        deadline = deadline_of(ns);
+        for (;;) {
+            n = recv(fd, scratch, (size_t)size, flags);
+            if (n >= 0) {
+                return PyBytes_FromStringAndSize(scratch, n);
+            }
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    return NULL;
+                }
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return os_error();
+            }
+            r = wait_io(fd, UV_READABLE, remaining(deadline));
+            if (r < 0) {
+                return NULL;
+            }
+            if (r == 0) {
+                return timeout_error();
+            }
+        }
     }
     buf = PyBytes_FromStringAndSize(NULL, size);
     if (buf == NULL) {
