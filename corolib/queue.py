@@ -41,6 +41,7 @@ from heapq import heapify, heappop, heappush
 from queue import Empty, Full
 from typing import Any
 
+from corolib import _core
 from corolib._core import get_hub as _get_hub
 from corolib._core import get_hub_if_exists
 from corolib.sync import InvalidThreadUseError, _bind_lock, _call_threadsafe, _discard, _Waiter
@@ -75,28 +76,24 @@ def _negative_timeout() -> ValueError:
     return ValueError("'timeout' must be a non-negative number")
 
 
-class SimpleQueue:
+class SimpleQueue(_core.QueueBase):
     """A FIFO queue of items between greenlets, without task tracking.
 
     ``SimpleQueue(maxsize=None, items=())``: ``maxsize`` None, 0 or negative
     means unbounded; otherwise ``put`` waits while ``maxsize`` items are in.
     """
 
+    # _items, _getters, _putters, _peekers, _tasks and _maxsize live in the
+    # compiled base, whose put/get/put_nowait/get_nowait/qsize/empty/len are
+    # the fast paths; the slow paths (_put, _get) are here.
     __slots__ = (
         "maxsize",
-        "_maxsize",
-        "_items",
         "_push",
         "_pop",
         "_putback",
-        "_getters",
-        "_putters",
-        "_peekers",
         "_hub",
-        "_tasks",
         "_joiners",
         "is_shutdown",
-        "__weakref__",
     )
 
     def __init__(self, maxsize: int | None = None, items: Iterable[Any] = ()) -> None:
@@ -129,19 +126,8 @@ class SimpleQueue:
 
     # -- sizes ---------------------------------------------------------------
 
-    def qsize(self) -> int:
-        """How many items are in the queue (not counting waiting putters)."""
-        return len(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
     def __bool__(self) -> bool:
         return True  # a queue is an object, not a container, in tests of truth
-
-    def empty(self) -> bool:
-        """Tell whether no item is in the queue."""
-        return not self._items
 
     def full(self) -> bool:
         """Tell whether ``put`` would wait."""
@@ -175,27 +161,6 @@ class SimpleQueue:
         }
 
     # -- put -------------------------------------------------------------------
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        """Put ``item`` in; while full, wait (up to ``timeout``, then ``Full``).
-
-        Without ``block``, raise ``Full`` at once if full.  ``ShutDown`` after
-        :meth:`shutdown`.
-        """
-        items = self._items
-        if timeout is None and len(items) < self._maxsize:
-            # The item goes in first, then we look for waiters: a greenlet of
-            # another thread about to wait publishes itself first, then looks
-            # for items, so one of the two sees the other.
-            items.append(item)  # (the fast paths inline the FIFO container's methods)
-            if self._getters or self._peekers:
-                self._serve_waiters()
-            return
-        self._put(item, block, timeout)
-
-    def put_nowait(self, item: Any) -> None:
-        """``put(item, block=False)``: ``Full`` if there is no room."""
-        self.put(item, False)
 
     def _count_task(self) -> None:
         tasks = self._tasks
@@ -278,27 +243,6 @@ class SimpleQueue:
             raise ShutDown
 
     # -- get -------------------------------------------------------------------
-
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Take the next item; while empty, wait (up to ``timeout``, then ``Empty``).
-
-        Without ``block``, raise ``Empty`` at once if empty.  After
-        :meth:`shutdown`, items still in are returned, then ``ShutDown``.
-        """
-        if timeout is None:
-            try:
-                item = self._items.popleft()
-            except IndexError:
-                pass
-            else:
-                if self._putters:
-                    self._admit_putters()
-                return item
-        return self._get(block, timeout)
-
-    def get_nowait(self) -> Any:
-        """``get(block=False)``: ``Empty`` if there is no item."""
-        return self.get(False)
 
     def _get(self, block: bool, timeout: float | None) -> Any:
         if block and timeout is not None and timeout < 0:
@@ -542,17 +486,6 @@ class Queue(SimpleQueue):
         assert self._tasks is not None
         return len(self._tasks)
 
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
-        items = self._items
-        if timeout is None and len(items) < self._maxsize:
-            items.append(item)
-            self._tasks.append(None)  # type: ignore[union-attr]
-            if self._getters or self._peekers:
-                self._serve_waiters()
-            return
-        self._put(item, block, timeout)
-
     def task_done(self) -> None:
         """One item taken earlier is fully processed; ``ValueError`` if more than were put."""
         tasks = self._tasks
@@ -605,7 +538,7 @@ class LifoQueue(Queue):
     __slots__ = ()
 
     def _make_container(self, items: Iterable[Any]) -> None:
-        container = self._items = list(items)  # type: ignore[assignment]
+        container = self._items = list(items)
         self._push = container.append
         self._pop = container.pop
         self._putback = container.append
@@ -636,7 +569,7 @@ class PriorityQueue(Queue):
     __slots__ = ()
 
     def _make_container(self, items: Iterable[Any]) -> None:
-        container = self._items = list(items)  # type: ignore[assignment]
+        container = self._items = list(items)
         heapify(container)
         self._push = partial(heappush, container)
         self._pop = partial(heappop, container)

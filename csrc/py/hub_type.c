@@ -771,6 +771,7 @@ static PyMethodDef cl__hub_module_methods[] = {
 CL_HIDDEN int cl__hub_objects_ready(PyObject *module);
 CL_HIDDEN int cl__task_type_ready(PyObject *module);
 CL_HIDDEN int cl__sockio_ready(PyObject *module);
+CL_HIDDEN int cl__queue_base_ready(PyObject *module);
 
 int
 cl__hub_types_ready(PyObject *module)
@@ -813,7 +814,7 @@ cl__hub_types_ready(PyObject *module)
     if (cl__hub_objects_ready(module) < 0) {
         return -1;
     }
-    if (cl__sockio_ready(module) < 0) {
+    if (cl__sockio_ready(module) < 0 || cl__queue_base_ready(module) < 0) {
         return -1;
     }
     return cl__task_type_ready(module);
