@@ -37,5 +37,13 @@ from corolib.hub import wait as wait
 from corolib.hub import wait_readable as wait_readable
 from corolib.hub import wait_writable as wait_writable
 from corolib.hub import with_timeout as with_timeout
+from corolib.sync import AsyncResult as AsyncResult
+from corolib.sync import BoundedSemaphore as BoundedSemaphore
+from corolib.sync import DummySemaphore as DummySemaphore
+from corolib.sync import Event as Event
+from corolib.sync import InvalidThreadUseError as InvalidThreadUseError
+from corolib.sync import Lock as Lock
+from corolib.sync import RLock as RLock
+from corolib.sync import Semaphore as Semaphore
 
 __version__ = "0.1.0"

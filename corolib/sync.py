@@ -1,0 +1,802 @@
+"""Synchronisation between greenlets: events, results, semaphores and locks.
+
+gevent's names and semantics (``gevent.event`` and ``gevent.lock``), built
+on the hub's one parking queue, :class:`corolib.hub.WaitQueue`:
+
+- :class:`Event` and :class:`AsyncResult` wake every waiter at once: each
+  keeps one ``WaitQueue`` per hub its waiters live in.
+- :class:`Semaphore`, :class:`BoundedSemaphore`, :class:`Lock` and
+  :class:`RLock` hand a released unit straight to the oldest waiter (FIFO,
+  no barging): each waiter parks on its own small ``WaitQueue`` record
+  (:class:`_Waiter`) that also carries what is handed to it, so a waiter
+  killed right after being woken gives the unit back instead of losing it.
+
+Switch points: ``Event.wait``, ``AsyncResult.wait``/``get`` and every
+``acquire`` switch only when they have to wait (the object is not ready,
+the unit is not free); with ``timeout=0`` they still pass through the hub
+once.  ``set``, ``set_exception``, ``clear``, ``release``, ``rawlink`` and
+``unlink`` never switch.
+
+Threads: ``Event.set``/``clear``/``is_set``/``wait`` and
+``AsyncResult.set``/``set_exception``/``get``/``wait`` may be called from
+any OS thread; waiters in another thread are woken by their own hub (through
+``Hub.run_callback_threadsafe``).  A greenlet waiting for something only
+another thread will do must give its hub a reason to keep running (a
+timeout, or pending :mod:`corolib.threadpool` jobs), or the hub raises
+``LoopExit``.  Semaphores and locks belong to one thread at a time: their
+waiters must all be in one hub, and releasing them from another thread
+while greenlets wait raises :class:`InvalidThreadUseError` (use
+``threading`` locks between threads).
+"""
+
+from __future__ import annotations
+
+import _thread
+from collections import deque
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from corolib._core import WaitQueue, get_hub_if_exists, getcurrent
+from corolib._core import get_hub as _get_hub
+from corolib.hub import Timeout
+
+__all__ = [
+    "Event",
+    "AsyncResult",
+    "Semaphore",
+    "BoundedSemaphore",
+    "DummySemaphore",
+    "Lock",
+    "RLock",
+    "InvalidThreadUseError",
+]
+
+#: Nothing handed over yet / no value yet.
+_UNSET: Any = object()
+
+# Guards the rare moment an object first binds to a hub.  A real lock (not
+# corolib's): it is held for a few bytecodes and never across a switch.
+_bind_lock = _thread.allocate_lock()
+
+
+class InvalidThreadUseError(RuntimeError):
+    """An object was used from a thread it does not belong to.
+
+    Raised when a greenlet would wait on a semaphore, lock or queue whose
+    waiters already live in another thread's hub, or when such an object is
+    released from another thread while greenlets wait on it.
+    """
+
+
+class _Waiter(WaitQueue):
+    """One parked greenlet of a hand-over primitive: its own ``WaitQueue``.
+
+    ``item`` holds what the waker handed over (unset until then).  The waker
+    calls ``wake()`` first and stores ``item`` only if that returned 1 (the
+    waiter was still waiting), so a waiter that finds ``item`` set owns it,
+    even if an exception (kill, Timeout) reached it before it resumed.
+    """
+
+    __slots__ = ("item",)
+
+
+def _discard(waiters: deque[_Waiter], w: _Waiter) -> None:
+    """Remove ``w`` if a waker has not popped it already."""
+    try:
+        waiters.remove(w)
+    except ValueError:
+        pass
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    """Negative timeouts mean "don't wait" (``threading.Event`` semantics)."""
+    if timeout is not None and timeout < 0:
+        return 0.0
+    return timeout
+
+
+# ---- Event and AsyncResult ---------------------------------------------------
+
+
+class _Notifier:
+    """What Event and AsyncResult share: waiters in one or more hubs, and links.
+
+    ``_flag`` is the readiness the waiters wait for.  Waiters of the first
+    hub that waits park on ``_waiters``; waiters of other hubs (other
+    threads) park on a ``WaitQueue`` of their own hub in ``_others``.  A
+    waiter publishes its queue before it re-checks ``_flag`` and parks; a
+    setter sets ``_flag`` before it looks for queues; so under the GIL
+    either the waiter sees the flag or the setter sees the queue.  A setter
+    in another thread wakes through the waiters' hub, which runs only once
+    the waiter has parked.
+    """
+
+    __slots__ = ("_flag", "_waiters", "_hub", "_others", "_links", "__weakref__")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiters = WaitQueue()
+        #: the hub of ``_waiters`` (bound on first use, then fixed)
+        self._hub: Any = None
+        #: hub -> WaitQueue, for waiters in further threads
+        self._others: dict[Any, WaitQueue] | None = None
+        #: [(callback, hub)], called once, in the hub that linked them
+        self._links: list[tuple[Callable[[Any], object], Any]] | None = None
+
+    # -- waiting ------------------------------------------------------------
+
+    def _queue_for(self, hub: Any) -> WaitQueue:
+        """Return the queue waiters of ``hub`` park on (binding ``_hub`` on first use)."""
+        with _bind_lock:
+            if self._hub is None:
+                self._hub = hub
+            if self._hub is hub:
+                return self._waiters
+            others = self._others
+            if others is None:
+                others = self._others = {}
+            queue = others.get(hub)
+            if queue is None:
+                queue = others[hub] = WaitQueue()
+            return queue
+
+    def _forget_queue(self, hub: Any, queue: WaitQueue) -> None:
+        """Drop another hub's queue once empty (in that hub's thread)."""
+        with _bind_lock:
+            others = self._others
+            if others is not None and not queue and others.get(hub) is queue:
+                del others[hub]
+
+    def _park(self, timeout: float | None) -> bool:
+        """Wait until ``_flag`` is set: True, or False once ``timeout`` passed."""
+        hub = _get_hub()
+        if hub is self._hub:
+            queue = self._waiters
+            if self._flag:
+                return True
+            return queue.wait(timeout) is not False
+        queue = self._queue_for(hub)
+        if self._flag:
+            return True
+        try:
+            return queue.wait(timeout) is not False
+        finally:
+            if queue is not self._waiters:
+                self._forget_queue(hub, queue)
+
+    def _wake_all(self) -> None:
+        """Wake every waiter, each through its own hub (the flag is set)."""
+        hub = self._hub
+        if hub is not None:
+            here = get_hub_if_exists()
+            if hub is here:
+                if self._waiters:
+                    self._waiters.wake_all()
+            else:
+                _call_threadsafe(hub, self._waiters.wake_all)
+            if self._others:
+                with _bind_lock:
+                    others = list(self._others.items())
+                for other, queue in others:
+                    if other is here:
+                        queue.wake_all()
+                    else:
+                        _call_threadsafe(other, queue.wake_all)
+        if self._links:
+            self._schedule_links()
+
+    # -- links (the protocol corolib.iwait/wait use) -----------------------
+
+    def ready(self) -> bool:
+        """Tell whether it is set."""
+        return self._flag
+
+    def rawlink(self, callback: Callable[[Any], object]) -> None:
+        """Call ``callback(self)`` once, in this thread's hub, when this is set.
+
+        Like every hub callback it must not block.  If already set, it is
+        called soon.
+        """
+        if not callable(callback):
+            raise TypeError(f"Expected callable: {callback!r}")
+        hub = _get_hub()
+        if self._links is None:
+            self._links = []
+        self._links.append((callback, hub))
+        if self._flag:
+            self._schedule_links()
+
+    def unlink(self, callback: Callable[[Any], object]) -> None:
+        """Forget every link to ``callback``."""
+        if self._links:
+            self._links = [link for link in self._links if link[0] != callback]
+
+    def linkcount(self) -> int:
+        """How many callbacks are linked."""
+        return len(self._links) if self._links else 0
+
+    def _schedule_links(self) -> None:
+        links = self._links
+        if not links:
+            return
+        here = get_hub_if_exists()
+        hubs: list[Any] = []
+        for _, hub in links:
+            if hub not in hubs:
+                hubs.append(hub)
+        for hub in hubs:
+            if hub is here:
+                hub.run_callback(self._notify_links, hub)
+            else:
+                _call_threadsafe(hub, self._notify_links, hub)
+
+    def _notify_links(self, hub: Any) -> None:
+        """In ``hub``: call (and forget) the links it owns, oldest first.
+
+        Every link registered when the object became ready is called, even
+        if (an Event) it was cleared again since.
+        """
+        if not self._links:
+            return
+        mine = [link for link in self._links if link[1] is hub]
+        self._links = [link for link in self._links if link[1] is not hub] or None
+        for callback, _ in mine:
+            try:
+                callback(self)
+            except BaseException as exc:  # noqa: BLE001 - reported, never lost
+                hub.handle_error((callback, self), type(exc), exc, exc.__traceback__)
+
+    def _waiter_count(self) -> int:
+        count = len(self._waiters)
+        if self._others:
+            count += sum(len(q) for q in list(self._others.values()))
+        return count
+
+
+def _call_threadsafe(hub: Any, fn: Callable[..., object], *args: Any) -> None:
+    """``hub.run_callback_threadsafe``, ignoring a hub that is gone."""
+    try:
+        hub.run_callback_threadsafe(fn, *args)
+    except RuntimeError:
+        pass  # its thread ended: nobody is left to wake there
+
+
+class Event(_Notifier):
+    """A flag greenlets can wait for: ``threading.Event`` for greenlets.
+
+    ``set`` wakes every waiter, oldest first; ``clear`` resets the flag.
+    Thread-safe: ``set``/``clear``/``is_set``/``wait`` may be called from any
+    thread.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        state = "set" if self._flag else "clear"
+        return f"<{type(self).__name__} at {id(self):#x} {state} waiters={self._waiter_count()}>"
+
+    def is_set(self) -> bool:
+        """Tell whether the flag is set."""
+        return self._flag
+
+    isSet = is_set  # noqa: N815 - gevent/threading spelling
+
+    def set(self) -> None:
+        """Set the flag and wake every waiter (never switches)."""
+        self._flag = True
+        if self._hub is not None or self._links:
+            self._wake_all()
+
+    def clear(self) -> None:
+        """Reset the flag; later ``wait`` calls block until ``set``."""
+        self._flag = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the flag is set, or ``timeout`` seconds passed.
+
+        Returns True if the flag was set (even if cleared again since), False
+        on timeout.  Returns at once, without switching, if already set.
+        """
+        if self._flag:
+            return True
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        hub = _get_hub()
+        if hub is self._hub:
+            if self._flag:
+                return True
+            return self._waiters.wait(timeout) is not False
+        return self._park(timeout)
+
+    def statistics(self) -> dict[str, Any]:
+        """``{'set': flag, 'waiters': parked greenlets, 'links': callbacks}``."""
+        return {"set": self._flag, "waiters": self._waiter_count(), "links": self.linkcount()}
+
+
+class AsyncResult(_Notifier):
+    """A value (or an exception) that will be there later: a one-shot future.
+
+    ``get`` waits for it and returns the value or raises the exception;
+    ``set``/``set_exception`` store it and wake every waiter.  It is also a
+    link callback: ``greenlet.link(result)`` (or ``rawlink``) makes it take
+    the greenlet's value or exception.  Thread-safe: ``set``,
+    ``set_exception``, ``get`` and ``wait`` may be called from any thread.
+    """
+
+    __slots__ = ("_value", "_exception")
+
+    def __init__(self) -> None:
+        _Notifier.__init__(self)
+        self._value: Any = _UNSET
+        self._exception: BaseException | None = None
+
+    def __repr__(self) -> str:
+        if not self._flag:
+            state = "unset"
+        elif self._exception is not None:
+            state = f"exception={self._exception!r}"
+        else:
+            state = f"value={self._value!r}"
+        return f"<{type(self).__name__} at {id(self):#x} {state}>"
+
+    @property
+    def value(self) -> Any:
+        """The value given to :meth:`set`, else None."""
+        return None if self._value is _UNSET else self._value
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception given to :meth:`set_exception`, else None."""
+        return self._exception
+
+    @property
+    def exc_info(self) -> tuple[Any, ...]:
+        """``(type, value, traceback)`` of the exception, or ``()``."""
+        exc = self._exception
+        if exc is None:
+            return ()
+        return (type(exc), exc, exc.__traceback__)
+
+    def successful(self) -> bool:
+        """Tell whether it holds a value (not an exception)."""
+        return self._flag and self._exception is None
+
+    def set(self, value: Any = None) -> None:
+        """Store ``value`` and wake every waiter (never switches)."""
+        self._value = value
+        self._exception = None
+        self._flag = True
+        self._wake_all()
+
+    set_result = set
+
+    def set_exception(
+        self,
+        exception: BaseException,
+        exc_info: tuple[Any, BaseException, TracebackType | None] | None = None,
+    ) -> None:
+        """Store ``exception`` (``get`` will raise it) and wake every waiter.
+
+        ``exc_info``, if given, supplies the traceback to raise it with.
+        """
+        if exc_info is not None and exc_info[2] is not None and exc_info[1] is exception:
+            exception = exception.with_traceback(exc_info[2])
+        self._value = _UNSET
+        self._exception = exception
+        self._flag = True
+        self._wake_all()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Return the value or raise the exception, waiting for one if not ready.
+
+        Not ready: with ``block``, wait up to ``timeout`` seconds, then raise
+        :class:`corolib.Timeout`; without, raise it at once.
+        """
+        if not self._flag:
+            if not block:
+                raise Timeout()
+            if not self._park(_check_timeout(timeout)):
+                raise Timeout(timeout)
+        if self._exception is not None:
+            raise self._exception
+        return self._value
+
+    def get_nowait(self) -> Any:
+        """``get(block=False)``."""
+        return self.get(False)
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait until ready (or ``timeout``); return the value (None if not ready or failed)."""
+        if not self._flag:
+            self._park(_check_timeout(timeout))
+        return self.value
+
+    def result(self, timeout: float | None = None) -> Any:
+        """``concurrent.futures`` spelling of :meth:`get`."""
+        return self.get(timeout=timeout)
+
+    def done(self) -> bool:
+        """``concurrent.futures`` spelling of :meth:`ready`."""
+        return self._flag
+
+    def cancel(self) -> bool:
+        """Cannot be cancelled: always False."""
+        return False
+
+    def cancelled(self) -> bool:
+        """Return False: it cannot be cancelled."""
+        return False
+
+    def __call__(self, source: Any) -> None:
+        """Link protocol: take ``source``'s value or exception (e.g. a Greenlet)."""
+        if source.successful():
+            self.set(source.value)
+        else:
+            self.set_exception(source.exception)
+
+    def statistics(self) -> dict[str, Any]:
+        """``{'ready', 'successful', 'waiters', 'links'}``."""
+        return {
+            "ready": self._flag,
+            "successful": self.successful(),
+            "waiters": self._waiter_count(),
+            "links": self.linkcount(),
+        }
+
+
+# ---- semaphores and locks ----------------------------------------------------
+
+
+class Semaphore:
+    """A counter of free units; ``acquire`` takes one, waiting while none is free.
+
+    ``Semaphore(value=1)``.  Waiters are served oldest first, and a released
+    unit goes straight to the oldest waiter, so a greenlet that releases and
+    re-acquires in a loop cannot starve the others.  Belongs to one thread
+    at a time (see the module docstring).
+    """
+
+    __slots__ = ("counter", "_waiters", "_hub", "__weakref__")
+
+    def __init__(self, value: int = 1) -> None:
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        #: free units
+        self.counter = value
+        self._waiters: deque[_Waiter] = deque()
+        #: the hub of the waiters while there are any
+        self._hub: Any = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} at {id(self):#x} counter={self.counter} "
+            f"waiters={len(self._waiters)}>"
+        )
+
+    def locked(self) -> bool:
+        """Tell whether ``acquire`` would block."""
+        return self.counter <= 0
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take a unit: True, or False if none came in time.
+
+        Without ``blocking``, return False at once if none is free.
+
+        Switches only when it has to wait.
+        """
+        if self.counter > 0 and timeout is None:
+            self.counter -= 1
+            return True
+        return self._acquire(blocking, timeout)
+
+    def _acquire(self, blocking: bool, timeout: float | None) -> bool:
+        if not blocking:
+            if timeout is not None:
+                raise ValueError("can't specify timeout for non-blocking acquire")
+            if self.counter > 0:
+                self.counter -= 1
+                return True
+            return False
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        if self.counter > 0:
+            self.counter -= 1
+            return True
+        return self._wait_for_unit(timeout)
+
+    def _bind(self) -> None:
+        """Make the current hub the one the waiters live in."""
+        hub = _get_hub()
+        if self._hub is hub:
+            return
+        with _bind_lock:
+            if self._hub is None:
+                self._hub = hub
+                return
+        raise InvalidThreadUseError(
+            f"{self!r} already has waiters in another thread; a semaphore or lock "
+            "belongs to one thread at a time"
+        )
+
+    def _wait_for_unit(self, timeout: float | None) -> bool:
+        """Park until a unit is handed over (True) or ``timeout`` passed (False)."""
+        self._bind()
+        waiters = self._waiters
+        w = _Waiter()
+        waiters.append(w)
+        try:
+            woken = w.wait(timeout)
+        except BaseException:
+            if getattr(w, "item", _UNSET) is not _UNSET:
+                self.release()  # handed over, then killed: pass it on
+            else:
+                self._leave(w)
+            raise
+        if woken is False:
+            self._leave(w)
+            return False
+        return True
+
+    def _leave(self, w: _Waiter) -> None:
+        """Remove a waiter that gives up (timeout, exception)."""
+        waiters = self._waiters
+        _discard(waiters, w)
+        if not waiters:
+            self._hub = None
+
+    def release(self) -> None:
+        """Free a unit: hand it to the oldest waiter, if any.  Never switches."""
+        if self._hub is None:
+            self.counter += 1
+            return
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        hub = self._hub
+        if hub is not get_hub_if_exists():
+            raise InvalidThreadUseError(
+                f"{self!r} released from another thread while greenlets wait on it"
+            )
+        waiters = self._waiters
+        while waiters:
+            w = waiters.popleft()
+            if w.wake():
+                w.item = True
+                if not waiters:
+                    self._hub = None
+                return
+        self._hub = None
+        self.counter += 1
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait until a unit is free, without taking it; return ``counter``."""
+        if self.counter > 0:
+            return self.counter
+        if self.acquire(True, timeout):
+            self.release()
+        return self.counter
+
+    __enter__ = acquire
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def statistics(self) -> dict[str, Any]:
+        """``{'counter': free units, 'waiters': parked greenlets}``."""
+        return {"counter": self.counter, "waiters": len(self._waiters)}
+
+
+class BoundedSemaphore(Semaphore):
+    """A :class:`Semaphore` that refuses to go above its initial value.
+
+    Releasing more often than acquiring raises ``ValueError``, as
+    ``threading.BoundedSemaphore`` does.
+    """
+
+    __slots__ = ("_initial_value",)
+
+    def __init__(self, value: int = 1) -> None:
+        Semaphore.__init__(self, value)
+        self._initial_value = value
+
+    def release(self) -> None:
+        """Free a unit; ``ValueError`` if that would exceed the initial value."""
+        if self._hub is None:
+            if self.counter >= self._initial_value:
+                raise ValueError("Semaphore released too many times")
+            self.counter += 1
+            return
+        self._hand_over()
+
+
+class Lock(Semaphore):
+    """A mutual-exclusion lock without an owner: ``threading.Lock`` for greenlets.
+
+    Any greenlet may release it; releasing it unlocked raises
+    ``RuntimeError``.  ``acquire(timeout=-1)`` waits forever, as in
+    ``threading``.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        Semaphore.__init__(self, 1)
+
+    def __repr__(self) -> str:
+        state = "locked" if self.counter <= 0 else "unlocked"
+        return f"<{type(self).__name__} at {id(self):#x} {state} waiters={len(self._waiters)}>"
+
+    def _acquire(self, blocking: bool, timeout: float | None) -> bool:
+        if timeout is not None:
+            if timeout == -1:
+                timeout = None
+            elif not blocking:
+                raise ValueError("can't specify a timeout for a non-blocking call")
+            elif timeout < 0:
+                raise ValueError("timeout value must be a non-negative number")
+        if self.counter > 0:
+            self.counter -= 1
+            return True
+        if not blocking:
+            return False
+        return self._wait_for_unit(timeout)
+
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
+        """Lock it: True, or False if it stayed locked for ``timeout`` seconds.
+
+        ``timeout=-1`` (or None) waits as long as it takes.
+        """
+        if self.counter > 0:
+            if timeout == -1 or timeout is None:
+                self.counter = 0
+                return True
+        return self._acquire(blocking, timeout)
+
+    __enter__ = acquire
+
+    def release(self) -> None:
+        """Unlock it (handing it to the oldest waiter); ``RuntimeError`` if unlocked."""
+        if self._hub is None:
+            if self.counter:
+                raise RuntimeError("release unlocked lock")
+            self.counter = 1
+            return
+        self._hand_over()
+
+    def statistics(self) -> dict[str, Any]:
+        """``{'locked': bool, 'waiters': parked greenlets}``."""
+        return {"locked": self.counter <= 0, "waiters": len(self._waiters)}
+
+
+class RLock:
+    """A re-entrant lock owned by a greenlet: ``threading.RLock`` for greenlets.
+
+    The owner may acquire it again; it is free once released as many times.
+    Only the owner may release it (else ``RuntimeError``).  Works with
+    ``threading.Condition``-style helpers (``_is_owned``, ``_release_save``,
+    ``_acquire_restore``).
+    """
+
+    __slots__ = ("_block", "_owner", "_count", "__weakref__")
+
+    def __init__(self) -> None:
+        self._block = Lock()
+        self._owner: Any = None
+        self._count = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} at {id(self):#x} owner={self._owner!r} "
+            f"count={self._count} waiters={len(self._block._waiters)}>"
+        )
+
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
+        """Acquire it (again, if the current greenlet owns it); see :meth:`Lock.acquire`."""
+        me = getcurrent()
+        if self._owner is me:
+            self._count += 1
+            return True
+        if not self._block.acquire(blocking, timeout):
+            return False
+        self._owner = me
+        self._count = 1
+        return True
+
+    __enter__ = acquire
+
+    def release(self) -> None:
+        """Release one level; the last one frees it.  ``RuntimeError`` unless owned."""
+        if self._owner is not getcurrent():
+            raise RuntimeError("cannot release un-acquired lock")
+        self._count -= 1
+        if not self._count:
+            self._owner = None
+            self._block.release()
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def locked(self) -> bool:
+        """Tell whether some greenlet owns it."""
+        return self._owner is not None
+
+    def _is_owned(self) -> bool:
+        return self._owner is getcurrent()
+
+    def _release_save(self) -> tuple[int, Any]:
+        if not self._count:
+            raise RuntimeError("cannot release un-acquired lock")
+        state = (self._count, self._owner)
+        self._count = 0
+        self._owner = None
+        self._block.release()
+        return state
+
+    def _acquire_restore(self, state: tuple[int, Any]) -> None:
+        self._block.acquire()
+        self._count, self._owner = state
+
+    def statistics(self) -> dict[str, Any]:
+        """``{'owner': greenlet or None, 'count': depth, 'waiters': parked greenlets}``."""
+        return {"owner": self._owner, "count": self._count, "waiters": len(self._block._waiters)}
+
+
+class DummySemaphore:
+    """A semaphore that never blocks (what an unbounded ``Pool`` uses).
+
+    ``DummySemaphore(value=None)``; the value is ignored.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, value: int | None = None) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} at {id(self):#x}>"
+
+    @property
+    def counter(self) -> int:
+        """Always 1: there is always a free unit."""
+        return 1
+
+    def locked(self) -> bool:
+        """Return False: it never blocks."""
+        return False
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Return True at once."""
+        return True
+
+    def release(self) -> None:
+        """Nothing to do."""
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Return 1 at once."""
+        return 1
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pass
+
+    def statistics(self) -> dict[str, Any]:
+        """``{'counter': 1, 'waiters': 0}``."""
+        return {"counter": 1, "waiters": 0}
