@@ -1,0 +1,318 @@
+"""Cooperative name resolution: the interpreter's own resolver, on OS threads.
+
+``getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex``, ``gethostbyaddr``,
+``getnameinfo`` and ``getfqdn`` behave exactly like the :mod:`socket`
+module's (hosts file, nsswitch, IDNA, flags, errors) because they *are* the
+``_socket`` functions: each lookup runs on a small pool of real OS threads
+(``_thread``, captured at import, so monkey patching cannot turn them into
+greenlets), which release the GIL inside the C library.  The answer comes
+back to the asking greenlet's hub with ``Hub.run_callback_threadsafe``; the
+greenlet waits on a ``WaitQueue`` meanwhile, so every other greenlet keeps
+running.
+
+Switch points: every function here parks the calling greenlet until its
+worker thread answers -- except when no lookup can be involved:
+``getaddrinfo`` with a numeric host (or None) and a numeric port (or None)
+and no ``AI_CANONNAME``, ``gethostbyname`` of a dotted IPv4 address,
+``getnameinfo`` with both ``NI_NUMERICHOST`` and ``NI_NUMERICSERV``.  Those
+run inline, as the stdlib would, and never switch.
+
+Keeping the hub alive: the hub raises ``LoopExit`` when nothing it knows of
+can wake a parked greenlet, and a worker thread is invisible to it.  So the
+asker waits on its queue with a finite timeout (a referenced hub timer) and
+simply waits again if the answer is not there yet; that timer is what keeps
+the loop alive while a lookup is out.  (A C-level "pending cross-thread
+work" counter in the hub would express this directly.)
+"""
+
+from __future__ import annotations
+
+import _socket
+import _thread
+import os
+import socket as _stdsocket
+from _queue import Empty, SimpleQueue
+from collections.abc import Callable
+from typing import Any
+
+from corolib._core import WaitQueue
+from corolib.hub import get_hub
+
+__all__ = [
+    "getaddrinfo",
+    "gethostbyname",
+    "gethostbyname_ex",
+    "gethostbyaddr",
+    "getnameinfo",
+    "getfqdn",
+    "resolve_host",
+    "MAX_THREADS",
+]
+
+# The real thread primitives, before anyone can patch them.
+_start_new_thread = _thread.start_new_thread
+_allocate_lock = _thread.allocate_lock
+
+# The original resolver functions (the stdlib's socket module uses these same
+# objects for everything but getaddrinfo, which it wraps to return enums).
+_getaddrinfo = _socket.getaddrinfo
+_gethostbyname = _socket.gethostbyname
+_gethostbyname_ex = _socket.gethostbyname_ex
+_gethostbyaddr = _socket.gethostbyaddr
+_getnameinfo = _socket.getnameinfo
+_gethostname = _socket.gethostname
+_inet_pton = _socket.inet_pton
+
+_AddressFamily = _stdsocket.AddressFamily
+_SocketKind = _stdsocket.SocketKind
+
+#: Most worker threads the pool starts; further lookups queue for them.
+MAX_THREADS = 10
+#: A worker with nothing to do for this long exits.
+IDLE_SECONDS = 10.0
+# How long the asker waits on its queue before waiting again (the keep-alive).
+_KEEPALIVE_SECONDS = 60.0
+
+
+class _Request:
+    """One lookup: what to call, and the answer once a worker has it."""
+
+    __slots__ = ("fn", "args", "hub", "queue", "done", "value", "error")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], hub: Any) -> None:
+        self.fn = fn
+        self.args = args
+        self.hub = hub
+        self.queue = WaitQueue()
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+def _deliver(request: _Request) -> None:
+    """Wake the asker: the answer is in (runs in the asker's hub)."""
+    request.done = True
+    request.queue.wake()
+
+
+class _ThreadPool:
+    """A few OS threads that run lookups; they start on demand and leave when idle."""
+
+    def __init__(self, max_threads: int) -> None:
+        self.max_threads = max_threads
+        self._lock = _allocate_lock()
+        self._jobs: SimpleQueue[_Request] = SimpleQueue()
+        self._threads = 0  # started and not exited
+        self._idle = 0  # blocked in _jobs.get()
+        self._queued = 0  # submitted, not yet taken by a worker
+
+    def submit(self, request: _Request) -> None:
+        """Queue ``request``; start a worker if none is free."""
+        with self._lock:
+            self._queued += 1
+            start = self._queued > self._idle and self._threads < self.max_threads
+            if start:
+                self._threads += 1
+        self._jobs.put(request)
+        if start:
+            try:
+                _start_new_thread(self._work, ())
+            except BaseException:
+                with self._lock:
+                    self._threads -= 1
+                raise
+
+    def _work(self) -> None:
+        jobs, lock = self._jobs, self._lock
+        while True:
+            with lock:
+                self._idle += 1
+            try:
+                request = jobs.get(timeout=IDLE_SECONDS)
+            except Empty:
+                with lock:
+                    self._idle -= 1
+                    if self._queued == 0:
+                        self._threads -= 1
+                        return
+                continue
+            with lock:
+                self._idle -= 1
+                self._queued -= 1
+            try:
+                request.value = request.fn(*request.args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the asker
+                request.error = exc
+            try:
+                request.hub.run_callback_threadsafe(_deliver, request)
+            except Exception:  # noqa: BLE001 - the hub is gone: nobody waits
+                pass
+            del request
+
+    def statistics(self) -> dict[str, int]:
+        """Return the counts: threads, idle, queued."""
+        with self._lock:
+            return {"threads": self._threads, "idle": self._idle, "queued": self._queued}
+
+    def _after_fork_in_child(self) -> None:
+        # The workers did not survive the fork; their lock may be held.
+        self._lock = _allocate_lock()
+        self._jobs = SimpleQueue()
+        self._threads = self._idle = self._queued = 0
+
+
+_pool = _ThreadPool(MAX_THREADS)
+os.register_at_fork(after_in_child=_pool._after_fork_in_child)
+
+
+def _run(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` on a worker thread; park until it answers."""
+    request = _Request(fn, args, get_hub())
+    _pool.submit(request)
+    queue = request.queue
+    while not request.done:
+        queue.wait(_KEEPALIVE_SECONDS)
+    error = request.error
+    if error is not None:
+        request.error = None
+        try:
+            raise error
+        finally:
+            del error
+    return request.value
+
+
+def _literal_family(host: object) -> int:
+    """Return AF_INET or AF_INET6 if ``host`` is a literal address (str), else -1."""
+    if type(host) is not str or not host:
+        return -1
+    try:
+        _inet_pton(_socket.AF_INET, host)
+        return _socket.AF_INET
+    except OSError:
+        pass
+    try:
+        _inet_pton(_socket.AF_INET6, host)
+        return _socket.AF_INET6
+    except OSError:
+        return -1
+
+
+def _is_numeric_port(port: object) -> bool:
+    if port is None or type(port) is int:
+        return True
+    if isinstance(port, str):
+        return port.isascii() and port.isdigit()
+    return False
+
+
+def _needs_no_lookup(host: object, port: object, family: object, flags: object) -> bool:
+    """Tell whether getaddrinfo would only parse literals (safe to run inline)."""
+    if not isinstance(flags, int) or flags & _socket.AI_CANONNAME or not _is_numeric_port(port):
+        return False
+    if host is None:
+        return True
+    literal = _literal_family(host)
+    return literal != -1 and family in (0, literal)
+
+
+def _enum_or_int(value: int, enum: Any) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        return value
+
+
+def getaddrinfo(
+    host: bytes | str | None,
+    port: bytes | str | int | None,
+    family: int = 0,
+    type: int = 0,
+    proto: int = 0,
+    flags: int = 0,
+) -> list[tuple[Any, Any, int, str, tuple[Any, ...]]]:
+    """Resolve host and port into a list of address info 5-tuples, like :func:`socket.getaddrinfo`.
+
+    Runs the C library's getaddrinfo on a worker thread unless host and port
+    are numeric (then inline, with ``AI_NUMERICHOST`` added, which cannot
+    change the answer for a literal address).
+    """
+    if _needs_no_lookup(host, port, family, flags):
+        extra = _socket.AI_NUMERICHOST if host is not None else 0
+        infos = _getaddrinfo(host, port, family, type, proto, flags | extra)
+    else:
+        infos = _run(_getaddrinfo, host, port, family, type, proto, flags)
+    return [
+        (_enum_or_int(af, _AddressFamily), _enum_or_int(kind, _SocketKind), pr, canon, sa)
+        for af, kind, pr, canon, sa in infos
+    ]
+
+
+def gethostbyname(hostname: str) -> str:
+    """Translate a host name to an IPv4 address string, like :func:`socket.gethostbyname`."""
+    if type(hostname) is str and hostname:
+        try:
+            _inet_pton(_socket.AF_INET, hostname)
+        except OSError:
+            pass
+        else:
+            return _gethostbyname(hostname)  # CPython parses literals itself
+    return _run(_gethostbyname, hostname)  # type: ignore[no-any-return]
+
+
+def gethostbyname_ex(hostname: str) -> tuple[str, list[str], list[str]]:
+    """``(hostname, aliases, addresses)`` for a host, like :func:`socket.gethostbyname_ex`."""
+    return _run(_gethostbyname_ex, hostname)  # type: ignore[no-any-return]
+
+
+def gethostbyaddr(ip_address: str) -> tuple[str, list[str], list[str]]:
+    """``(hostname, aliases, addresses)`` for an address, like :func:`socket.gethostbyaddr`."""
+    return _run(_gethostbyaddr, ip_address)  # type: ignore[no-any-return]
+
+
+def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
+    """``(host, port)`` for a socket address, like :func:`socket.getnameinfo`."""
+    numeric = _socket.NI_NUMERICHOST | _socket.NI_NUMERICSERV
+    if type(flags) is int and flags & numeric == numeric:
+        return _getnameinfo(sockaddr, flags)
+    return _run(_getnameinfo, sockaddr, flags)  # type: ignore[no-any-return]
+
+
+def getfqdn(name: str = "") -> str:
+    """Return the fully qualified domain name for ``name``, like :func:`socket.getfqdn`.
+
+    The same algorithm as the stdlib's, on the cooperative
+    :func:`gethostbyaddr`.
+    """
+    name = name.strip()
+    if not name or name in ("0.0.0.0", "::"):
+        name = _gethostname()
+    try:
+        hostname, aliases, _ = gethostbyaddr(name)
+    except OSError:
+        pass
+    else:
+        aliases.insert(0, hostname)
+        for name in aliases:  # noqa: B007 - the stdlib's loop, kept as is
+            if "." in name:
+                break
+        else:
+            name = hostname
+    return name
+
+
+def resolve_host(host: str, family: int) -> str:
+    """Return the first address ``host`` resolves to in ``family``, as a string.
+
+    What the stdlib's ``connect``/``sendto`` do internally for a host name
+    (a getaddrinfo for the family, first answer), cooperatively.
+    """
+    infos = _run(_getaddrinfo, host, None, family, 0, 0, 0)
+    if not infos:
+        raise _socket.gaierror(_socket.EAI_NONAME, "Name or service not known")
+    return infos[0][4][0]  # type: ignore[no-any-return]
+
+
+def statistics() -> dict[str, int]:
+    """Return the worker pool's counts: threads, idle, queued."""
+    return _pool.statistics()
