@@ -1,0 +1,279 @@
+"""The ``patch_<name>()`` functions, except ``patch_thread`` (see ``_threading``).
+
+Each one: sends :class:`events.WillPatchModule` (a subscriber may veto),
+replaces attributes of the stdlib module in place through
+:func:`_state.patch_item` (originals saved once), records the module as
+patched and sends :class:`events.DidPatchModule`.  A second call does
+nothing and returns True.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+from corolib.monkey import _state, events
+from corolib.monkey._session import session
+
+__all__ = [
+    "patch_module",
+    "patch_os",
+    "patch_time",
+    "patch_socket",
+    "patch_dns",
+    "patch_select",
+    "patch_selectors",
+    "patch_ssl",
+    "patch_subprocess",
+    "patch_signal",
+    "patch_queue",
+]
+
+
+def patch_module(
+    name: str,
+    target: ModuleType,
+    source: ModuleType | None,
+    apply: Callable[[], None],
+) -> bool:
+    """Patch ``target`` once under ``name`` with ``apply()``, sending the events."""
+    if name in _state.patched_modules:
+        return True
+    with session():
+        try:
+            events.notify(events.WillPatchModule(name, target, source))
+        except events.DoNotPatch:
+            return False
+        apply()
+        _state.patched_modules.add(name)
+        events.notify(events.DidPatchModule(name, target, source))
+    return True
+
+
+def _copy(target: ModuleType, source: Any, names: Iterable[str]) -> None:
+    for name in names:
+        _state.patch_item(target, name, getattr(source, name))
+
+
+# ---- os, time ------------------------------------------------------------------------
+
+
+def patch_os() -> bool:
+    """``os.waitpid`` and ``os.wait`` wait cooperatively (:mod:`corolib.os`).
+
+    ``os.fork`` needs nothing: corolib re-initialises the hub in every
+    forked child.
+    """
+    import os
+
+    from corolib import os as source
+
+    return patch_module("os", os, source, lambda: _copy(os, source, ("waitpid", "wait")))
+
+
+def patch_time() -> bool:
+    """``time.sleep`` parks the greenlet (:mod:`corolib.time`)."""
+    import time
+
+    from corolib import time as source
+
+    return patch_module("time", time, source, lambda: _copy(time, source, ("sleep",)))
+
+
+# ---- socket and dns --------------------------------------------------------------------
+
+_SOCKET_NAMES = ("socket", "SocketType", "create_connection", "socketpair", "fromfd", "close")
+_DNS_NAMES = (
+    "getaddrinfo",
+    "gethostbyname",
+    "gethostbyname_ex",
+    "gethostbyaddr",
+    "getnameinfo",
+    "getfqdn",
+)
+
+
+class _OriginalsView:
+    """The stdlib ``socket`` module as it was before patching, for ``corolib.socket``.
+
+    ``corolib.socket`` looks up ``socket.socket.__init__`` (and
+    ``socketpair``, ``create_server``) on the stdlib module when called;
+    once that module's ``socket`` is corolib's own class, the lookup would
+    find itself and recurse forever.  Its module global is pointed at this
+    view, which answers the saved originals first and the live module for
+    everything else.  (Reported upstream: ``corolib.socket`` should capture
+    what it needs at import.)
+    """
+
+    def __init__(self, module: ModuleType) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        originals = _state.saved.get(self._module.__name__, {})
+        value = originals.get(name, _state.MISSING)
+        if value is not _state.MISSING:
+            return value
+        return getattr(self._module, name)
+
+
+def patch_socket(dns: bool = True) -> bool:
+    """The socket class and its constructors are corolib's (with ``dns``, the resolver too)."""
+    import socket
+
+    from corolib import socket as source
+
+    def apply() -> None:
+        if isinstance(vars(source).get("_stdsocket"), ModuleType):
+            source._stdsocket = _OriginalsView(socket)  # type: ignore[attr-defined]
+        _copy(socket, source, [n for n in _SOCKET_NAMES if hasattr(socket, n)])
+
+    with session():
+        done = patch_module("socket", socket, source, apply)
+        if done and dns:
+            patch_dns()
+    return done
+
+
+def patch_dns() -> bool:
+    """``socket.getaddrinfo`` and the other resolver functions run on worker threads."""
+    import socket
+
+    from corolib import dns as source
+
+    return patch_module("dns", socket, source, lambda: _copy(socket, source, _DNS_NAMES))
+
+
+# ---- select and selectors --------------------------------------------------------------
+
+_SELECT_REMOVED = ("epoll", "devpoll", "kqueue", "kevent")
+_SELECTORS_REMOVED = ("EpollSelector", "DevpollSelector", "KqueueSelector")
+
+
+def patch_select() -> bool:
+    """``select.select``/``poll`` are cooperative; ``epoll``/``devpoll``/``kqueue`` go away.
+
+    Libraries that probe for the best mechanism then fall back to the
+    cooperative ones.  Also patches :mod:`selectors` (its classes hold
+    references to the ``select`` functions).
+    """
+    import select
+
+    from corolib import select as source
+
+    def apply() -> None:
+        _copy(select, source, ("select", "poll"))
+        for name in _SELECT_REMOVED:
+            if hasattr(select, name):
+                _state.remove_item(select, name)
+
+    with session():
+        done = patch_module("select", select, source, apply)
+        if done:
+            patch_selectors()
+    return done
+
+
+def patch_selectors() -> bool:
+    """``selectors.DefaultSelector`` is corolib's; the stdlib selectors wait cooperatively.
+
+    ``SelectSelector`` and ``PollSelector`` captured the builtin
+    ``select``/``poll`` when :mod:`selectors` was imported: their class
+    attributes are pointed at the cooperative ones.  The epoll, devpoll and
+    kqueue selectors are removed (their kernel objects would block).
+    """
+    import selectors
+
+    from corolib import select as coselect
+    from corolib import selectors as source
+
+    def apply() -> None:
+        _state.patch_item(selectors, "DefaultSelector", source.DefaultSelector)
+        _state.patch_item(selectors.SelectSelector, "_select", staticmethod(coselect.select))
+        _state.patch_item(selectors.PollSelector, "_selector_cls", staticmethod(coselect.poll))
+        for name in _SELECTORS_REMOVED:
+            if hasattr(selectors, name):
+                _state.remove_item(selectors, name)
+
+    return patch_module("selectors", selectors, source, apply)
+
+
+# ---- ssl -------------------------------------------------------------------------------
+
+_SSL_NAMES = ("SSLContext", "SSLSocket", "SSLObject", "wrap_socket", "get_server_certificate")
+
+
+def patch_ssl() -> bool:
+    """``ssl`` is corolib's, when :mod:`corolib.ssl` exists; else nothing (returns False)."""
+    try:
+        source = importlib.import_module("corolib.ssl")
+    except ImportError:
+        return False
+    import ssl
+
+    names = [n for n in _SSL_NAMES if hasattr(ssl, n) and hasattr(source, n)]
+    return patch_module("ssl", ssl, source, lambda: _copy(ssl, source, names))
+
+
+# ---- subprocess, signal, queue ---------------------------------------------------------
+
+_SUBPROCESS_NAMES = (
+    "Popen",
+    "call",
+    "check_call",
+    "check_output",
+    "run",
+    "getstatusoutput",
+    "getoutput",
+)
+
+
+def patch_subprocess() -> bool:
+    """``subprocess.Popen`` and the functions on it wait cooperatively (:mod:`corolib.subprocess`).
+
+    Also points the stdlib's ``_PopenSelector`` at a cooperative selector,
+    for ``Popen`` subclasses created before patching.
+    """
+    import subprocess
+
+    from corolib import selectors as coselectors
+    from corolib import subprocess as source
+
+    def apply() -> None:
+        _copy(subprocess, source, _SUBPROCESS_NAMES)
+        if hasattr(subprocess, "_PopenSelector"):
+            _state.patch_item(subprocess, "_PopenSelector", coselectors.PollSelector)
+
+    return patch_module("subprocess", subprocess, source, apply)
+
+
+def patch_signal() -> bool:
+    """``signal.signal`` installs handlers that may block (:mod:`corolib.signal`)."""
+    import signal
+
+    from corolib import signal as source
+
+    return patch_module(
+        "signal", signal, source, lambda: _copy(signal, source, ("signal", "getsignal"))
+    )
+
+
+def patch_queue() -> bool:
+    """``queue.SimpleQueue`` (in C, it would block the hub) is corolib's.
+
+    ``Queue``, ``LifoQueue`` and ``PriorityQueue`` are pure Python on
+    ``threading``: green once threads are patched, so they are left as they
+    are (subclasses overriding ``_put``/``_get`` keep working).  If
+    ``threading`` is not patched, they are replaced by corolib's.
+    """
+    import queue
+
+    from corolib import queue as source
+
+    def apply() -> None:
+        _copy(queue, source, ("SimpleQueue",))
+        if not _state.is_module_patched("thread"):
+            _copy(queue, source, ("Queue", "LifoQueue", "PriorityQueue"))
+
+    return patch_module("queue", queue, source, apply)
