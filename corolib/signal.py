@@ -3,15 +3,16 @@
 Every public name of the stdlib module is here with the same value, except
 :func:`signal` and :func:`getsignal`.
 
-Why.  When a signal arrives while the thread waits in the hub, CPython
-runs the Python handler in the hub greenlet, which must never block: a
-handler that sleeps, takes a lock or waits for a child would fail there.
-A handler installed with :func:`signal` is wrapped so that, in that case,
-it runs in a greenlet of its own, started at once; an exception it raises
-is raised in the thread's main greenlet, where the stdlib would have raised
-it (a handler raising ``KeyboardInterrupt`` still interrupts the program).
-When the signal arrives while some greenlet runs Python code, the handler
-runs right there, as in the stdlib.  :func:`getsignal` (and the value
+Why.  CPython runs a Python signal handler in the main thread, in
+whatever greenlet happens to run there: the hub greenlet when the thread
+waits in the hub (which must never block: a handler that sleeps, takes a
+lock or waits for a child would fail there), or any green thread (which
+would get the handler's exception, meant for the main thread).  A handler
+installed with :func:`signal` is wrapped: in the main greenlet it runs
+right there, as in the stdlib; anywhere else it runs in a greenlet of its
+own, started at once, and an exception it raises is raised in the main
+greenlet, where the stdlib would have raised it (a handler raising
+``KeyboardInterrupt`` still interrupts the program).  :func:`getsignal` (and the value
 :func:`signal` returns) report the handler as given, never the wrapper.
 
 Switch points: none here (a handler runs wherever CPython calls it; its
@@ -24,7 +25,6 @@ import signal as _stdsignal
 from types import FrameType
 from typing import Any
 
-from corolib._core import get_hub_if_exists as _get_hub_if_exists
 from corolib._core import getcurrent as _getcurrent
 from corolib.hub import get_hub as _get_hub
 from corolib.hub import spawn_raw as _spawn_raw
@@ -57,11 +57,10 @@ class _Handler:
         self.handler = handler
 
     def __call__(self, signum: int, frame: FrameType | None) -> Any:
-        hub = _get_hub_if_exists()
-        if hub is not None and _getcurrent() is hub:
-            _spawn_raw(self._run, signum, frame)
-            return None
-        return self.handler(signum, frame)
+        if _getcurrent().parent is None:
+            return self.handler(signum, frame)  # the main greenlet: as the stdlib
+        _spawn_raw(self._run, signum, frame)
+        return None
 
     def _run(self, signum: int, frame: FrameType | None) -> None:
         try:
@@ -85,6 +84,20 @@ def signal(signalnum: int, handler: Any, /) -> Any:
     """
     wrapped = _Handler(handler) if callable(handler) else handler
     return _unwrap(_std_signal(signalnum, wrapped))
+
+
+def wrap_installed_handlers() -> None:
+    """Wrap the Python handlers installed already (e.g. the default ``SIGINT`` one).
+
+    Main thread only; :func:`corolib.monkey.patch_signal` calls it.
+    """
+    for signum in _stdsignal.valid_signals():
+        try:
+            handler = _std_getsignal(signum)
+        except (OSError, ValueError):
+            continue
+        if callable(handler) and not isinstance(handler, _Handler):
+            _std_signal(signum, _Handler(handler))
 
 
 def getsignal(signalnum: int, /) -> Any:

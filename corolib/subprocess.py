@@ -53,9 +53,7 @@ _REPLACED = frozenset(
 )
 
 __all__ = list(_stdsubprocess.__all__)
-globals().update(
-    {name: getattr(_stdsubprocess, name) for name in __all__ if name not in _REPLACED}
-)
+globals().update({name: getattr(_stdsubprocess, name) for name in __all__ if name not in _REPLACED})
 
 
 def __getattr__(name: str) -> Any:

@@ -47,6 +47,7 @@ from corolib._green_locks import LockType as LockType
 from corolib._green_locks import RLock as RLock
 from corolib._green_locks import allocate_lock as allocate_lock
 from corolib._green_locks import get_ident as get_ident
+from corolib.dns import statistics as _dns_statistics
 from corolib.local import local as _local  # noqa: F401 - _thread._local
 
 __all__ = [
@@ -192,8 +193,12 @@ def stack_size(size: int = 0, /) -> int:
 
 
 def _count() -> int:
-    """How many threads run besides the main one: green threads, plus OS threads."""
-    return _running + _real_count()
+    """How many threads run besides the main one: green threads, plus OS threads.
+
+    corolib's resolver threads (:mod:`corolib.dns`) are not counted: with the
+    stdlib, a lookup starts no thread.
+    """
+    return _running + _real_count() - _dns_statistics()["threads"]
 
 
 # ---- per-version: how threading learns that a thread ended -----------------------------

@@ -14,6 +14,29 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
+# The stdlib modules patched, and corolib's modules the patches come from.  All
+# are imported before anything is patched: corolib.dns and corolib.threadpool
+# capture the real _thread when imported, and must never see a patched one.
+import os
+import queue
+import select
+import selectors
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from corolib import dns as codns
+from corolib import os as coos
+from corolib import queue as coqueue
+from corolib import select as coselect
+from corolib import selectors as coselectors
+from corolib import signal as cosignal
+from corolib import socket as cosocket
+from corolib import subprocess as cosubprocess
+from corolib import threadpool as _threadpool  # noqa: F401 - imported before patching
+from corolib import time as cotime
 from corolib.monkey import _state, events
 from corolib.monkey._session import session
 
@@ -66,20 +89,14 @@ def patch_os() -> bool:
     ``os.fork`` needs nothing: corolib re-initialises the hub in every
     forked child.
     """
-    import os
 
-    from corolib import os as source
-
-    return patch_module("os", os, source, lambda: _copy(os, source, ("waitpid", "wait")))
+    return patch_module("os", os, coos, lambda: _copy(os, coos, ("waitpid", "wait")))
 
 
 def patch_time() -> bool:
     """``time.sleep`` parks the greenlet (:mod:`corolib.time`)."""
-    import time
 
-    from corolib import time as source
-
-    return patch_module("time", time, source, lambda: _copy(time, source, ("sleep",)))
+    return patch_module("time", time, cotime, lambda: _copy(time, cotime, ("sleep",)))
 
 
 # ---- socket and dns --------------------------------------------------------------------
@@ -120,17 +137,14 @@ class _OriginalsView:
 
 def patch_socket(dns: bool = True) -> bool:
     """The socket class and its constructors are corolib's (with ``dns``, the resolver too)."""
-    import socket
-
-    from corolib import socket as source
 
     def apply() -> None:
-        if isinstance(vars(source).get("_stdsocket"), ModuleType):
-            source._stdsocket = _OriginalsView(socket)  # type: ignore[attr-defined]
-        _copy(socket, source, [n for n in _SOCKET_NAMES if hasattr(socket, n)])
+        if isinstance(vars(cosocket).get("_stdsocket"), ModuleType):
+            cosocket._stdsocket = _OriginalsView(socket)  # type: ignore[attr-defined]
+        _copy(socket, cosocket, [n for n in _SOCKET_NAMES if hasattr(socket, n)])
 
     with session():
-        done = patch_module("socket", socket, source, apply)
+        done = patch_module("socket", socket, cosocket, apply)
         if done and dns:
             patch_dns()
     return done
@@ -138,11 +152,8 @@ def patch_socket(dns: bool = True) -> bool:
 
 def patch_dns() -> bool:
     """``socket.getaddrinfo`` and the other resolver functions run on worker threads."""
-    import socket
 
-    from corolib import dns as source
-
-    return patch_module("dns", socket, source, lambda: _copy(socket, source, _DNS_NAMES))
+    return patch_module("dns", socket, codns, lambda: _copy(socket, codns, _DNS_NAMES))
 
 
 # ---- select and selectors --------------------------------------------------------------
@@ -158,18 +169,15 @@ def patch_select() -> bool:
     cooperative ones.  Also patches :mod:`selectors` (its classes hold
     references to the ``select`` functions).
     """
-    import select
-
-    from corolib import select as source
 
     def apply() -> None:
-        _copy(select, source, ("select", "poll"))
+        _copy(select, coselect, ("select", "poll"))
         for name in _SELECT_REMOVED:
             if hasattr(select, name):
                 _state.remove_item(select, name)
 
     with session():
-        done = patch_module("select", select, source, apply)
+        done = patch_module("select", select, coselect, apply)
         if done:
             patch_selectors()
     return done
@@ -183,20 +191,16 @@ def patch_selectors() -> bool:
     attributes are pointed at the cooperative ones.  The epoll, devpoll and
     kqueue selectors are removed (their kernel objects would block).
     """
-    import selectors
-
-    from corolib import select as coselect
-    from corolib import selectors as source
 
     def apply() -> None:
-        _state.patch_item(selectors, "DefaultSelector", source.DefaultSelector)
+        _state.patch_item(selectors, "DefaultSelector", coselectors.DefaultSelector)
         _state.patch_item(selectors.SelectSelector, "_select", staticmethod(coselect.select))
         _state.patch_item(selectors.PollSelector, "_selector_cls", staticmethod(coselect.poll))
         for name in _SELECTORS_REMOVED:
             if hasattr(selectors, name):
                 _state.remove_item(selectors, name)
 
-    return patch_module("selectors", selectors, source, apply)
+    return patch_module("selectors", selectors, coselectors, apply)
 
 
 # ---- ssl -------------------------------------------------------------------------------
@@ -210,7 +214,7 @@ def patch_ssl() -> bool:
         source = importlib.import_module("corolib.ssl")
     except ImportError:
         return False
-    import ssl
+    import ssl  # only once corolib.ssl exists (it imports ssl itself)
 
     names = [n for n in _SSL_NAMES if hasattr(ssl, n) and hasattr(source, n)]
     return patch_module("ssl", ssl, source, lambda: _copy(ssl, source, names))
@@ -235,28 +239,28 @@ def patch_subprocess() -> bool:
     Also points the stdlib's ``_PopenSelector`` at a cooperative selector,
     for ``Popen`` subclasses created before patching.
     """
-    import subprocess
-
-    from corolib import selectors as coselectors
-    from corolib import subprocess as source
 
     def apply() -> None:
-        _copy(subprocess, source, _SUBPROCESS_NAMES)
+        _copy(subprocess, cosubprocess, _SUBPROCESS_NAMES)
         if hasattr(subprocess, "_PopenSelector"):
             _state.patch_item(subprocess, "_PopenSelector", coselectors.PollSelector)
 
-    return patch_module("subprocess", subprocess, source, apply)
+    return patch_module("subprocess", subprocess, cosubprocess, apply)
 
 
 def patch_signal() -> bool:
-    """``signal.signal`` installs handlers that may block (:mod:`corolib.signal`)."""
-    import signal
+    """``signal.signal`` installs handlers that may block (:mod:`corolib.signal`).
 
-    from corolib import signal as source
+    The handlers installed already (the default ``SIGINT`` handler...) are
+    wrapped too, so that their exceptions reach the main greenlet.
+    """
 
-    return patch_module(
-        "signal", signal, source, lambda: _copy(signal, source, ("signal", "getsignal"))
-    )
+    def apply() -> None:
+        _copy(signal, cosignal, ("signal", "getsignal"))
+        if threading.current_thread() is threading.main_thread():
+            cosignal.wrap_installed_handlers()
+
+    return patch_module("signal", signal, cosignal, apply)
 
 
 def patch_queue() -> bool:
@@ -267,13 +271,10 @@ def patch_queue() -> bool:
     are (subclasses overriding ``_put``/``_get`` keep working).  If
     ``threading`` is not patched, they are replaced by corolib's.
     """
-    import queue
-
-    from corolib import queue as source
 
     def apply() -> None:
-        _copy(queue, source, ("SimpleQueue",))
+        _copy(queue, coqueue, ("SimpleQueue",))
         if not _state.is_module_patched("thread"):
-            _copy(queue, source, ("Queue", "LifoQueue", "PriorityQueue"))
+            _copy(queue, coqueue, ("Queue", "LifoQueue", "PriorityQueue"))
 
-    return patch_module("queue", queue, source, apply)
+    return patch_module("queue", queue, coqueue, apply)

@@ -110,10 +110,10 @@ def _is_exempt(module_name: str) -> bool:
 
 def late_references(originals: list[tuple[str, str, Any]]) -> dict[str, list[str]]:
     """Modules (outside the stdlib and corolib) whose globals hold one of ``originals``."""
-    wanted: dict[int, tuple[Any, str]] = {}
+    wanted: dict[int, tuple[Any, list[str]]] = {}
     for module, name, obj in originals:
         if callable(obj):
-            wanted.setdefault(id(obj), (obj, f"{module}.{name}"))
+            wanted.setdefault(id(obj), (obj, []))[1].append(f"{module}.{name}")
     found: dict[str, list[str]] = {}
     if not wanted:
         return found
@@ -125,7 +125,9 @@ def late_references(originals: list[tuple[str, str, Any]]) -> dict[str, list[str
             continue
         for key, value in list(namespace.items()):
             hit = wanted.get(id(value))
-            if hit is not None and hit[0] is value:
-                label = key if key == hit[1].rpartition(".")[2] else f"{key} (= {hit[1]})"
-                found.setdefault(module_name, []).append(label)
+            if hit is None or hit[0] is not value:
+                continue
+            same = [q for q in hit[1] if q.rpartition(".")[2] == key]
+            label = same[0] if same else f"{key} (= {hit[1][0]})"
+            found.setdefault(module_name, []).append(label)
     return found
