@@ -272,9 +272,9 @@ class RLock:
         )
 
 
-def allocate_lock() -> LockType:
-    """Return a new green lock (``_thread.allocate_lock``)."""
-    return LockType()
+#: ``_thread.allocate_lock()``: the class itself, so that, like the builtin, it
+#: does not become a method when stored as a class attribute.
+allocate_lock = LockType
 
 
 allocate = allocate_lock

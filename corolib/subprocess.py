@@ -16,9 +16,8 @@ cooperatively between tries (from 0.5 ms, doubling, up to 50 ms).  No
 ``stderr`` with ``PIPE``) are file objects on :class:`PipeIO`, which waits
 for the pipe to be ready in the hub before each read or write; the fds stay
 in blocking mode, so a pipe handed on to another child (a pipeline) works
-as it does with the stdlib.  ``communicate()`` always multiplexes the pipes
-through a cooperative selector (the stdlib reads a single pipe with a
-blocking ``read()``).
+as it does with the stdlib.  ``communicate()`` multiplexes the pipes
+through a cooperative selector.
 
 The stdlib's own code is reused where it can be: ``Popen.__init__``,
 ``_communicate`` and the module functions are the stdlib's functions bound
@@ -37,6 +36,7 @@ from __future__ import annotations
 import io as _io
 import os as _os
 import subprocess as _stdsubprocess
+import warnings as _warnings
 from collections.abc import Callable
 from time import monotonic as _monotonic
 from types import FunctionType, SimpleNamespace
@@ -158,6 +158,13 @@ class PipeIO(_io.RawIOBase):
 
 def _open_pipe(fd: int, mode: str, buffering: int = -1) -> Any:
     """``io.open(fd, mode, buffering)`` for a pipe end, on :class:`PipeIO`."""
+    if buffering == 1:
+        _warnings.warn(
+            "line buffering (buffering=1) isn't supported in binary mode, "
+            "the default buffer size will be used",
+            RuntimeWarning,
+            2,
+        )
     raw = PipeIO(fd, mode)
     if buffering == 0:
         return raw
@@ -224,34 +231,6 @@ class Popen(_stdsubprocess.Popen):  # type: ignore[type-arg]
         if getattr(self, "returncode", None) is not None:
             self._close_pidfd()
         super().__del__(*args, **kwargs)  # type: ignore[misc]
-
-    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
-        """Send ``input``, read the pipes to their end, wait for the child: ``(stdout, stderr)``.
-
-        The stdlib's contract, including ``TimeoutExpired`` (and resuming
-        after it); every pipe goes through the cooperative selector.
-        """
-        if self._communication_started and input:
-            raise ValueError("Cannot send input after starting communication")
-        endtime = None if timeout is None else _monotonic() + timeout
-        try:
-            stdout, stderr = self._communicate(input, endtime, timeout)
-        except KeyboardInterrupt:
-            # As the stdlib (bpo-25942): give the child a moment to exit on Ctrl-C.
-            if timeout is not None:
-                sigint_timeout = min(self._sigint_wait_secs, self._remaining_time(endtime))
-            else:
-                sigint_timeout = self._sigint_wait_secs
-            self._sigint_wait_secs = 0
-            try:
-                self._wait(timeout=sigint_timeout)
-            except _TimeoutExpired:
-                pass
-            raise
-        finally:
-            self._communication_started = True
-        self.wait(timeout=self._remaining_time(endtime))
-        return (stdout, stderr)
 
     def _wait(self, timeout: float | None) -> int:
         """Wait for the child to exit (cooperatively); set and return ``returncode``."""

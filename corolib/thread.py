@@ -40,7 +40,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from corolib._core import GreenletExit, greenlet
+from corolib._core import GreenletExit, getcurrent, greenlet
 from corolib._core import get_hub as _get_hub
 from corolib._green_locks import CROSS_THREAD_SLICE as CROSS_THREAD_SLICE
 from corolib._green_locks import LockType as LockType
@@ -85,6 +85,8 @@ _ExceptHookArgs = _real._ExceptHookArgs
 
 #: green threads running now (``_count``)
 _running = 0
+#: identifiers of the green threads started here that are running now
+running_idents: set[int] = set()
 
 
 class _UnraisableArgs:
@@ -127,6 +129,8 @@ def _run_thread(
     """The body of every green thread: run, report, then say it ended."""
     global _running
     _running += 1
+    ident = id(getcurrent())
+    running_idents.add(ident)
     try:
         function(*args, **kwargs)
     except (SystemExit, GreenletExit):
@@ -135,6 +139,7 @@ def _run_thread(
         _report_unraisable(function, exc)
     finally:
         _running -= 1
+        running_idents.discard(ident)
         if on_exit is not None:
             on_exit()
 
@@ -204,9 +209,9 @@ def _count() -> int:
 # ---- per-version: how threading learns that a thread ended -----------------------------
 
 if sys.version_info >= (3, 13):
-    from corolib._patch_thread_ge313 import _ThreadHandle as _ThreadHandle
     from corolib._patch_thread_ge313 import _make_thread_handle as _make_thread_handle
     from corolib._patch_thread_ge313 import _shutdown as _shutdown
+    from corolib._patch_thread_ge313 import _ThreadHandle as _ThreadHandle
     from corolib._patch_thread_ge313 import start_joinable_thread as _start_joinable
 
     def _release_sentinels() -> None:

@@ -20,13 +20,13 @@ when the lock is taken (see :mod:`corolib.thread`).
 
 from __future__ import annotations
 
+import warnings
 from time import monotonic as _monotonic
 from typing import Any
 
-from corolib._green_locks import LockType
-from corolib._green_locks import get_ident as get_ident
+from corolib._green_locks import LockType, _real_count
 from corolib._green_locks import RLock as _RLockType
-from corolib._green_locks import _real_count
+from corolib._green_locks import get_ident as get_ident
 from corolib.local import local as local
 from corolib.sync import Event as _SyncEvent
 from corolib.sync import _Notifier
@@ -66,6 +66,13 @@ class Event(_SyncEvent):
             if deadline is not None and _monotonic() >= deadline:
                 return False
 
+    def isSet(self) -> bool:  # noqa: N802 - the deprecated spelling, with its warning
+        """Deprecated alias of :meth:`is_set` (as ``threading.Event.isSet``)."""
+        warnings.warn(
+            "isSet() is deprecated, use is_set() instead", DeprecationWarning, stacklevel=2
+        )
+        return self.is_set()
+
     def _at_fork_reinit(self) -> None:
         flag = self._flag
         _Notifier.__init__(self)
@@ -73,8 +80,10 @@ class Event(_SyncEvent):
 
     def __repr__(self) -> str:
         cls = type(self)
+        # What threading.Event is once patched; a subclass says its own name.
+        name = "threading.Event" if cls is Event else f"{cls.__module__}.{cls.__qualname__}"
         status = "set" if self._flag else "unset"
-        return f"<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: {status}>"
+        return f"<{name} at {id(self):#x}: {status}>"
 
     def __reduce__(self) -> Any:
         raise TypeError(f"cannot pickle {type(self).__name__!r} object")

@@ -10,9 +10,6 @@ nothing and returns True.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
-from types import ModuleType
-from typing import Any
 
 # The stdlib modules patched, and corolib's modules the patches come from.  All
 # are imported before anything is patched: corolib.dns and corolib.threadpool
@@ -26,6 +23,9 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
 
 from corolib import dns as codns
 from corolib import os as coos
@@ -89,13 +89,11 @@ def patch_os() -> bool:
     ``os.fork`` needs nothing: corolib re-initialises the hub in every
     forked child.
     """
-
     return patch_module("os", os, coos, lambda: _copy(os, coos, ("waitpid", "wait")))
 
 
 def patch_time() -> bool:
     """``time.sleep`` parks the greenlet (:mod:`corolib.time`)."""
-
     return patch_module("time", time, cotime, lambda: _copy(time, cotime, ("sleep",)))
 
 
@@ -152,7 +150,6 @@ def patch_socket(dns: bool = True) -> bool:
 
 def patch_dns() -> bool:
     """``socket.getaddrinfo`` and the other resolver functions run on worker threads."""
-
     return patch_module("dns", socket, codns, lambda: _copy(socket, codns, _DNS_NAMES))
 
 
@@ -222,26 +219,19 @@ def patch_ssl() -> bool:
 
 # ---- subprocess, signal, queue ---------------------------------------------------------
 
-_SUBPROCESS_NAMES = (
-    "Popen",
-    "call",
-    "check_call",
-    "check_output",
-    "run",
-    "getstatusoutput",
-    "getoutput",
-)
-
 
 def patch_subprocess() -> bool:
-    """``subprocess.Popen`` and the functions on it wait cooperatively (:mod:`corolib.subprocess`).
+    """``subprocess.Popen`` waits cooperatively (:mod:`corolib.subprocess`).
 
-    Also points the stdlib's ``_PopenSelector`` at a cooperative selector,
-    for ``Popen`` subclasses created before patching.
+    ``call``, ``check_call``, ``check_output``, ``run`` and the others stay
+    the stdlib's: they look ``Popen`` up in the module when called, so they
+    use corolib's (and whatever replaces it, such as a test's mock).  Also
+    points the stdlib's ``_PopenSelector`` at a cooperative selector, for
+    ``Popen`` subclasses created before patching.
     """
 
     def apply() -> None:
-        _copy(subprocess, cosubprocess, _SUBPROCESS_NAMES)
+        _copy(subprocess, cosubprocess, ("Popen",))
         if hasattr(subprocess, "_PopenSelector"):
             _state.patch_item(subprocess, "_PopenSelector", coselectors.PollSelector)
 

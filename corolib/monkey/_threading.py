@@ -20,7 +20,10 @@ What else has to be fixed by hand, because it exists already:
   it on stderr instead of failing the exit.
 - ``threading.current_thread()`` in a greenlet that is not a thread gives a
   ``_DummyThread``; it is dropped from ``threading._active`` when the
-  greenlet ends (a per-greenlet ``local`` tracks it).
+  greenlet ends (a per-greenlet ``local`` tracks it), so that greenlets
+  that log (``LogRecord`` asks for the thread name) do not accumulate.  In
+  a green thread started by ``_thread.start_new_thread`` it stays, as it
+  does for an OS thread.
 - ``logging``'s module lock and existing handlers' locks, if ``logging``
   was imported already, are replaced by green ones (those not held).
 - OS threads already running stay OS threads: they are named in the
@@ -192,7 +195,10 @@ def _make_green_dummy_thread(th: Any) -> type:
     class _DummyThread(th._DummyThread):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             super().__init__()
-            tracker.forget = _Forget(self)
+            # A green thread's dummy lives as long as the thread's dummy would
+            # (forever, before 3.13); a mere greenlet's goes when it ends.
+            if self.ident not in green_thread.running_idents:
+                tracker.forget = _Forget(self)
 
     _DummyThread.__module__ = "threading"
     _DummyThread.__qualname__ = "_DummyThread"
@@ -200,7 +206,7 @@ def _make_green_dummy_thread(th: Any) -> type:
 
 
 def _make_shutdown(original: Any) -> Any:
-    """``threading._shutdown`` that reports, instead of raising, non-daemon threads stuck forever."""
+    """``threading._shutdown`` reporting (not raising) non-daemon threads stuck forever."""
     if getattr(original, "_corolib_wrapped", False):
         return original
 

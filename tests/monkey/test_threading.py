@@ -373,7 +373,8 @@ def test_fork_in_patched_process(patched, where):
             if pid == 0:
                 t = threading.Thread(target=time.sleep, args=(0.05,))
                 t.start(); t.join()
-                assert threading.current_thread() is threading.main_thread() or {where!r} == "thread"
+                me = threading.current_thread()
+                assert me is threading.main_thread() or {where!r} == "thread"
                 os._exit(7)
             _, status = os.waitpid(pid, 0)
             print(os.waitstatus_to_exitcode(status), flush=True)

@@ -66,7 +66,8 @@ class Outcome:
     def line(self) -> str:
         s = self.summary
         if not s:
-            return f"{self.module:<24} {self.status.upper():<8} ({self.seconds:5.1f} s)  log: {self.log}"
+            status = self.status.upper()
+            return f"{self.module:<24} {status:<8} ({self.seconds:5.1f} s)  log: {self.log}"
         counts = (
             f"{s['passed']:>4} passed  {s['skipped']:>3} skipped "
             f"({s['corolib_skips']} by skip list)  {s['failed']:>3} failed"
