@@ -8,11 +8,12 @@ whatever greenlet happens to run there: the hub greenlet when the thread
 waits in the hub (which must never block: a handler that sleeps, takes a
 lock or waits for a child would fail there), or any green thread (which
 would get the handler's exception, meant for the main thread).  A handler
-installed with :func:`signal` is wrapped: in the main greenlet it runs
-right there, as in the stdlib; anywhere else it runs in a greenlet of its
-own, started at once, and an exception it raises is raised in the main
-greenlet, where the stdlib would have raised it (a handler raising
-``KeyboardInterrupt`` still interrupts the program).  :func:`getsignal` (and the value
+installed with :func:`signal` is wrapped: it runs right there in the main
+greenlet or in a green thread, and in a greenlet of its own, started at
+once, when the hub got the signal; outside the main greenlet, an exception
+it raises is raised in the main greenlet (at once if it is waiting, else
+when it next switches), where the stdlib would have raised it (a handler
+raising ``KeyboardInterrupt`` still interrupts the program).  :func:`getsignal` (and the value
 :func:`signal` returns) report the handler as given, never the wrapper.
 
 Switch points: none here (a handler runs wherever CPython calls it; its
@@ -57,9 +58,17 @@ class _Handler:
         self.handler = handler
 
     def __call__(self, signum: int, frame: FrameType | None) -> Any:
-        if _getcurrent().parent is None:
+        current = _getcurrent()
+        if current.parent is None:
             return self.handler(signum, frame)  # the main greenlet: as the stdlib
-        _spawn_raw(self._run, signum, frame)
+        hub = _get_hub()
+        if current is hub:
+            _spawn_raw(self._run, signum, frame)  # the hub must not block
+            return None
+        try:
+            return self.handler(signum, frame)  # a green thread: now, as the stdlib
+        except BaseException as exc:  # noqa: BLE001 - raised in the main greenlet instead
+            hub.handle_system_error(exc)
         return None
 
     def _run(self, signum: int, frame: FrameType | None) -> None:

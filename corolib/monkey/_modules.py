@@ -99,7 +99,14 @@ def patch_time() -> bool:
 
 # ---- socket and dns --------------------------------------------------------------------
 
-_SOCKET_NAMES = ("socket", "SocketType", "create_connection", "socketpair", "fromfd", "close")
+# Only the class (and close, which must forget the fd first): the stdlib's
+# create_connection, create_server, socketpair and fromfd build their sockets
+# with the module's ``socket``, so they make corolib sockets once it is
+# patched -- and keep honouring a test's replacement of ``socket.socket``.
+# ``SocketType`` stays ``_socket.socket``, as in the stdlib (corolib's
+# sockets are instances of it).  ``_GiveupOnSendfile``: the exception
+# corolib's sendfile raises (tests catch ``socket._GiveupOnSendfile``).
+_SOCKET_NAMES = ("socket", "close", "_GiveupOnSendfile")
 _DNS_NAMES = (
     "getaddrinfo",
     "gethostbyname",
