@@ -130,6 +130,7 @@ def test_os_waitpid_and_wait(patched):
         + textwrap.dedent(
             """
         import os, time
+        faulthandler.cancel_dump_traceback_later()  # its thread would make fork() warn
         corolib.spawn(ticker)
         pid = os.fork()
         if pid == 0:

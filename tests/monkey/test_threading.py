@@ -368,6 +368,7 @@ def test_fork_in_patched_process(patched, where):
     patched(
         f"""
         import os, threading, time
+        faulthandler.cancel_dump_traceback_later()  # its thread would make fork() warn
         def fork_and_wait():
             pid = os.fork()
             if pid == 0:

@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _kill_running)
     signal.signal(signal.SIGINT, _kill_running)
+    if os.sep in args.python:
+        args.python = os.path.abspath(args.python)  # the modules run from a temp dir
     version = _python_version(args.python)
     wanted = args.modules or MODULES
     modules, missing = _available(args.python, wanted)
