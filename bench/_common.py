@@ -73,3 +73,36 @@ def emit(
         "params": params,
     }
     print(json.dumps(record), flush=True)
+
+
+def emit_censored(
+    benchmark: str,
+    case: str,
+    impl: str,
+    module_name: str,
+    above: float,
+    unit: str,
+    note: str,
+    better: str = "lower",
+    **params: object,
+) -> None:
+    """Print a measurement that was cut off: its value is more than `above` (unit).
+
+    For a peer too slow for the time budget; the report shows "> above" and `note`
+    (e.g. how far it got), and computes no ratio from it.
+    """
+    record = {
+        "benchmark": benchmark,
+        "case": case,
+        "impl": impl,
+        "impl_version": version_of(module_name),
+        "python": platform.python_version(),
+        "python_impl": platform.python_implementation(),
+        "value": None,
+        "censored": {"above": above, "note": note},
+        "unit": unit,
+        "better": better,
+        "samples": [],
+        "params": params,
+    }
+    print(json.dumps(record), flush=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import shlex
 import statistics
 import sys
@@ -20,10 +21,60 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 SUBJECT = "corolib"
 Record = dict[str, object]
+
+
+OPS = {"<=": "≤", "<": "<", "==": "=", ">=": "≥", ">": ">"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for corolib in one case: a ratio to a peer, or (peer None) a value.
+
+    Checked against the median over repetitions, or against the worst one
+    (stat "max") for goals such as "never early".
+    """
+
+    peer: str | None
+    op: str
+    limit: float
+    stat: str = "median"
+
+    @classmethod
+    def parse(cls, spec: object) -> Target:
+        """From a module's TARGETS entry: (peer, limit), (peer, op, limit[, stat])."""
+        if isinstance(spec, Target):
+            return spec
+        if not isinstance(spec, (tuple, list)) or len(spec) not in (2, 3, 4):
+            raise ValueError(f"bad target {spec!r}")
+        if len(spec) == 2:
+            return cls(spec[0], "<=", float(spec[1]))
+        target = cls(spec[0], spec[1], float(spec[2]), *spec[3:])
+        if target.op not in OPS or target.stat not in ("median", "max"):
+            raise ValueError(f"bad target {spec!r}")
+        return target
+
+    def met(self, value: float) -> bool:
+        return {
+            "<=": value <= self.limit,
+            "<": value < self.limit,
+            "==": value == self.limit,
+            ">=": value >= self.limit,
+            ">": value > self.limit,
+        }[self.op]
+
+
+def parse_targets(targets: dict[str, Any]) -> dict[str, list[Target]]:
+    """A module's TARGETS: {case: one target spec, or a list of them}."""
+    parsed = {}
+    for case, spec in targets.items():
+        specs = spec if isinstance(spec, list) else [spec]
+        parsed[case] = [Target.parse(s) for s in specs]
+    return parsed
 
 
 @dataclass
@@ -33,18 +84,28 @@ class Meta:
     description: str = ""
     cases: list[str] = field(default_factory=list)
     impls: list[str] = field(default_factory=list)
-    targets: dict[str, tuple[str, float]] = field(default_factory=dict)
+    targets: dict[str, list[Target]] = field(default_factory=dict)
+    absolute: set[str] = field(default_factory=set)  # cases shown without ratios
+    size: str = ""  # e.g. "{count:,} tasks per process", filled from a record's params
+
+    def __post_init__(self) -> None:
+        self.targets = parse_targets(dict(self.targets))
 
 
 @dataclass
 class Summary:
-    """Values of one cell: one implementation, case and Python over all repetitions."""
+    """Values of one cell: one implementation, case and Python over all repetitions.
+
+    `cut` measurements were cut off ("more than `above`"); they are not in the median.
+    """
 
     n: int
     failed: int
     median: float | None = None
     lo: float | None = None
     hi: float | None = None
+    cut: int = 0
+    above: float | None = None
 
 
 def load_records(paths: Iterable[Path]) -> list[Record]:
@@ -83,16 +144,46 @@ def load_meta(names: Iterable[str]) -> dict[str, Meta]:
             mod = importlib.import_module(f"bm_{name}")
         except ImportError:
             continue
-        meta[name] = Meta(mod.DESCRIPTION, list(mod.CASES), list(mod.IMPLS), dict(mod.TARGETS))
+        meta[name] = Meta(
+            mod.DESCRIPTION,
+            list(mod.CASES),
+            list(mod.IMPLS),
+            dict(mod.TARGETS),
+            set(getattr(mod, "ABSOLUTE", ())),
+            getattr(mod, "SIZE", ""),
+        )
     return meta
 
 
-def summarize(values: list[float | None]) -> Summary:
-    """Median and min-max of the values that exist; None marks a failed measurement."""
+def summarize(values: list[float | None], cut: list[float] | None = None) -> Summary:
+    """Median and min-max of the values that exist; None marks a failed measurement.
+
+    `cut`: the bounds of measurements that were cut off (each "more than" its bound);
+    they count in n but not as failures, nor in the median.
+    """
     ok = [v for v in values if v is not None]
+    cut = cut or []
+    n = len(values) + len(cut)
+    above = min(cut) if cut else None
     if not ok:
-        return Summary(len(values), len(values))
-    return Summary(len(values), len(values) - len(ok), statistics.median(ok), min(ok), max(ok))
+        return Summary(n, len(values), cut=len(cut), above=above)
+    return Summary(
+        n, len(values) - len(ok), statistics.median(ok), min(ok), max(ok), len(cut), above
+    )
+
+
+def summarize_records(records: list[Record]) -> Summary:
+    """summarize() of one cell's records, telling cut-off ones from failed ones."""
+    values = [r["value"] for r in records if not r.get("censored")]
+    cut = [float(censored_bound(r)) for r in records if r.get("censored")]
+    return summarize(values, cut)  # type: ignore[arg-type]
+
+
+def censored_bound(record: Record) -> float:
+    """The "more than" bound of a cut-off measurement."""
+    censored = record["censored"]
+    assert isinstance(censored, dict)
+    return float(censored["above"])
 
 
 def paired_ratios(subject: list[Record], peer: list[Record]) -> list[float]:
@@ -115,31 +206,41 @@ def verdict(ratios: Summary, better: str, unit: str) -> str:
     if ratios.lo <= 1.0 <= ratios.hi:
         return "no clear difference"
     good = (ratios.hi < 1.0) == (better == "lower")
-    words = {"ns": ("faster", "slower"), "bytes": ("smaller", "larger")}.get(unit)
+    words = {
+        "ns": ("faster", "slower"),
+        "s": ("faster", "slower"),
+        "bytes": ("smaller", "larger"),
+    }.get(unit)
     return (words or ("better", "worse"))[0 if good else 1]
 
 
-def target_status(ratio: float, limit: float, better: str) -> str:
-    """'<= 0.80x: met' (or '>= ...' for higher-is-better), from the median ratio."""
-    met = ratio <= limit if better == "lower" else ratio >= limit
-    sign = "≤" if better == "lower" else "≥"
-    return f"{sign} {limit:.2f}x: " + ("met" if met else "**not met**")
+def number(value: float, unit: str) -> str:
+    """Three significant figures below 100, else whole units; counts are whole."""
+    if unit == "count" or value == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:.{digits}f}"
 
 
 def fmt(value: float | None, unit: str) -> str:
-    """A value for a table cell: three significant figures or whole units."""
+    """A value for a table cell, with its unit: '49.2 ns', '5,308 B', '0.165 s', '3'."""
     if value is None:
         return "–"
-    short = {"bytes": "B"}.get(unit, unit)
-    number = f"{value:.1f}" if abs(value) < 100 else f"{value:,.0f}"
-    return f"{number} {short}"
+    short = {"bytes": "B", "count": ""}.get(unit, unit)
+    return f"{number(value, unit)} {short}".strip()
 
 
 def cell(s: Summary, unit: str) -> str:
-    """'141 ns (138–153)', with failures counted."""
+    """'141 ns (138–153)', with failures and cut-off measurements counted."""
     if s.median is None:
+        if s.cut:
+            text = f"> {fmt(s.above, unit)}"
+            return text + (f" ({s.cut}/{s.n} cut off)" if s.n > 1 else " (cut off)")
         return f"failed ({s.failed}/{s.n})"
-    text = f"{fmt(s.median, unit)} ({fmt(s.lo, '').strip()}–{fmt(s.hi, '').strip()})"
+    assert s.lo is not None and s.hi is not None
+    text = f"{fmt(s.median, unit)} ({number(s.lo, unit)}–{number(s.hi, unit)})"
+    if s.cut:
+        text += f", {s.cut}/{s.n} cut off at > {fmt(s.above, unit)}"
     return text + (f", {s.failed}/{s.n} failed" if s.failed else "")
 
 
@@ -163,6 +264,8 @@ class Row:
     python: str
     values: dict[str, Summary]
     ratios: dict[str, Summary]
+    unit: str = ""
+    better: str = "lower"
 
 
 @dataclass
@@ -170,17 +273,17 @@ class Table:
     """One benchmark's results, ready to print."""
 
     name: str
-    unit: str
-    better: str
     impls: list[str]
     peers: list[str]
     rows: list[Row]
 
 
 def build_table(name: str, records: list[Record], meta: Meta) -> Table:
-    """Summaries and paired ratios per case, Python and implementation."""
-    unit = str(next((r["unit"] for r in records if r.get("unit")), ""))
-    better = str(next((r["better"] for r in records if r.get("better")), "lower"))
+    """Summaries and paired ratios per case, Python and implementation.
+
+    Each case has its own unit and direction (from its records); cases listed in the
+    module's ABSOLUTE get no ratios.
+    """
     impls = ordered({str(r["impl"]) for r in records}, [SUBJECT, *meta.impls])
     peers = [i for i in impls if i != SUBJECT] if SUBJECT in impls else []
     cases = ordered({str(r["case"]) for r in records}, meta.cases)
@@ -188,56 +291,82 @@ def build_table(name: str, records: list[Record], meta: Meta) -> Table:
     cells: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for r in records:
         cells[str(r["case"]), str(r["python"]), str(r["impl"])].append(r)
-    rows = [
-        Row(
-            case,
-            py,
-            {i: summarize([r["value"] for r in cells[case, py, i]]) for i in impls},
-            {
+    rows = []
+    for case in cases:
+        of_case = [r for r in records if r["case"] == case]
+        unit = str(next((r["unit"] for r in of_case if r.get("unit")), ""))
+        better = str(next((r["better"] for r in of_case if r.get("better")), "lower"))
+        for py in pythons:
+            ratios = {
                 p: summarize(paired_ratios(cells[case, py, SUBJECT], cells[case, py, p]))
                 for p in peers
-            },
-        )
-        for case in cases
-        for py in pythons
-    ]
-    return Table(name, unit, better, impls, peers, rows)
+                if case not in meta.absolute
+            }
+            values = {i: summarize_records(cells[case, py, i]) for i in impls}
+            rows.append(Row(case, py, values, ratios, unit, better))
+    return Table(name, impls, peers, rows)
 
 
-def ratio_text(ratios: Summary, table: Table) -> str:
+def ratio_text(ratios: Summary, row: Row) -> str:
     """'0.28x (0.26–0.30), faster'."""
     if ratios.median is None:
         return "–"
     spread = f"{ratios.median:.2f}x ({ratios.lo:.2f}–{ratios.hi:.2f})"
-    return f"{spread}, {verdict(ratios, table.better, table.unit)}"
+    return f"{spread}, {verdict(ratios, row.better, row.unit)}"
 
 
 def benchmark_section(table: Table, records: list[Record], meta: Meta) -> list[str]:
-    """The markdown section of one benchmark: description, table, exit notes."""
+    """The markdown section of one benchmark: description, table, notes."""
     header = ["case", "Python", *table.impls, *(f"{SUBJECT} / {p}" for p in table.peers)]
     if meta.targets:
         header.append("target")
     lines = [f"## {table.name}", ""] + ([meta.description, ""] if meta.description else [])
+    lines += repetition_note(records, meta.size)
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
         cols = [row.case, row.python]
-        cols += [cell(row.values[i], table.unit) for i in table.impls]
-        cols += [ratio_text(row.ratios[p], table) for p in table.peers]
+        cols += [cell(row.values[i], row.unit) for i in table.impls]
+        cols += [ratio_text(row.ratios[p], row) if p in row.ratios else "–" for p in table.peers]
         if meta.targets:
-            cols.append(target_text(row, meta, table))
+            cols.append(target_text(row, meta))
         lines.append("| " + " | ".join(cols) + " |")
-    return lines + exit_notes(records)
+    return lines + cut_notes(records) + exit_notes(records)
 
 
-def target_text(row: Row, meta: Meta, table: Table) -> str:
-    """The target of the row's case against its peer, and whether it is met."""
-    if row.case not in meta.targets:
-        return ""
-    peer, limit = meta.targets[row.case]
-    ratio = row.ratios.get(peer, Summary(0, 0)).median
-    if ratio is None:
-        return f"{limit:.2f}x {peer}: not measured"
-    return target_status(ratio, limit, table.better)
+def check_target(row: Row, target: Target) -> tuple[str, str]:
+    """(what was compared, e.g. 'corolib / gevent = 0.12x (...)', 'met' or '**not met**')."""
+    if target.peer is None:
+        s = row.values.get(SUBJECT, Summary(0, 0))
+        value = s.hi if target.stat == "max" else s.median
+        if value is None:
+            return f"{SUBJECT}: not measured", "not measured"
+        shown = f"{SUBJECT} = {cell(s, row.unit)}"
+        return shown, "met" if target.met(value) else "**not met**"
+    ratios = row.ratios.get(target.peer, Summary(0, 0))
+    if ratios.median is None:
+        return f"{SUBJECT} / {target.peer}: not measured", "not measured"
+    assert ratios.lo is not None and ratios.hi is not None
+    ratio = ratios.hi if target.stat == "max" else ratios.median
+    shown = f"{SUBJECT} / {target.peer} = {ratio_text(ratios, row)}"
+    return shown, "met" if target.met(ratio) else "**not met**"
+
+
+def target_goal(target: Target, row: Row) -> str:
+    """'≤ 0.25x gevent', '< 20.0 ms', '= 0 (every repetition)'."""
+    sign = OPS[target.op]
+    if target.peer is None:
+        goal = f"{sign} {fmt(target.limit, row.unit)}"
+        return goal + (" (every repetition)" if target.stat == "max" else "")
+    return f"{sign} {target.limit:.2f}x {target.peer}"
+
+
+def target_text(row: Row, meta: Meta) -> str:
+    """The targets of the row's case and whether each is met ('≤ 0.80x: met')."""
+    texts = []
+    for t in meta.targets.get(row.case, []):
+        _, status = check_target(row, t)
+        texts.append(f"{target_goal(t, row)}: {status}")
+    return "; ".join(texts)
 
 
 def targets_section(tables: list[Table], meta: dict[str, Meta]) -> list[str]:
@@ -246,22 +375,61 @@ def targets_section(tables: list[Table], meta: dict[str, Meta]) -> list[str]:
     for t in tables:
         m = meta.get(t.name, Meta())
         for row in t.rows:
-            if row.case in m.targets:
-                peer = m.targets[row.case][0]
-                ratio = ratio_text(row.ratios.get(peer, Summary(0, 0)), t)
+            for target in m.targets.get(row.case, []):
+                shown, status = check_target(row, target)
+                goal = target_goal(target, row)
                 rows.append(
-                    f"| {t.name} | {row.case} | {row.python} | {SUBJECT} / {peer} = {ratio} "
-                    f"| {target_text(row, m, t)} |"
+                    f"| {t.name} | {row.case} | {row.python} | {shown} | {goal}: {status} |"
                 )
     if not rows:
         return []
     header = [
         "## Targets",
         "",
-        "| benchmark | case | Python | ratio | target |",
+        "| benchmark | case | Python | measured | target |",
         "|---|---|---|---|---|",
     ]
     return [*header, *rows, ""]
+
+
+def repetition_note(records: list[Record], size: str = "") -> list[str]:
+    """'Repetitions: 3 (gevent: 1) per Python; 100,000 tasks per process.'
+
+    `size` is a format string filled from the records' params (all alike, or each
+    distinct one listed), so that a quick run's smaller sizes show.
+    """
+    reps: dict[str, set[object]] = defaultdict(set)
+    for r in records:
+        reps[str(r["impl"])].add((r.get("run_id"), r.get("repetition"), r.get("python")))
+    pythons = len({r["python"] for r in records}) or 1
+    counts = {impl: len(keys) // pythons for impl, keys in reps.items()}
+    if not counts:
+        return []
+    usual = max(counts.values())
+    fewer = ", ".join(f"{i}: {n}" for i, n in sorted(counts.items()) if n != usual)
+    text = f"Repetitions: {usual}" + (f" ({fewer})" if fewer else "") + " per Python"
+    sizes = []
+    for r in records:
+        try:
+            sizes.append(size.format(**r.get("params", {})))  # type: ignore[arg-type]
+        except (KeyError, IndexError, ValueError):
+            continue
+    if size and sizes:
+        text += "; " + ", ".join(dict.fromkeys(sizes))
+    return [text + ".", ""]
+
+
+def cut_notes(records: list[Record]) -> list[str]:
+    """Sentences about measurements cut off for time, with how far they got."""
+    notes = [
+        f"- {r['impl']} on {r['python']}, `{r['case']}`, repetition {r.get('repetition', '?')}: "
+        f"cut off after {fmt(censored_bound(r), str(r.get('unit', '')))}"
+        + (f" ({r['censored'].get('note')})" if r["censored"].get("note") else "")  # type: ignore[union-attr]
+        + "."
+        for r in records
+        if r.get("censored")
+    ]
+    return ["", "Measurements cut off (too slow for the time budget):", "", *notes] if notes else []
 
 
 def exit_notes(records: list[Record]) -> list[str]:
@@ -333,10 +501,17 @@ def setup_section(records: list[Record], regenerate: str) -> list[str]:
         "Method: each (benchmark, implementation, repetition) ran in a fresh process; "
         "within a repetition the implementations ran back to back in shuffled order. "
         "A process warms up, takes several samples and reports their median. "
-        f"Cells: median over the {len({r for _, r in reps})} repetitions (min–max). "
+        f"Cells: median over the repetitions (min–max); {len({r for _, r in reps})} "
+        "repetitions unless a table says otherwise. "
         f"Ratios: {SUBJECT}'s value / the peer's, paired by repetition: median (min–max); "
         "'no clear difference' when that range contains 1.00. "
-        "Lower is better for ns and bytes. Targets are checked against the median ratio.",
+        + (
+            "Lower is better everywhere. "
+            if all(r.get("better", "lower") == "lower" for r in records)
+            else "Lower is better for ns and bytes. "
+        )
+        + "Targets are checked against the median ratio, or the median value when the "
+        "target is a value.",
         "",
     ]
     return lines

@@ -54,17 +54,55 @@ def discover(names: list[str] | None = None) -> dict[str, ModuleType]:
     return {n: importlib.import_module(f"bm_{n}") for n in found if not names or n in names}
 
 
-def schedule(reps: int, pythons: list[str], impls: dict[str, list[str]], seed: int) -> list[Job]:
-    """All jobs in run order: repetition, then Python, then benchmark, impls shuffled."""
+def schedule(
+    reps: int,
+    pythons: list[str],
+    impls: dict[str, list[str]],
+    seed: int,
+    limits: dict[str, dict[str, int]] | None = None,
+) -> list[Job]:
+    """All jobs in run order: repetition, then Python, then benchmark, impls shuffled.
+
+    `limits` caps the repetitions of some (benchmark, implementation) pairs:
+    {benchmark: {impl or "*": reps}}; the others get `reps`, which is also the most
+    anything gets.
+    """
     rng = random.Random(seed)
+    limits = limits or {}
     jobs = []
     for rep in range(reps):
         for python in pythons:
             for benchmark, names in impls.items():
-                order = list(names)
+                cap = limits.get(benchmark, {})
+                order = [n for n in names if rep < cap.get(n, cap.get("*", reps))]
                 rng.shuffle(order)
                 jobs += [Job(rep, i, python, benchmark, impl) for i, impl in enumerate(order)]
     return jobs
+
+
+def rep_limits(
+    modules: dict[str, ModuleType], mode: str, forced: int | None = None
+) -> tuple[int, dict[str, dict[str, int]]]:
+    """(repetitions of the run, {benchmark: {impl or "*": reps}}) for `schedule`.
+
+    A benchmark module may say REPS = {"quick": 1, "full": 3} (its repetitions per mode,
+    instead of MODES') and MAX_REPS = {"gevent": 1} (never more than that for one
+    implementation, because it is too slow for the time budget).  `forced` (--reps)
+    replaces every REPS; MAX_REPS still holds.
+    """
+    limits = {}
+    for name, mod in modules.items():
+        reps = forced or getattr(mod, "REPS", {}).get(mode, MODES[mode])
+        cap = {"*": reps}
+        cap.update({impl: min(n, reps) for impl, n in getattr(mod, "MAX_REPS", {}).items()})
+        limits[name] = cap
+    run_reps = max((c["*"] for c in limits.values()), default=forced or MODES[mode])
+    return run_reps, limits
+
+
+def is_missing(record: dict[str, object]) -> bool:
+    """A measurement that failed; a censored one ("more than X") is not missing."""
+    return record.get("value") is None and not record.get("censored")
 
 
 def parse_output(stdout: str) -> list[dict[str, object]]:
@@ -174,18 +212,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, type=Path, help="JSON-lines file to write")
     parser.add_argument("--quick", action="store_true", help="CI smoke mode, ~2 min")
-    parser.add_argument("--reps", type=int, help="repetitions (default: 3 quick, 7 full)")
+    parser.add_argument(
+        "--reps", type=int, help="repetitions (default: 3 quick, 7 full, or the benchmark's REPS)"
+    )
     parser.add_argument("--bench", action="append", help="only this benchmark (repeatable)")
     parser.add_argument("--impl", action="append", help="only this implementation (repeatable)")
     parser.add_argument("--seed", type=int, default=None, help="shuffle seed (default: random)")
     args = parser.parse_args(argv)
 
     mode = "quick" if args.quick else "full"
-    reps = args.reps or MODES[mode]
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     modules = discover(args.bench)
     impls = {n: [i for i in m.IMPLS if not args.impl or i in args.impl] for n, m in modules.items()}
-    jobs = schedule(reps, args.python, impls, seed)
+    reps, limits = rep_limits(modules, mode, args.reps)
+    jobs = schedule(reps, args.python, impls, seed, limits)
     versions = {py: python_version(py) for py in args.python}
     started = dt.datetime.now(dt.timezone.utc)
     common = {
@@ -217,10 +257,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 out.write(json.dumps(r) + "\n")
             out.flush()
-            failed = sum(r["value"] is None for r in records)
+            failed = sum(is_missing(r) for r in records)
             problems += failed
             shown = ", ".join(
-                f"{r['case']}={r['value']:.4g}" for r in records if r["value"] is not None
+                f"{r['case']}={r['value']:.4g}"
+                if r["value"] is not None
+                else f"{r['case']}>{r['censored']['above']:.4g}"
+                for r in records
+                if not is_missing(r)
             )
             note = "" if status == "ok" else f"  [{status}]"
             print(

@@ -2,8 +2,10 @@
 
 Every cooperative wait in ``corolib.socket``, ``corolib.select`` and
 ``corolib.selectors`` (and, later, ``corolib.ssl`` and the servers) goes
-through :func:`wait_fd`, and every close or detach of an fd the hub may have
-watched goes through :func:`forget_fd` first.  Keeping it to these two
+through :func:`wait_fd` -- except the socket hot paths (flag-less ``recv``,
+``recv_into``, ``send``, ``sendall``), which do the same try/park/retry in C
+(``corolib._core.sock_*``).  Every close or detach of an fd the hub may have
+watched goes through :func:`forget_fd` first.  Keeping it to these
 functions makes the switch points countable and the close rule (wake the
 waiters, release the hub's poll handle, *then* close) impossible to miss.
 
@@ -22,6 +24,7 @@ import errno
 import math
 import operator
 import os
+import sys
 import time
 from typing import Any
 
@@ -35,6 +38,7 @@ __all__ = [
     "parse_seconds",
     "parse_socket_timeout",
     "deadline_after",
+    "blocking_flag",
 ]
 
 _monotonic = time.monotonic
@@ -160,3 +164,19 @@ def parse_seconds(value: object, type_message: str, negative: str | None) -> flo
             raise ValueError(negative)
         return None
     return _ns_to_seconds(ns)
+
+
+# ---- version differences ---------------------------------------------------------
+# (the only Python-version branch in the networking modules)
+
+if sys.version_info >= (3, 12):
+
+    def blocking_flag(value: Any) -> bool:
+        """Read a ``setblocking`` argument as the stdlib does: any truth value (3.12+)."""
+        return bool(value)
+
+else:
+
+    def blocking_flag(value: Any) -> bool:
+        """Read a ``setblocking`` argument as the stdlib does: an integer (before 3.12)."""
+        return bool(operator.index(value))

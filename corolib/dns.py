@@ -18,11 +18,11 @@ and no ``AI_CANONNAME``, ``gethostbyname`` of a dotted IPv4 address,
 run inline, as the stdlib would, and never switch.
 
 Keeping the hub alive: the hub raises ``LoopExit`` when nothing it knows of
-can wake a parked greenlet, and a worker thread is invisible to it.  So the
-asker waits on its queue with a finite timeout (a referenced hub timer) and
-simply waits again if the answer is not there yet; that timer is what keeps
-the loop alive while a lookup is out.  (A C-level "pending cross-thread
-work" counter in the hub would express this directly.)
+can wake a parked greenlet, and a worker thread is invisible to it.  Each
+lookup therefore holds the asker's hub (``Hub.hold()``, the hub's count of
+cross-thread work in flight) from submission until the worker has queued
+the answer (``Hub.unhold()``, from the worker), so a greenlet waiting for a
+lookup alone in its thread does not get ``LoopExit``.
 """
 
 from __future__ import annotations
@@ -70,8 +70,6 @@ _SocketKind = _stdsocket.SocketKind
 MAX_THREADS = 10
 #: A worker with nothing to do for this long exits.
 IDLE_SECONDS = 10.0
-# How long the asker waits on its queue before waiting again (the keep-alive).
-_KEEPALIVE_SECONDS = 60.0
 
 
 class _Request:
@@ -143,11 +141,14 @@ class _ThreadPool:
                 request.value = request.fn(*request.args)
             except BaseException as exc:  # noqa: BLE001 - handed to the asker
                 request.error = exc
+            hub = request.hub
             try:
-                request.hub.run_callback_threadsafe(_deliver, request)
+                hub.run_callback_threadsafe(_deliver, request)
             except Exception:  # noqa: BLE001 - the hub is gone: nobody waits
                 pass
-            del request
+            # The queued callback now keeps the hub alive by itself.
+            hub.unhold()
+            del request, hub
 
     def statistics(self) -> dict[str, int]:
         """Return the counts: threads, idle, queued."""
@@ -167,11 +168,17 @@ os.register_at_fork(after_in_child=_pool._after_fork_in_child)
 
 def _run(fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(*args)`` on a worker thread; park until it answers."""
-    request = _Request(fn, args, get_hub())
-    _pool.submit(request)
+    hub = get_hub()
+    request = _Request(fn, args, hub)
+    hub.hold()  # a worker will wake us: no LoopExit meanwhile
+    try:
+        _pool.submit(request)
+    except BaseException:
+        hub.unhold()
+        raise
     queue = request.queue
     while not request.done:
-        queue.wait(_KEEPALIVE_SECONDS)
+        queue.wait()
     error = request.error
     if error is not None:
         request.error = None

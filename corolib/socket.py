@@ -14,12 +14,19 @@ signature and behaviour.  The OS-level fd is always non-blocking; the
 timeout the user set (``settimeout``/``setblocking``, default
 ``getdefaulttimeout()``) is kept in Python and is what ``gettimeout``,
 ``getblocking`` and ``timeout`` report.  Each operation first tries the
-syscall; only if it would block (EAGAIN/EINPROGRESS) does the greenlet park,
-through :meth:`socket._wait` and :func:`corolib._socket_common.wait_fd`, until
-the fd is ready or the deadline passes, and then retries.  As in the stdlib:
-a timeout of ``None`` waits forever, a positive timeout raises
+syscall; only if it would block (EAGAIN/EINPROGRESS) does the greenlet park
+until the fd is ready or the deadline passes, and then retries.  As in the
+stdlib: a timeout of ``None`` waits forever, a positive timeout raises
 ``TimeoutError('timed out')`` (``socket.timeout``), and a timeout of ``0``
 raises ``BlockingIOError`` instead of waiting.
+
+There are two implementations of that loop, with the same semantics.  The
+hot paths -- ``recv``, ``recv_into``, ``send`` and ``sendall`` without
+flags on a socket that may wait -- call ``corolib._core.sock_*``, which do
+the try/park/retry in C (no ``BlockingIOError`` is built for a would-block,
+the costliest part of the Python loop).  Everything else goes through
+:meth:`socket._retry` / :meth:`socket._wait` and
+:func:`corolib._socket_common.wait_fd`.
 
 Switch points: any socket method that has to wait (``accept``, ``connect``,
 ``connect_ex``, ``recv*``, ``send*``, ``sendfile``), only when the syscall
@@ -55,7 +62,11 @@ from typing import Any
 
 from corolib import dns as _dns
 from corolib._core import sleep as _sleep
-from corolib._socket_common import forget_fd, parse_socket_timeout, wait_fd
+from corolib._core import sock_recv as _sock_recv  # type: ignore[attr-defined]
+from corolib._core import sock_recv_into as _sock_recv_into  # type: ignore[attr-defined]
+from corolib._core import sock_send as _sock_send  # type: ignore[attr-defined]
+from corolib._core import sock_sendall as _sock_sendall  # type: ignore[attr-defined]
+from corolib._socket_common import blocking_flag, forget_fd, parse_socket_timeout, wait_fd
 from corolib.dns import getaddrinfo as getaddrinfo
 from corolib.dns import getfqdn as getfqdn
 from corolib.dns import gethostbyaddr as gethostbyaddr
@@ -198,6 +209,8 @@ class socket(_stdsocket.socket):
     def settimeout(self, value: float | None, /) -> None:
         """Set the timeout for blocking operations: seconds, 0 (non-blocking) or None (forever)."""
         self._timeout = parse_socket_timeout(value)
+        if _c_fileno(self) < 0:
+            raise _ebadf()  # the stdlib's ioctl on a closed socket fails so
 
     def gettimeout(self) -> float | None:
         """Return the timeout in seconds (float), or None, as set by the user."""
@@ -205,7 +218,9 @@ class socket(_stdsocket.socket):
 
     def setblocking(self, flag: bool, /) -> None:
         """Set blocking (``settimeout(None)``) or non-blocking (``settimeout(0.0)``) mode."""
-        self._timeout = None if _index(flag) else 0.0
+        self._timeout = None if blocking_flag(flag) else 0.0
+        if _c_fileno(self) < 0:
+            raise _ebadf()  # as settimeout
 
     def getblocking(self) -> bool:
         """Tell whether the socket blocks (its timeout is not 0)."""
@@ -261,6 +276,9 @@ class socket(_stdsocket.socket):
 
     def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
         """Receive up to ``bufsize`` bytes (b'' at end of stream)."""
+        timeout = self._timeout
+        if flags == 0 and timeout != 0.0:
+            return _sock_recv(_c_fileno(self), bufsize, 0, timeout)  # type: ignore[no-any-return]
         try:
             return _c_recv(self, bufsize, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
@@ -270,6 +288,9 @@ class socket(_stdsocket.socket):
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0, /) -> int:
         """Receive into ``buffer``; return the number of bytes received."""
+        timeout = self._timeout
+        if flags == 0 and timeout != 0.0:
+            return _sock_recv_into(_c_fileno(self), buffer, nbytes, 0, timeout)  # type: ignore[no-any-return]
         try:
             return _c_recv_into(self, buffer, nbytes, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
@@ -322,6 +343,9 @@ class socket(_stdsocket.socket):
 
     def send(self, data: Any, flags: int = 0, /) -> int:
         """Send ``data``; return the number of bytes sent (maybe fewer than all)."""
+        timeout = self._timeout
+        if flags == 0 and timeout != 0.0:
+            return _sock_send(_c_fileno(self), data, 0, timeout)  # type: ignore[no-any-return]
         try:
             return _c_send(self, data, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
@@ -331,6 +355,10 @@ class socket(_stdsocket.socket):
 
     def sendall(self, data: Any, flags: int = 0, /) -> None:
         """Send all of ``data``; the timeout bounds the whole call, as in the stdlib."""
+        timeout = self._timeout
+        if flags == 0 and timeout != 0.0:
+            _sock_sendall(_c_fileno(self), data, 0, timeout)
+            return
         if self._nowait(flags):
             _c_sendall(self, data, flags)  # the stdlib's non-blocking semantics
             return
@@ -392,7 +420,7 @@ class socket(_stdsocket.socket):
             try:
                 return _csock.sendmsg_afalg(self, *args, **kwargs)  # type: ignore[no-any-return]
             except BlockingIOError:
-                if self._nowait(flags):
+                if self._nowait(kwargs.get("flags", 0)):
                     raise
             deadline = self._deadline()
             while True:

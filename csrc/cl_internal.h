@@ -79,6 +79,7 @@ struct cl_thread {
     int n_free_chunks;
     size_t chunk_bytes;     /* size of the root chunk new greenlets get */
     PyObject *hub;          /* strong or NULL: the scheduler of this thread */
+    void (*hub_exit)(PyObject *hub); /* set by the scheduler: thread exits */
     cl_thread *next;        /* all live thread states, for introspection */
     cl_thread *prevp;
 };

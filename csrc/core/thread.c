@@ -125,6 +125,9 @@ thread_exited(PyObject *capsule)
     deleteme = ts->deleteme;
     ts->deleteme = NULL;
     Py_XDECREF(deleteme);
+    if (ts->hub != NULL && ts->hub_exit != NULL) {
+        ts->hub_exit(ts->hub);
+    }
     Py_CLEAR(ts->hub);
     Py_CLEAR(ts->trace);
     Py_CLEAR(ts->current);

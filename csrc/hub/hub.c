@@ -30,18 +30,18 @@ PyObject *cl__empty_tuple;
 #define DRAIN_BUDGET_NS (2 * 1000 * 1000)
 #define MAX_FREE_PARKS 1024
 
-/* ---- ready queue ------------------------------------------------------ */
+/* ---- ready queues ------------------------------------------------------- */
 
 static int
-ready_reserve(cl_hub *hub, size_t extra)
+ring_reserve(cl_ring *r, size_t need)
 {
-    size_t need = hub->rcount + extra;
     size_t ncap, i;
     cl_entry *grown;
-    if (need <= hub->rcap) {
+    need += r->count;
+    if (need <= r->cap) {
         return 0;
     }
-    ncap = hub->rcap ? hub->rcap : 64;
+    ncap = r->cap ? r->cap : 64;
     while (ncap < need) {
         ncap *= 2;
     }
@@ -50,26 +50,54 @@ ready_reserve(cl_hub *hub, size_t extra)
         PyErr_NoMemory();
         return -1;
     }
-    for (i = 0; i < hub->rcount; i++) {
-        grown[i] = hub->ready[(hub->rhead + i) % hub->rcap];
+    for (i = 0; i < r->count; i++) {
+        grown[i] = r->buf[(r->head + i) % r->cap];
     }
-    PyMem_RawFree(hub->ready);
-    hub->ready = grown;
-    hub->rhead = 0;
-    hub->rcap = ncap;
+    PyMem_RawFree(r->buf);
+    r->buf = grown;
+    r->head = 0;
+    r->cap = ncap;
     return 0;
 }
 
 /* Append without allocating: room was reserved. */
 static void
-ready_append(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c)
+ring_append(cl_ring *r, int kind, void *a, PyObject *b, PyObject *c)
 {
-    cl_entry *e = &hub->ready[(hub->rhead + hub->rcount) % hub->rcap];
+    cl_entry *e = &r->buf[(r->head + r->count) % r->cap];
     e->kind = kind;
     e->a = a;
     e->b = b;
     e->c = c;
-    hub->rcount++;
+    r->count++;
+}
+
+int
+cl__ring_pop(cl_ring *r, cl_entry *e)
+{
+    if (r->count == 0) {
+        return 0;
+    }
+    *e = r->buf[r->head];
+    r->head = (r->head + 1) % r->cap;
+    r->count--;
+    return 1;
+}
+
+/* Every parked node may be woken into either queue: keep room for all of
+ * them in both, so a wake inside uv_run never allocates. */
+static int
+ready_reserve(cl_hub *hub, size_t extra)
+{
+    size_t need = (size_t)hub->n_parked + extra;
+    return ring_reserve(&hub->ready, need) < 0 || ring_reserve(&hub->urgent, need) < 0
+               ? -1 : 0;
+}
+
+static cl_ring *
+target_ring(cl_hub *hub)
+{
+    return hub->urgent_phase ? &hub->urgent : &hub->ready;
 }
 
 /* Queue work for the hub (GIL held, hub's thread).  Steals the references
@@ -77,7 +105,7 @@ ready_append(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c)
 int
 cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c)
 {
-    if (ready_reserve(hub, (size_t)hub->n_parked + 1) < 0) {
+    if (ready_reserve(hub, 2) < 0) {
         if (kind != CL_E_WAKE) {
             Py_XDECREF((PyObject *)a);
         }
@@ -85,7 +113,7 @@ cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c)
         Py_XDECREF(c);
         return -1;
     }
-    ready_append(hub, kind, a, b, c);
+    ring_append(target_ring(hub), kind, a, b, c);
     return 0;
 }
 
@@ -155,8 +183,8 @@ cl__park_new(cl_hub *hub, const char *what, intptr_t detail)
     return p;
 }
 
-static void
-park_free(cl_hub *hub, cl_park *p)
+void
+cl__park_free(cl_hub *hub, cl_park *p)
 {
     Py_CLEAR(p->exc);
     Py_CLEAR(p->value);
@@ -181,7 +209,7 @@ cl__park_release(cl_hub *hub, cl_park *p)
         Py_CLEAR(p->value);
         return;
     }
-    park_free(hub, p);
+    cl__park_free(hub, p);
 }
 
 void
@@ -205,7 +233,19 @@ cl__park_wake(cl_hub *hub, cl_park *p, int result)
     p->state = CL_PARK_READY;
     p->result = result;
     p->queued = 1;
-    ready_append(hub, CL_E_WAKE, p, NULL, NULL);
+    ring_append(target_ring(hub), CL_E_WAKE, p, NULL, NULL);
+}
+
+/* KeyboardInterrupt and SystemExit must reach the main greenlet: a later
+ * interrupt in the same round (a Timeout expiring) does not replace them. */
+static int
+outranks(PyObject *pending, PyObject *exc)
+{
+    return pending != NULL &&
+           (PyObject_TypeCheck(pending, (PyTypeObject *)PyExc_KeyboardInterrupt) ||
+            PyObject_TypeCheck(pending, (PyTypeObject *)PyExc_SystemExit)) &&
+           !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_KeyboardInterrupt) &&
+           !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_SystemExit);
 }
 
 int
@@ -215,8 +255,13 @@ cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc)
     if (p == NULL || (p->state != CL_PARK_WAITING && p->state != CL_PARK_READY)) {
         return 0;
     }
-    Py_INCREF(exc);
-    Py_XSETREF(p->exc, exc);
+    if (cl__find_main(g) != hub->ts->main) {
+        return 0; /* parked in another thread's hub: not ours to touch */
+    }
+    if (!outranks(p->exc, exc)) {
+        Py_INCREF(exc);
+        Py_XSETREF(p->exc, exc);
+    }
     cl__park_wake(hub, p, 0);
     return 1;
 }
@@ -333,7 +378,7 @@ cl__hub_yield(cl_hub *hub)
     }
     p->state = CL_PARK_READY;
     p->queued = 1;
-    ready_append(hub, CL_E_WAKE, p, NULL, NULL);
+    ring_append(&hub->ready, CL_E_WAKE, p, NULL, NULL);
     r = cl__hub_park(hub, p, -1);
     cl__park_release(hub, p);
     return r < 0 ? -1 : 0;
@@ -354,83 +399,6 @@ cl__hub_sleep(cl_hub *hub, int64_t ns)
     r = cl__hub_park(hub, p, ns);
     cl__park_release(hub, p);
     return r < 0 && r != CL_PARK_TIMEOUT ? -1 : 0;
-}
-
-/* ---- cross-thread ------------------------------------------------------ */
-
-int
-cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args)
-{
-    cl_xentry *x = PyMem_RawMalloc(sizeof(cl_xentry));
-    int err;
-    if (x == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    x->fn = Py_NewRef(fn);
-    x->args = Py_NewRef(args);
-    x->next = NULL;
-    pthread_mutex_lock(&hub->xlock);
-    if (hub->destroyed || !hub->loop_open) {
-        pthread_mutex_unlock(&hub->xlock);
-        Py_DECREF(x->fn);
-        Py_DECREF(x->args);
-        PyMem_RawFree(x);
-        PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
-        return -1;
-    }
-    if (hub->xtail != NULL) {
-        hub->xtail->next = x;
-    }
-    else {
-        hub->xhead = x;
-    }
-    hub->xtail = x;
-    hub->xpending++;
-    err = cl_async_send(&hub->async);
-    pthread_mutex_unlock(&hub->xlock);
-    (void)err; /* the queue is checked at every iteration anyway */
-    return 0;
-}
-
-/* Cross-thread work announced but not yet queued (Hub.hold): an empty
- * loop is then not a reason for LoopExit.  Any thread. */
-void
-cl__hub_hold(cl_hub *hub, int delta)
-{
-    pthread_mutex_lock(&hub->xlock);
-    if (delta > 0 || hub->xpending >= (size_t)-delta) {
-        hub->xpending += (size_t)(ssize_t)delta;
-    }
-    pthread_mutex_unlock(&hub->xlock);
-    if (delta < 0 && hub->loop_open) {
-        cl_async_send(&hub->async); /* re-evaluate "nothing left to do" */
-    }
-}
-
-static int
-xmove(cl_hub *hub)
-{
-    cl_xentry *x;
-    if (hub->xhead == NULL) {
-        return 0; /* racy peek; a send wakes us again */
-    }
-    pthread_mutex_lock(&hub->xlock);
-    x = hub->xhead;
-    hub->xhead = hub->xtail = NULL;
-    pthread_mutex_unlock(&hub->xlock);
-    while (x != NULL) {
-        cl_xentry *next = x->next;
-        if (cl__hub_push(hub, CL_E_CALL, x->fn, x->args, NULL) < 0) {
-            PyErr_WriteUnraisable((PyObject *)hub);
-        }
-        pthread_mutex_lock(&hub->xlock);
-        hub->xpending--;
-        pthread_mutex_unlock(&hub->xlock);
-        PyMem_RawFree(x);
-        x = next;
-    }
-    return 0;
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -472,69 +440,97 @@ report_error(cl_hub *hub, PyObject *context)
     Py_XDECREF(r);
 }
 
+/* The hub got control back with r (NULL: an exception).  GreenletExit
+ * there means the hub itself is being killed (Hub.destroy, or its last
+ * reference going): remember it, and the run loop unwinds.  Anything else
+ * is reported and the loop goes on. */
+static void
+resumed(cl_hub *hub, PyObject *r, PyObject *context)
+{
+    if (r != NULL) {
+        Py_DECREF(r);
+        return;
+    }
+    if (PyErr_ExceptionMatches(cl__GreenletExit)) {
+        PyObject *exc = cl_err_take();
+        if (hub->exiting == NULL) {
+            hub->exiting = exc;
+        }
+        else {
+            Py_DECREF(exc);
+        }
+        return;
+    }
+    report_error(hub, context);
+}
+
 /* ---- the run loop -------------------------------------------------------- */
 
-/* Resume or call everything queued, for at most DRAIN_BUDGET_NS.  Returns
- * -1 only when the hub itself must stop (GreenletExit thrown into it). */
+/* Run one queue entry.  Returns -1 when the hub must stop. */
+static int
+run_entry(cl_hub *hub, cl_entry *e)
+{
+    cl_thread *ts = hub->ts;
+    PyObject *r = NULL;
+
+    switch (e->kind) {
+    case CL_E_WAKE: {
+        cl_park *p = e->a;
+        p->queued = 0;
+        if (p->state == CL_PARK_ORPHAN) {
+            cl__park_free(hub, p);
+            return 0;
+        }
+        if (p->state != CL_PARK_READY || p->g == NULL) {
+            return 0;
+        }
+        hub->switches++;
+        r = cl__switch_to(ts, p->g, Py_NewRef(cl__empty_tuple), NULL);
+        break;
+    }
+    case CL_E_CALL:
+        r = PyObject_Call((PyObject *)e->a, e->b, NULL);
+        resumed(hub, r, (PyObject *)e->a);
+        r = Py_NewRef(Py_None);
+        Py_DECREF((PyObject *)e->a);
+        Py_DECREF(e->b);
+        break;
+    case CL_E_START: {
+        cl_greenlet *g = e->a;
+        if (CL_G_STARTED(g) || (g->sched_flags & 1)) {
+            Py_DECREF(g);
+            Py_XDECREF(e->b);
+            Py_XDECREF(e->c);
+            return 0;
+        }
+        hub->switches++;
+        r = cl__switch_to(ts, g, e->b, e->c);
+        Py_DECREF(g);
+        break;
+    }
+    }
+    resumed(hub, r, NULL);
+    return hub->exiting != NULL ? -1 : 0;
+}
+
+/* Everything the last loop pass produced, then the rest of the queued work
+ * for at most DRAIN_BUDGET_NS.  Returns -1 only when the hub itself must
+ * stop (GreenletExit thrown into it). */
 static int
 drain(cl_hub *hub)
 {
-    cl_thread *ts = hub->ts;
     uint64_t start = 0;
     unsigned n = 0;
+    cl_entry e;
 
-    while (hub->rcount > 0) {
-        cl_entry e = hub->ready[hub->rhead];
-        PyObject *r = NULL;
-        hub->rhead = (hub->rhead + 1) % hub->rcap;
-        hub->rcount--;
-
-        switch (e.kind) {
-        case CL_E_WAKE: {
-            cl_park *p = e.a;
-            p->queued = 0;
-            if (p->state == CL_PARK_ORPHAN) {
-                park_free(hub, p);
-                continue;
-            }
-            if (p->state != CL_PARK_READY || p->g == NULL) {
-                continue;
-            }
-            hub->switches++;
-            r = cl__switch_to(ts, p->g, Py_NewRef(cl__empty_tuple), NULL);
-            break;
+    while (cl__ring_pop(&hub->urgent, &e)) {
+        if (run_entry(hub, &e) < 0) {
+            return -1;
         }
-        case CL_E_CALL:
-            r = PyObject_Call((PyObject *)e.a, e.b, NULL);
-            if (r == NULL) {
-                report_error(hub, (PyObject *)e.a);
-                r = Py_NewRef(Py_None);
-            }
-            Py_DECREF((PyObject *)e.a);
-            Py_DECREF(e.b);
-            break;
-        case CL_E_START: {
-            cl_greenlet *g = e.a;
-            if (CL_G_STARTED(g) || (g->sched_flags & 1)) {
-                Py_DECREF(g);
-                Py_XDECREF(e.b);
-                Py_XDECREF(e.c);
-                continue;
-            }
-            hub->switches++;
-            r = cl__switch_to(ts, g, e.b, e.c);
-            Py_DECREF(g);
-            break;
-        }
-        }
-        if (r == NULL) {
-            if (PyErr_ExceptionMatches(cl__GreenletExit)) {
-                return -1; /* we are being killed (Hub.destroy) */
-            }
-            report_error(hub, NULL);
-        }
-        else {
-            Py_DECREF(r);
+    }
+    while (cl__ring_pop(&hub->ready, &e)) {
+        if (run_entry(hub, &e) < 0) {
+            return -1;
         }
         if ((++n & 31) == 0) {
             uint64_t now = uv_hrtime();
@@ -589,11 +585,7 @@ loop_exhausted(cl_hub *hub)
         return;
     }
     if (parent != NULL) {
-        PyObject *r = cl__throw_into(hub->ts, parent, exc);
-        if (r == NULL) {
-            report_error(hub, NULL);
-        }
-        Py_XDECREF(r);
+        resumed(hub, cl__throw_into(hub->ts, parent, exc), NULL);
         return;
     }
     Py_DECREF(exc);
@@ -669,13 +661,22 @@ deliver_signal_error(cl_hub *hub)
         return;
     }
     if (!cl__hub_interrupt(hub, main, exc)) {
-        PyObject *r = cl__throw_into(hub->ts, main, Py_NewRef(exc));
-        if (r == NULL) {
-            report_error(hub, NULL);
-        }
-        Py_XDECREF(r);
+        /* Main runs now, outside the urgent phase, until it switches back. */
+        hub->urgent_phase = 0;
+        resumed(hub, cl__throw_into(hub->ts, main, Py_NewRef(exc)), NULL);
+        hub->urgent_phase = 1;
     }
     Py_DECREF(exc);
+}
+
+/* The hub is being killed: unwind, re-raising the GreenletExit. */
+static PyObject *
+unwind(cl_hub *hub)
+{
+    PyObject *exc = hub->exiting;
+    hub->exiting = NULL;
+    cl_err_give(exc);
+    return NULL;
 }
 
 PyObject *
@@ -684,17 +685,22 @@ cl__hub_run(cl_hub *hub)
     for (;;) {
         int err;
         if (drain(hub) < 0) {
-            return NULL;
+            return unwind(hub);
         }
         if (hub->pid != (unsigned long)getpid() && cl__hub_after_fork(hub) < 0) {
             report_error(hub, NULL);
         }
         cl__io_stop_idle(hub);
-        if (hub->rcount > 0) {
+        hub->urgent_phase = 1; /* what happens now goes in the urgent queue */
+        if (CL_HUB_QUEUED(hub) > 0) {
             err = cl_loop_run(&hub->loop, UV_RUN_NOWAIT);
         }
         else if (!has_work(hub)) {
+            hub->urgent_phase = 0;
             loop_exhausted(hub);
+            if (hub->exiting != NULL) {
+                return unwind(hub);
+            }
             continue;
         }
         else {
@@ -709,187 +715,14 @@ cl__hub_run(cl_hub *hub)
         }
         if (hub->sig_pending && cl__signals_drain(hub) < 0) {
             deliver_signal_error(hub);
+            if (hub->exiting != NULL) {
+                return unwind(hub);
+            }
         }
         if (hub->timers_due || hub->nheap > 0) {
             cl__timers_fire_due(hub);
         }
-        xmove(hub);
+        cl__hub_xmove(hub);
+        hub->urgent_phase = 0;
     }
-}
-
-/* ---- life cycle ----------------------------------------------------------- */
-
-static void
-async_fire(cl_handle *h, int events, int status)
-{
-    (void)h;
-    (void)events;
-    (void)status; /* xmove() looks at the queue after every pass */
-}
-
-static void
-handle_closed(cl_handle *h)
-{
-    (void)h;
-}
-
-static const cl_sink async_sink = {async_fire, handle_closed};
-
-static void
-uvtimer_fire(cl_handle *h, int events, int status)
-{
-    cl_hub *hub = h->data;
-    (void)events;
-    (void)status;
-    hub->timers_due = 1;
-    /* libuv runs due timers at the start of an iteration, before it polls;
-     * without this, UV_RUN_ONCE would go on to block in epoll_wait with
-     * the deadline we are here for already passed. */
-    cl_loop_stop(&hub->loop);
-}
-
-static const cl_sink uvtimer_sink = {uvtimer_fire, handle_closed};
-
-int
-cl__hub_init(cl_hub *hub, cl_thread *ts)
-{
-    int err;
-    hub->ts = ts;
-    hub->pid = (unsigned long)getpid();
-    hub->sigfd[0] = hub->sigfd[1] = -1;
-    hub->old_wakeup_fd = -1;
-    err = cl_loop_init(&hub->loop);
-    if (err < 0) {
-        PyErr_Format(PyExc_OSError, "corolib: cannot create a libuv loop (%d)",
-                     err);
-        return -1;
-    }
-    hub->loop_open = 1;
-    if (cl_timer_init(&hub->loop, &hub->uvtimer, &uvtimer_sink, hub) < 0 ||
-        cl_async_init(&hub->loop, &hub->async, &async_sink, hub) < 0) {
-        cl_loop_close(&hub->loop, NULL);
-        hub->loop_open = 0;
-        PyErr_SetString(PyExc_OSError, "corolib: cannot set up the hub's loop");
-        return -1;
-    }
-    cl_handle_unref(&hub->async.h);
-    pthread_mutex_init(&hub->xlock, NULL);
-    if (cl__signals_start(hub) < 0) {
-        /* Without signals the hub still works; say why. */
-        PyErr_WriteUnraisable((PyObject *)hub);
-    }
-    return 0;
-}
-
-/* Free everything the hub owns.  Its greenlet is dead or forgotten. */
-void
-cl__hub_fini(cl_hub *hub)
-{
-    cl_xentry *x;
-    cl_park *p;
-    if (hub->loop_open) {
-        int ours = hub->pid == (unsigned long)getpid();
-        hub->destroyed = 1;
-        cl__signals_stop(hub);
-        if (ours) {
-            cl__io_free_all(hub);
-            cl_loop_close(&hub->loop, NULL);
-        }
-        /* else: a loop inherited through fork shares its epoll instance
-         * with the parent; touching it would unregister the parent's fds.
-         * It is leaked on purpose. */
-        hub->loop_open = 0;
-        pthread_mutex_lock(&hub->xlock);
-        x = hub->xhead;
-        hub->xhead = hub->xtail = NULL;
-        pthread_mutex_unlock(&hub->xlock);
-        while (x != NULL) {
-            cl_xentry *next = x->next;
-            Py_DECREF(x->fn);
-            Py_DECREF(x->args);
-            PyMem_RawFree(x);
-            x = next;
-        }
-    }
-    while (hub->rcount > 0) {
-        cl_entry e = hub->ready[hub->rhead];
-        hub->rhead = (hub->rhead + 1) % hub->rcap;
-        hub->rcount--;
-        if (e.kind == CL_E_WAKE) {
-            cl_park *wp = e.a;
-            wp->queued = 0;
-            if (wp->state == CL_PARK_ORPHAN) {
-                park_free(hub, wp);
-            }
-        }
-        else {
-            Py_XDECREF((PyObject *)e.a);
-            Py_XDECREF(e.b);
-            Py_XDECREF(e.c);
-        }
-    }
-    PyMem_RawFree(hub->ready);
-    hub->ready = NULL;
-    hub->rcap = 0;
-    cl__timers_free(hub);
-    while ((p = hub->free_parks) != NULL) {
-        hub->free_parks = p->next;
-        PyMem_RawFree(p);
-    }
-    hub->n_free_parks = 0;
-}
-
-int
-cl__hub_after_fork(cl_hub *hub)
-{
-    int err;
-    hub->pid = (unsigned long)getpid();
-    pthread_mutex_init(&hub->xlock, NULL);
-    hub->xhead = hub->xtail = NULL; /* their threads do not exist here */
-    hub->xpending = 0;
-    if (!hub->loop_open) {
-        return 0;
-    }
-    /* The signal socketpair is shared with the parent: make our own
-     * before libuv re-registers its fd with a new epoll instance. */
-    if (cl__signals_after_fork(hub) < 0) {
-        return -1;
-    }
-    err = uv_loop_fork(&hub->loop.uv);
-    if (err < 0) {
-        PyErr_Format(PyExc_OSError, "corolib: uv_loop_fork failed (%d)", err);
-        return -1;
-    }
-    return 0;
-}
-
-cl_hub *
-cl__hub_get(void)
-{
-    cl_thread *ts = cl__thread();
-    PyObject *hub;
-    if (ts == NULL) {
-        return NULL;
-    }
-    if (ts->hub != NULL) {
-        return (cl_hub *)ts->hub;
-    }
-    hub = PyObject_CallNoArgs(cl__hub_class ? cl__hub_class
-                                            : (PyObject *)&cl__hub_type);
-    if (hub == NULL) {
-        return NULL;
-    }
-    if (!CL_HUB_CHECK(hub)) {
-        Py_DECREF(hub);
-        PyErr_SetString(PyExc_TypeError, "the hub class must derive from "
-                                         "corolib._core.Hub");
-        return NULL;
-    }
-    if (ts->hub == NULL) {
-        ts->hub = hub; /* the constructor usually installed it already */
-    }
-    else {
-        Py_DECREF(hub);
-    }
-    return (cl_hub *)ts->hub;
 }

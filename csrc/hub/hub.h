@@ -137,6 +137,15 @@ typedef struct cl_entry {
     PyObject *c;
 } cl_entry;
 
+typedef struct cl_ring {
+    cl_entry *buf;
+    size_t head;
+    size_t count;
+    size_t cap;
+} cl_ring;
+
+#define CL_HUB_QUEUED(hub) ((hub)->ready.count + (hub)->urgent.count)
+
 /* Cross-thread callbacks, appended under the mutex by any thread. */
 typedef struct cl_xentry {
     PyObject *fn;
@@ -152,11 +161,15 @@ struct cl_hub {
     int destroyed;
     unsigned long pid;          /* to notice a fork nobody told us about */
 
-    /* ready queue: a ring buffer, only touched by the hub's thread */
-    cl_entry *ready;
-    size_t rhead;
-    size_t rcount;
-    size_t rcap;
+    /* Two ready queues (ring buffers, only touched by the hub's thread).
+     * `urgent` gets what the outside world did during a loop pass -- I/O
+     * readiness, deadlines, signals, other threads -- and is emptied first;
+     * `ready` gets starts, callbacks and the wake-ups greenlets give each
+     * other, and is drained within a time budget.  So a timer that fires
+     * is not queued behind a backlog of 100,000 task starts. */
+    cl_ring ready;
+    cl_ring urgent;
+    int urgent_phase;           /* processing a loop pass's results */
 
     /* deadlines */
     cl_tnode **heap;
@@ -195,6 +208,8 @@ struct cl_hub {
     cl_parklist joiners;
 
     uint64_t switches;          /* statistics: greenlets resumed */
+    PyObject *exiting;          /* GreenletExit thrown into the hub itself:
+                                   its loop unwinds and re-raises it */
 };
 
 #define CL_HUB_CHECK(op) PyObject_TypeCheck((op), &cl__hub_type)
@@ -206,10 +221,12 @@ CL_HIDDEN extern PyObject *cl__InvalidSwitchError;
 CL_HIDDEN extern PyObject *cl__hub_class;   /* what get_hub() instantiates */
 CL_HIDDEN extern PyObject *cl__empty_tuple;
 
-/* hub.c */
+/* hub.c and life.c */
 CL_HIDDEN cl_hub *cl__hub_get(void);         /* borrowed; creates on first use */
 CL_HIDDEN cl_park *cl__park_new(cl_hub *hub, const char *what, intptr_t detail);
 CL_HIDDEN void cl__park_release(cl_hub *hub, cl_park *p);
+CL_HIDDEN void cl__park_free(cl_hub *hub, cl_park *p);
+CL_HIDDEN int cl__ring_pop(cl_ring *r, cl_entry *e);
 CL_HIDDEN int cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns);
 CL_HIDDEN void cl__park_wake(cl_hub *hub, cl_park *p, int result);
 CL_HIDDEN int cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc);
@@ -219,6 +236,7 @@ CL_HIDDEN int cl__hub_yield(cl_hub *hub);
 CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
 CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);
 CL_HIDDEN void cl__hub_hold(cl_hub *hub, int delta);
+CL_HIDDEN int cl__hub_xmove(cl_hub *hub);
 CL_HIDDEN int cl__hub_init(cl_hub *hub, cl_thread *ts);
 CL_HIDDEN void cl__hub_fini(cl_hub *hub);
 CL_HIDDEN PyObject *cl__hub_run(cl_hub *hub);

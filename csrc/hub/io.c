@@ -130,6 +130,12 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
         }
         io_forget(hub, io); /* a closed fd's number, reused */
     }
+    /* An fd that is not open is refused before anything is sized to it. */
+    if (fcntl(fd, F_GETFD) < 0) {
+        *err = UV_EBADF;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
     if ((size_t)fd >= hub->nfds) {
         size_t n = hub->nfds ? hub->nfds : 64;
         cl_io **grown;
@@ -284,7 +290,15 @@ cl__io_stop_idle(cl_hub *hub)
         cl_io *next = io->idle_next;
         io->idle_listed = 0;
         io->idle_next = NULL;
-        io_set_mask(io, want_mask(io));
+        if (!io->trusted && want_mask(io) == 0) {
+            /* Nobody promised to tell us before closing this fd: let the
+             * poll go rather than keep a watcher on a number that may be
+             * closed and reused behind our back. */
+            io_forget(hub, io);
+        }
+        else {
+            io_set_mask(io, want_mask(io));
+        }
         io = next;
     }
 }

@@ -156,11 +156,18 @@ cl__timers_arm(cl_hub *hub)
     }
 }
 
+/* Implemented with the TimerHandle type: the heap's reference goes. */
+CL_HIDDEN void cl__timer_handle_dropped(cl_tnode *t);
+
 void
 cl__timers_free(cl_hub *hub)
 {
     while (hub->nheap > 0) {
-        cl__timer_cancel(hub, hub->heap[0]);
+        cl_tnode *t = hub->heap[0];
+        cl__timer_cancel(hub, t);
+        if (t->kind == CL_T_HANDLE) {
+            cl__timer_handle_dropped(t);
+        }
     }
     PyMem_RawFree(hub->heap);
     hub->heap = NULL;

@@ -279,6 +279,13 @@ cl__timer_handle_fire(cl_hub *hub, cl_tnode *t)
     Py_DECREF(th);
 }
 
+/* The hub is being torn down with this deadline still pending. */
+void
+cl__timer_handle_dropped(cl_tnode *t)
+{
+    Py_DECREF(TH_OF(t));
+}
+
 static int
 timerhandle_schedule(TimerHandle *self, int64_t ns)
 {
@@ -408,8 +415,8 @@ cl__hub_call_later(cl_hub *hub, PyObject *args, PyObject *kwds)
     int ref = 1;
     if (kwds != NULL) {
         PyObject *r = PyDict_GetItemString(kwds, "ref");
-        if (r != NULL) {
-            ref = PyObject_IsTrue(r);
+        if (r != NULL && (ref = PyObject_IsTrue(r)) < 0) {
+            return NULL;
         }
         if (PyDict_GET_SIZE(kwds) > (r != NULL)) {
             PyErr_SetString(PyExc_TypeError, "call_later() takes only ref=");
@@ -451,6 +458,11 @@ cl__hub_interrupt_later(cl_hub *hub, PyObject *args)
     if (!PyExceptionInstance_Check(exc)) {
         PyErr_SetString(PyExc_TypeError,
                         "interrupt_later() needs an exception instance");
+        return NULL;
+    }
+    if (hub->ts == NULL || cl__find_main((cl_greenlet *)g) != hub->ts->main) {
+        PyErr_SetString(cl__greenlet_error,
+                        "interrupt_later() needs a greenlet of the hub's own thread");
         return NULL;
     }
     if (cl__timeout_ns(seconds, &ns, "delay") < 0) {

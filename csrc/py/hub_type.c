@@ -201,6 +201,17 @@ do_cancel_wait(cl_hub *hub, PyObject *args)
 
 /* ---- the Hub type ------------------------------------------------------ */
 
+/* The hub's thread is exiting (its thread state is being cleared, GIL
+ * held): the hub greenlet can never run again.  Close its loop and fds
+ * now, and refuse cross-thread callbacks from here on. */
+static void
+hub_thread_exit(PyObject *hub)
+{
+    PyObject *pending = cl_err_take();
+    cl__hub_fini((cl_hub *)hub);
+    cl_err_give(pending);
+}
+
 static PyObject *
 hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -229,6 +240,7 @@ hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     ts->hub = Py_NewRef((PyObject *)self);
+    ts->hub_exit = hub_thread_exit;
     return (PyObject *)self;
 }
 
@@ -400,6 +412,11 @@ hub_interrupt(cl_hub *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "interrupt() needs an exception instance");
         return NULL;
     }
+    if (cl__find_main((cl_greenlet *)g) != self->ts->main) {
+        PyErr_SetString(cl__greenlet_error,
+                        "interrupt() needs a greenlet of the hub's own thread");
+        return NULL;
+    }
     return PyBool_FromLong(cl__hub_interrupt(self, (cl_greenlet *)g, exc));
 }
 
@@ -481,7 +498,7 @@ static PyObject *
 hub_statistics(cl_hub *self, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:K,s:O}",
-                         "ready", (Py_ssize_t)self->rcount,
+                         "ready", (Py_ssize_t)CL_HUB_QUEUED(self),
                          "parked", self->n_parked,
                          "timers", (Py_ssize_t)self->nheap,
                          "fds", cl__io_count(self),
@@ -500,7 +517,7 @@ static PyObject *
 hub_get_loop_alive(cl_hub *self, void *c)
 {
     (void)c;
-    return PyBool_FromLong(self->loop_open && (self->rcount > 0 ||
+    return PyBool_FromLong(self->loop_open && (CL_HUB_QUEUED(self) > 0 ||
                                                self->nheap_ref > 0 ||
                                                cl_loop_alive(&self->loop)));
 }

@@ -20,6 +20,7 @@ def test_short_timeout_with_an_active_poll_does_not_block_forever():
             assert _core.wait_readable(a, delay) is False
             assert time.monotonic() - t0 >= delay
             assert time.monotonic() - t0 < 1.0
+        _core.cancel_wait(a)
 
 
 def test_sock_helpers_round_trip_and_timeouts():
@@ -58,8 +59,10 @@ def test_sock_helpers_round_trip_and_timeouts():
         with pytest.raises(ValueError):
             _core.sock_recv(a.fileno(), 10, 0, -1)
     finally:
+        _core.cancel_wait(a)
         a.close()
         g.join(1)
+        _core.cancel_wait(b)
         b.close()
     assert g.dead
 
@@ -71,4 +74,5 @@ def test_sock_send_on_closed_peer_raises_instead_of_hanging():
     with pytest.raises((BrokenPipeError, ConnectionResetError)):
         for _ in range(1000):
             _core.sock_sendall(a.fileno(), b"x" * 65536)
+    _core.cancel_wait(a)
     a.close()

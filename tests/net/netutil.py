@@ -19,12 +19,11 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from corolib._core import WaitQueue
-
 import corolib
 import corolib.select
 import corolib.selectors
 import corolib.socket
+from corolib._core import WaitQueue
 
 
 def open_fds() -> set[str]:

@@ -11,6 +11,7 @@ import pytest
 import corolib
 import corolib.dns as dns
 import corolib.socket as S
+from corolib._core import WaitQueue
 
 
 def hosts_file_names() -> list[str]:
@@ -219,3 +220,15 @@ def test_lookup_from_another_os_thread() -> None:
     t.start()
     t.join(30)
     assert result["v"] == std_socket.getaddrinfo("localhost", 80)
+
+
+def test_no_hold_left_after_an_abandoned_lookup() -> None:
+    # The worker releases its hold on the hub once the answer is queued,
+    # even when nobody waits for it any more: then nothing keeps an empty
+    # hub from reporting LoopExit.
+    with pytest.raises(corolib.Timeout), corolib.Timeout(0.01):
+        dns._run(time.sleep, 0.1)
+    time.sleep(0.2)
+    corolib.sleep(0.01)
+    with pytest.raises(corolib.LoopExit):
+        WaitQueue().wait()

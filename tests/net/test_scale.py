@@ -2,7 +2,7 @@
 
 The 10,000-connection echo needs 20,000 fds for both ends, more than this
 machine's hard RLIMIT_NOFILE allows one process: the server runs in a child
-process (corolib too), the 10,000 client greenlets here.
+process (corolib too), the client greenlets here.
 """
 
 from __future__ import annotations
@@ -64,8 +64,17 @@ class Barrier:
         assert self.event.wait(120)
 
 
-def test_echo_10000_concurrent_connections(tmp_path) -> None:
-    n = 10_000
+@pytest.mark.parametrize(
+    "n",
+    [
+        2_000,
+        # Slow only because of the hub's quadratic wake-up cost at this scale
+        # (woken-but-not-yet-run waiters keep their fds' poll masks on):
+        # 9-30 s here instead of ~2 s.
+        pytest.param(10_000, marks=pytest.mark.slow),
+    ],
+)
+def test_echo_concurrent_connections(tmp_path, n: int) -> None:
     if raise_nofile(n + 1000) < n + 1000:
         pytest.skip("RLIMIT_NOFILE too low for 10,000 client sockets")
     server = subprocess.Popen(

@@ -309,7 +309,8 @@ def test_connect_with_a_host_name() -> None:
         conn.close()
 
 
-def test_wait_path_is_the_common_one(monkeypatch) -> None:
+def test_python_waits_go_through_wait_fd(monkeypatch) -> None:
+    # recvfrom is not one of the C hot paths: its waits are wait_fd's.
     calls = []
     real = _socket_common.wait_fd
 
@@ -321,5 +322,7 @@ def test_wait_path_is_the_common_one(monkeypatch) -> None:
     a, b = S.socketpair()
     with a, b:
         corolib.spawn_later(0.01, b.sendall, b"x")
-        assert a.recv(1) == b"x"
-    assert calls == [(calls[0][0], False)]
+        assert a.recvfrom(1)[0] == b"x"
+        corolib.spawn_later(0.01, b.sendall, b"y")
+        assert a.recv(1) == b"y"  # the C hot path: waits without wait_fd
+    assert len(calls) == 1 and calls[0][1] is False

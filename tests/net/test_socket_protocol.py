@@ -10,6 +10,7 @@ import errno
 import itertools
 import os
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -347,6 +348,28 @@ def test_connect_timeout_full_backlog(world: World) -> None:
                 f.close()
 
 
+def test_closed_socket_errors(world: World) -> None:
+    S = world.socket
+    s = S.socket()
+    s.close()
+    for call in [
+        lambda: s.settimeout(1),
+        lambda: s.setblocking(True),
+        lambda: s.recv(1),
+        lambda: s.send(b"x"),
+        lambda: s.sendall(b"x"),
+        lambda: s.sendto(b"x", ("127.0.0.1", 9)),
+        lambda: s.connect(("127.0.0.1", 9)),
+        lambda: s.accept(),
+    ]:
+        with pytest.raises(OSError) as info:
+            call()
+        assert info.value.errno == errno.EBADF
+    assert s.connect_ex(("127.0.0.1", 9)) == errno.EBADF
+    assert s.fileno() == -1 and s.detach() == -1
+    assert s.gettimeout() is None and s.getblocking()
+
+
 def test_timeout_value_reported(world: World) -> None:
     S = world.socket
     with S.socket() as s:
@@ -368,8 +391,14 @@ def test_timeout_value_reported(world: World) -> None:
                 s.settimeout(bad)
         with pytest.raises(AttributeError):
             s.timeout = 5
-        with pytest.raises(TypeError):
+        if sys.version_info < (3, 12):
+            with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
+                s.setblocking(None)
+        else:  # any truth value since 3.12
             s.setblocking(None)
+            assert s.gettimeout() == 0.0
+            s.setblocking("yes")
+            assert s.gettimeout() is None
     with S.socket(S.AF_INET, S.SOCK_STREAM | S.SOCK_NONBLOCK) as s:
         assert s.gettimeout() == 0.0
         assert s.type == S.SOCK_STREAM
@@ -601,3 +630,16 @@ def test_msg_dontwait(world: World, pair) -> None:
         a.send(b"d", S.MSG_DONTWAIT)
     b.sendall(b"ready")
     assert a.recv(10, S.MSG_DONTWAIT) == b"ready"
+
+
+def test_udp_sendto_a_host_name(world: World) -> None:
+    S = world.socket
+    with S.socket(S.AF_INET, S.SOCK_DGRAM) as rx, S.socket(S.AF_INET, S.SOCK_DGRAM) as tx:
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(10)
+        tx.sendto(b"by name", ("localhost", rx.getsockname()[1]))
+        tx.sendto(b"with flags", 0, ("localhost", rx.getsockname()[1]))
+        assert rx.recvfrom(100)[0] == b"by name"
+        assert rx.recvfrom(100)[0] == b"with flags"
+        with pytest.raises(S.gaierror):
+            tx.sendto(b"x", ("does-not-exist.invalid", 9))
