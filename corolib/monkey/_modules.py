@@ -37,7 +37,7 @@ from corolib import socket as cosocket
 from corolib import subprocess as cosubprocess
 from corolib import threadpool as _threadpool  # noqa: F401 - imported before patching
 from corolib import time as cotime
-from corolib.monkey import _state, events
+from corolib.monkey import _fair, _state, events
 from corolib.monkey._session import session
 
 __all__ = [
@@ -170,12 +170,14 @@ def patch_select() -> bool:
     """``select.select``/``poll`` are cooperative; ``epoll``/``devpoll``/``kqueue`` go away.
 
     Libraries that probe for the best mechanism then fall back to the
-    cooperative ones.  Also patches :mod:`selectors` (its classes hold
-    references to the ``select`` functions).
+    cooperative ones.  The functions are :mod:`corolib.select`'s, made fair
+    to polling loops (:mod:`corolib.monkey._fair`).  Also patches
+    :mod:`selectors` (its classes hold references to the ``select``
+    functions).
     """
 
     def apply() -> None:
-        _copy(select, coselect, ("select", "poll"))
+        _copy(select, _fair, ("select", "poll"))
         for name in _SELECT_REMOVED:
             if hasattr(select, name):
                 _state.remove_item(select, name)
@@ -197,9 +199,9 @@ def patch_selectors() -> bool:
     """
 
     def apply() -> None:
-        _state.patch_item(selectors, "DefaultSelector", coselectors.DefaultSelector)
-        _state.patch_item(selectors.SelectSelector, "_select", staticmethod(coselect.select))
-        _state.patch_item(selectors.PollSelector, "_selector_cls", staticmethod(coselect.poll))
+        _state.patch_item(selectors, "DefaultSelector", _fair.DefaultSelector)
+        _state.patch_item(selectors.SelectSelector, "_select", staticmethod(_fair.select))
+        _state.patch_item(selectors.PollSelector, "_selector_cls", _fair.Poll)
         for name in _SELECTORS_REMOVED:
             if hasattr(selectors, name):
                 _state.remove_item(selectors, name)
@@ -209,19 +211,31 @@ def patch_selectors() -> bool:
 
 # ---- ssl -------------------------------------------------------------------------------
 
-_SSL_NAMES = ("SSLContext", "SSLSocket", "SSLObject", "wrap_socket", "get_server_certificate")
-
 
 def patch_ssl() -> bool:
-    """``ssl`` is corolib's, when :mod:`corolib.ssl` exists; else nothing (returns False)."""
+    """``ssl`` is corolib's (:mod:`corolib.ssl`), when it exists; else nothing (returns False).
+
+    The names :mod:`corolib.ssl` replaces are copied (``SSLContext``,
+    ``SSLSocket``, the context factories, ``get_server_certificate``...).
+    The stdlib's ``SSLContext`` class itself is fixed for contexts made
+    before patching: its ``wrap_socket`` makes corolib TLS sockets, and its
+    property setters (which reach their base through the module global
+    ``SSLContext``) no longer recurse once that global is corolib's class.
+    """
     try:
-        source = importlib.import_module("corolib.ssl")
+        cossl: Any = importlib.import_module("corolib.ssl")
     except ImportError:
         return False
-    import ssl  # only once corolib.ssl exists (it imports ssl itself)
+    import ssl
 
-    names = [n for n in _SSL_NAMES if hasattr(ssl, n) and hasattr(source, n)]
-    return patch_module("ssl", ssl, source, lambda: _copy(ssl, source, names))
+    std_context = ssl.SSLContext
+
+    def apply() -> None:
+        _copy(ssl, cossl, sorted(n for n in cossl._REPLACED if n in vars(cossl)))
+        cossl._bind_context_properties(std_context)
+        _state.patch_item(std_context, "sslsocket_class", cossl.SSLSocket)
+
+    return patch_module("ssl", ssl, cossl, apply)
 
 
 # ---- subprocess, signal, queue ---------------------------------------------------------

@@ -109,3 +109,47 @@ def test_time_sleep_and_queue(patched):
         print("ok")
         """
     ).expect(stdout="ok\n")
+
+
+def test_ssl_is_patched_and_cooperative(patched):
+    patched(
+        """
+        import ssl, socket, threading, time, corolib, corolib.ssl
+        assert ssl.SSLContext is corolib.ssl.SSLContext
+        assert ssl.SSLSocket is corolib.ssl.SSLSocket
+        assert monkey.is_module_patched("ssl")
+        # A context made from the original class (as before patching) works too.
+        old = monkey.get_original("ssl", "SSLContext")(ssl.PROTOCOL_TLS_CLIENT)
+        old.check_hostname = False
+        old.verify_mode = ssl.CERT_NONE
+        assert old.sslsocket_class is corolib.ssl.SSLSocket
+        print("ok")
+        """
+    ).expect(stdout="ok\n")
+
+
+def test_polling_loop_shares_the_thread(patched):
+    patched(
+        """
+        import select, selectors, socket, threading, time
+        # A loop polling a socket that is always writable must not starve others.
+        a, b = socket.socketpair()
+        ticks = []
+        t = threading.Thread(target=lambda: [ticks.append(time.sleep(0.001)) for _ in range(3)])
+        t.start()
+        deadline = time.monotonic() + 0.5
+        while len(ticks) < 3 and time.monotonic() < deadline:
+            select.select([], [a], [], 1.0)
+        assert len(ticks) == 3, ticks
+        ticks.clear()
+        t = threading.Thread(target=lambda: [ticks.append(time.sleep(0.001)) for _ in range(3)])
+        t.start()
+        with selectors.DefaultSelector() as sel:
+            sel.register(a, selectors.EVENT_WRITE)
+            deadline = time.monotonic() + 0.5
+            while len(ticks) < 3 and time.monotonic() < deadline:
+                sel.select(1.0)
+        assert len(ticks) == 3, ticks
+        print("ok")
+        """
+    ).expect(stdout="ok\n")

@@ -78,16 +78,6 @@ def for_module(module: str, version: _Version) -> Iterator[Skip]:
         yield entry
 
 
-_NO_SSL = (
-    "corolib.ssl has not landed: the stdlib's ssl does blocking I/O in C on the "
-    "non-blocking fd of a corolib socket, so a TLS client and server in one process stall"
-)
-
-
-def _pending_ssl(test_id: str) -> Skip:
-    return Skip(test_id, _NO_SSL, PENDING, requires="corolib.ssl")
-
-
 _READ_PIPE = (
     "os.read() on a pipe blocks the whole thread (patch_all leaves os.read alone, "
     "as gevent does); the writer is a green thread that can then never run"
@@ -190,22 +180,4 @@ SKIPS: list[Skip] = [
         "failing at once, and the TypeError's traceback keeps a reference to the argument",
         BUG,
     ),
-    # ---- TLS, until corolib.ssl lands ------------------------------------------
-    _pending_ssl("test_ssl.SimpleBackgroundTests"),
-    _pending_ssl("test_ssl.ThreadedTests"),
-    _pending_ssl("test_ssl.TestPostHandshakeAuth"),
-    _pending_ssl("test_ssl.TestSSLDebug"),
-    _pending_ssl("test_ssl.BasicSocketTests.test_read_write_zero"),
-    _pending_ssl("test_httplib.HTTPSTest.test_local_unknown_cert"),
-    _pending_ssl("test_httplib.HTTPSTest.test_local_good_hostname"),
-    _pending_ssl("test_httplib.HTTPSTest.test_local_bad_hostname"),
-    _pending_ssl("test_urllib2_localnet.TestUrlopen.test_https"),
-    _pending_ssl("test_urllib2_localnet.TestUrlopen.test_https_sni"),
-    _pending_ssl("test_urllib2_localnet.TestUrlopen.test_https_with_cafile"),
-    _pending_ssl("test_ftplib.TestTLS_FTPClass"),
-    _pending_ssl("test_ftplib.TestTLS_FTPClassMixin"),
-    _pending_ssl("test_poplib.TestPOP3Class.test_stls"),
-    _pending_ssl("test_poplib.TestPOP3Class.test_stls_context"),
-    _pending_ssl("test_poplib.TestPOP3_SSLClass"),
-    _pending_ssl("test_poplib.TestPOP3_TLSClass"),
 ]
