@@ -87,6 +87,10 @@ class LockType:
         self._inner = _real_allocate_lock()
         self._waiters: deque[_LockWaiter] = deque()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Like _thread.lock (3.13's threading.Lock): not a base class.
+        raise TypeError(f"type '{__name__}.LockType' is not an acceptable base type")
+
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Lock it: True, or False if it stayed locked (``blocking=False``, or ``timeout``).
 
@@ -192,7 +196,8 @@ class RLock:
 
     __slots__ = ("_block", "_owner", "_count", "__weakref__")
 
-    def __init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Arguments are ignored, as _thread.RLock does (threading.RLock warns).
         self._block = LockType()
         self._owner: Any = None
         self._count = 0

@@ -48,6 +48,8 @@ class _ThreadHandle:
         return self._done.is_set()
 
     def _set_done(self) -> None:
+        if not self._started:
+            raise RuntimeError("thread not started")
         self._done.set()
         _non_daemon.discard(self)
         _live.discard(self)
@@ -55,7 +57,7 @@ class _ThreadHandle:
     def join(self, timeout: float | None = None) -> None:
         """Wait until the thread ends, or ``timeout`` seconds (None: no limit)."""
         if not self._started:
-            raise _real.error("thread not started")
+            raise RuntimeError("thread not started")
         if self._done.is_set():
             return
         if self._ident == get_ident():

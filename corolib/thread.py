@@ -105,15 +105,18 @@ class _UnraisableArgs:
 def _report_unraisable(function: object, exc: BaseException) -> None:
     """Report an exception that ended a thread, as ``_thread`` does."""
     msg = "Exception ignored in thread started by"
+    obj: object = function
+    if sys.version_info >= (3, 13):
+        msg, obj = f"{msg} {function!r}", None  # 3.13 names the function in the message
     hook = sys.unraisablehook
     try:
         if hook is not sys.__unraisablehook__:
-            hook(_UnraisableArgs(exc, msg, function))
+            hook(_UnraisableArgs(exc, msg, obj))
             return
         stream = sys.stderr
         if stream is None:
             return
-        stream.write(f"{msg}: {function!r}\n")
+        stream.write(f"{msg}: {obj!r}\n" if obj is not None else f"{msg}:\n")
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
         stream.flush()
     except Exception:  # noqa: BLE001 - as CPython: reporting must not fail the thread

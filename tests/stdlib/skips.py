@@ -128,6 +128,17 @@ SKIPS: list[Skip] = [
         "the green thread calling interrupt_main() ends before the main greenlet parks in "
         "join(), so the KeyboardInterrupt comes at the main greenlet's next switch, not there",
     ),
+    # ---- test_queue -----------------------------------------------------------
+    Skip(
+        "test_queue.BaseQueueTestMixin.test_shutdown_all_methods_in_many_threads",
+        "needs preemption: reader threads busy-loop on get(False) until shutdown",
+        when=since(3, 13),
+    ),
+    Skip(
+        "test_queue.BaseQueueTestMixin.test_shutdown_immediate_all_methods_in_many_threads",
+        "needs preemption: reader threads busy-loop on get(False) until shutdown",
+        when=since(3, 13),
+    ),
     # ---- test_select -----------------------------------------------------------
     Skip(
         "test_select.SelectTestCase.test_disallow_instantiation",
