@@ -11,11 +11,13 @@ same for both:
   thread per connection, HTTP/1.0) in this process;
   ``bench/_http_peer.py load``, in another process on the other core, keeps
   50 requests in flight (a new connection each).  Figure: requests per
-  second answered.
+  second answered; ``http_server_cpu``: this process's CPU time per request
+  (µs), which is what throughput is on a core of its own (the machine is
+  shared: wall-clock rates also depend on what else runs).
 - ``requests_fanout``: 100 threads, each with its own ``requests.Session``,
   GET in a loop from ``bench/_http_peer.py serve`` (another process, a
   plain epoll server much faster than the client).  Figure: requests per
-  second completed.
+  second completed; ``requests_fanout_cpu``: CPU time per request (µs).
 
 Each sample is a window of 1 s (quick: one of 0.5 s) after a warm-up
 window; the process reports the median of its samples.  The peer is never
@@ -33,22 +35,29 @@ from typing import Any
 from _common import emit, load, parse_args
 
 DESCRIPTION = (
-    "requests per second (higher is better) of threaded programs run under each "
-    "library's `patch_all()`: `http_server` (a `ThreadingHTTPServer` hello world, a thread "
-    "per connection, loaded by 50 concurrent HTTP/1.0 clients in another process), "
-    "`requests_fanout` (100 threads, each with a `requests.Session`, against a fast server "
-    "in another process)."
+    "threaded programs run under each library's `patch_all()`: `http_server` (a "
+    "`ThreadingHTTPServer` hello world, a thread per connection, loaded by 50 concurrent "
+    "HTTP/1.0 clients in another process) and `requests_fanout` (100 threads, each with a "
+    "`requests.Session`, against a fast server in another process), in requests per second "
+    "(higher is better); the `_cpu` cases: the patched process's CPU time per request "
+    "(lower is better), the throughput it would have on a core of its own."
 )
 IMPLS = {"corolib": "corolib.monkey", "gevent": "gevent.monkey"}
-CASES = ("http_server", "requests_fanout")
-TARGETS = {case: ("gevent", ">=", 1.5) for case in CASES}
+CASES = ("http_server", "http_server_cpu", "requests_fanout", "requests_fanout_cpu")
+TARGETS = {
+    "http_server": ("gevent", ">=", 1.5),
+    "requests_fanout": ("gevent", ">=", 1.5),
+    # 1.5x the throughput on a saturated core = 1/1.5 of the CPU per request
+    "http_server_cpu": ("gevent", "<=", 0.667),
+    "requests_fanout_cpu": ("gevent", "<=", 0.667),
+}
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_http_peer.py")
 BODY = b"Hello, world!\n"
 
 
-def http_server(samples: int, seconds: float) -> list[float]:
-    """Requests per second a patched ThreadingHTTPServer answers, per sample."""
+def http_server(samples: int, seconds: float) -> tuple[list[float], list[float]]:
+    """Requests per second a patched ThreadingHTTPServer answers, and µs of CPU per request."""
     import subprocess
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,8 +83,9 @@ def http_server(samples: int, seconds: float) -> list[float]:
     server = Server(("127.0.0.1", 0), Hello)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    results = []
+    results, cpu = [], []
     for _ in range(samples + 1):  # the first one warms up
+        cpu0 = time.process_time()
         out = subprocess.run(
             [sys.executable, PEER, "load", "--port", str(port), "--seconds", str(seconds)],
             capture_output=True,
@@ -84,13 +94,16 @@ def http_server(samples: int, seconds: float) -> list[float]:
         figures = json.loads(out)
         if figures["errors"]:
             raise SystemExit(f"http_server: {figures['errors']} failed requests")
+        cpu.append((time.process_time() - cpu0) / figures["requests"] * 1e6)
         results.append(figures["requests"] / figures["seconds"])
     server.shutdown()
-    return results[1:]
+    return results[1:], cpu[1:]
 
 
-def requests_fanout(samples: int, seconds: float, threads: int = 100) -> list[float]:
-    """Requests per second 100 patched threads complete with requests, per sample."""
+def requests_fanout(
+    samples: int, seconds: float, threads: int = 100
+) -> tuple[list[float], list[float]]:
+    """Requests per second 100 patched threads complete, and µs of CPU per request."""
     import subprocess
     import threading
 
@@ -114,15 +127,17 @@ def requests_fanout(samples: int, seconds: float, threads: int = 100) -> list[fl
         for w in workers:
             w.start()
         time.sleep(seconds)  # warm-up: connections, caches
-        results = []
+        results, cpu = [], []
         for _ in range(samples):
-            c0, t0 = count[0], time.monotonic()
+            c0, t0, cpu0 = count[0], time.monotonic(), time.process_time()
             time.sleep(seconds)
-            results.append((count[0] - c0) / (time.monotonic() - t0))
+            n = count[0] - c0
+            results.append(n / (time.monotonic() - t0))
+            cpu.append((time.process_time() - cpu0) / n * 1e6)
         stop.set()
         for w in workers:
             w.join()
-        return results
+        return results, cpu
     finally:
         peer.kill()
         peer.wait()
@@ -133,26 +148,13 @@ def main() -> None:
     monkey = load(IMPLS, args.impl)
     monkey.patch_all()  # first: everything below runs patched
     samples, seconds = (1, 0.5) if args.quick else (2, 1.0)
-    emit(
-        "monkey",
-        "http_server",
-        args.impl,
-        IMPLS[args.impl],
-        http_server(samples, seconds),
-        "req/s",
-        better="higher",
-        concurrency=50,
-    )
-    emit(
-        "monkey",
-        "requests_fanout",
-        args.impl,
-        IMPLS[args.impl],
-        requests_fanout(samples, seconds),
-        "req/s",
-        better="higher",
-        threads=100,
-    )
+    name = IMPLS[args.impl]
+    rates, cpu = http_server(samples, seconds)
+    emit("monkey", "http_server", args.impl, name, rates, "req/s", better="higher", concurrency=50)
+    emit("monkey", "http_server_cpu", args.impl, name, cpu, "us/req", concurrency=50)
+    rates, cpu = requests_fanout(samples, seconds)
+    emit("monkey", "requests_fanout", args.impl, name, rates, "req/s", better="higher", threads=100)
+    emit("monkey", "requests_fanout_cpu", args.impl, name, cpu, "us/req", threads=100)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ class LockType:
 
     def __init__(self) -> None:
         self._inner = _real_allocate_lock()
-        self._waiters: deque[_LockWaiter] = deque()
+        #: made on the first contended acquire (most locks never are)
+        self._waiters: deque[_LockWaiter] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Like _thread.lock (3.13's threading.Lock): not a base class.
@@ -109,6 +110,8 @@ class LockType:
             return False
         deadline = None if seconds < 0 else _monotonic() + seconds
         waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = deque()
         w = _LockWaiter()
         w.hub = _get_hub()
         while True:
@@ -148,7 +151,7 @@ class LockType:
     def _wake_one(self) -> None:
         waiters = self._waiters
         hub = get_hub_if_exists()
-        while waiters:
+        while waiters:  # (not None: only called when there are waiters)
             try:
                 w = waiters.popleft()
             except IndexError:
@@ -165,7 +168,7 @@ class LockType:
 
     def _at_fork_reinit(self) -> None:
         self._inner = _real_allocate_lock()
-        self._waiters = deque()
+        self._waiters = None
 
     acquire_lock = acquire
     release_lock = release
