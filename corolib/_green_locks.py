@@ -51,6 +51,8 @@ class _LockWaiter(WaitQueue):
 
     __slots__ = ("hub",)
 
+    hub: Any
+
 
 def _discard(waiters: deque[_LockWaiter], w: _LockWaiter) -> None:
     try:

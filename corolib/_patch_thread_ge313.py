@@ -20,7 +20,7 @@ from corolib.sync import Event
 
 __all__ = ["_ThreadHandle", "_make_thread_handle", "_shutdown", "start_joinable_thread"]
 
-_real_shutdown = _real._shutdown
+_real_shutdown: Callable[[], None] = getattr(_real, "_shutdown")  # noqa: B009 - 3.13+ only
 
 #: started handles of non-daemon green threads, joined by _shutdown()
 _non_daemon: set[_ThreadHandle] = set()
@@ -87,11 +87,11 @@ def start_joinable_thread(
     """Start ``function()`` with ``spawn``; the handle is done when it returns."""
     if handle is None:
         handle = _ThreadHandle()
-    elif not isinstance(handle, _ThreadHandle):
+    if not isinstance(handle, _ThreadHandle):
         raise TypeError(f"'handle' must be a _ThreadHandle, not {type(handle).__name__}")
     if handle._started:
         raise RuntimeError("thread already started")
-    g = spawn(function, (), {}, handle._set_done)
+    g: Any = spawn(function, (), {}, handle._set_done)
     handle._ident = id(g)
     handle._started = True
     _live.add(handle)

@@ -102,22 +102,22 @@ class PipeIO(_io.RawIOBase):
 
     def fileno(self) -> int:
         """The pipe's fd."""
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         return self._fd
 
     def readable(self) -> bool:
         """True for the read end."""
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         return self._readable
 
     def writable(self) -> bool:
         """True for the write end."""
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         return not self._readable
 
     def isatty(self) -> bool:
         """Return False: a pipe is not a terminal."""
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         return False
 
     def readinto(self, buffer: Any) -> int:
@@ -204,7 +204,7 @@ class Popen(_stdsubprocess.Popen):  # type: ignore[type-arg]
     """
 
     __init__ = _rebind(_stdsubprocess.Popen.__init__)
-    _communicate = _rebind(_stdsubprocess.Popen._communicate)
+    _communicate = _rebind(getattr(_stdsubprocess.Popen, "_communicate"))  # noqa: B009
 
     _pidfd = -1
 
@@ -230,27 +230,28 @@ class Popen(_stdsubprocess.Popen):  # type: ignore[type-arg]
     def __del__(self, *args: Any, **kwargs: Any) -> None:
         if getattr(self, "returncode", None) is not None:
             self._close_pidfd()
-        super().__del__(*args, **kwargs)  # type: ignore[misc]
+        super().__del__(*args, **kwargs)
 
     def _wait(self, timeout: float | None) -> int:
         """Wait for the child to exit (cooperatively); set and return ``returncode``."""
+        me: Any = self  # the stdlib's private attributes are not in the stubs
         if self.returncode is not None:
-            return self.returncode  # type: ignore[no-any-return]
+            return self.returncode
         deadline = None if timeout is None else _monotonic() + timeout
         delay = 0.0005
         while True:
-            if self._waitpid_lock.acquire(False):
+            if me._waitpid_lock.acquire(False):
                 try:
                     if self.returncode is not None:
                         break  # another greenlet (or thread) reaped it
-                    pid, sts = self._try_wait(_WNOHANG)
+                    pid, sts = me._try_wait(_WNOHANG)
                     if pid == self.pid:
                         self._handle_exitstatus(sts)
                         break
                 finally:
-                    self._waitpid_lock.release()
+                    me._waitpid_lock.release()
             remaining = None if deadline is None else deadline - _monotonic()
-            if remaining is not None and remaining <= 0:
+            if remaining is not None and timeout is not None and remaining <= 0:
                 raise _TimeoutExpired(self.args, timeout)
             if self._pidfd >= 0:
                 try:
@@ -260,7 +261,7 @@ class Popen(_stdsubprocess.Popen):  # type: ignore[type-arg]
                 continue
             delay = min(delay * 2, 0.05)
             _sleep(delay if remaining is None else min(delay, remaining))
-        return self.returncode  # type: ignore[no-any-return]
+        return me.returncode  # type: ignore[no-any-return]
 
 
 _globals["Popen"] = Popen

@@ -38,7 +38,7 @@ import _thread as _real
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from corolib._core import GreenletExit, getcurrent, greenlet
 from corolib._core import get_hub as _get_hub
@@ -111,7 +111,7 @@ def _report_unraisable(function: object, exc: BaseException) -> None:
     hook = sys.unraisablehook
     try:
         if hook is not sys.__unraisablehook__:
-            hook(_UnraisableArgs(exc, msg, obj))
+            hook(cast(Any, _UnraisableArgs(exc, msg, obj)))
             return
         stream = sys.stderr
         if stream is None:

@@ -104,7 +104,7 @@ def _is_exempt(module_name: str) -> bool:
     top = module_name.partition(".")[0]
     if top == "corolib":
         return True
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     return top in stdlib and module_name != "__main__"
 
 
@@ -117,10 +117,10 @@ def late_references(originals: list[tuple[str, str, Any]]) -> dict[str, list[str
     found: dict[str, list[str]] = {}
     if not wanted:
         return found
-    for module_name, module in list(sys.modules.items()):
-        if module is None or _is_exempt(module_name):
+    for module_name, loaded in list(sys.modules.items()):
+        if loaded is None or _is_exempt(module_name):
             continue
-        namespace = getattr(module, "__dict__", None)
+        namespace = getattr(loaded, "__dict__", None)
         if not isinstance(namespace, dict):
             continue
         for key, value in list(namespace.items()):

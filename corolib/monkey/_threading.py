@@ -120,17 +120,18 @@ def _patch_threading_module(event: bool) -> None:
     patch(th, "local", green_local)
     if event:
         patch(th, "Event", green_threading.Event)
+    green: Any = green_thread  # its per-version names are defined only there
     if _PY313:
-        patch(th, "_start_joinable_thread", green_thread.start_joinable_thread)
-        patch(th, "_ThreadHandle", green_thread._ThreadHandle)
-        patch(th, "_make_thread_handle", green_thread._make_thread_handle)
-        patch(th, "_thread_shutdown", green_thread._shutdown)
+        patch(th, "_start_joinable_thread", green.start_joinable_thread)
+        patch(th, "_ThreadHandle", green._ThreadHandle)
+        patch(th, "_make_thread_handle", green._make_thread_handle)
+        patch(th, "_thread_shutdown", green._shutdown)
         # 3.13's _DummyThread removes itself from _active when this local's
         # value for its thread is dropped: with a green local, per greenlet.
         patch(th, "_thread_local_info", green_local())
     else:
         patch(th, "_start_new_thread", green_thread.start_new_thread)
-        patch(th, "_set_sentinel", green_thread._set_sentinel)
+        patch(th, "_set_sentinel", green._set_sentinel)
         patch(th, "_DummyThread", _make_green_dummy_thread(th))
     _green_main_thread(th)
     patch(th, "_shutdown", _make_shutdown(th._shutdown))
@@ -158,9 +159,10 @@ def _green_main_thread(th: Any) -> None:
     if th.current_thread() is not main:
         return  # patched from another thread: leave the main thread alone
     if _PY313:
+        green: Any = green_thread
         handle = main._handle
-        if not handle.is_done() and not isinstance(handle, green_thread._ThreadHandle):
-            main._handle = green_thread._make_thread_handle(handle.ident)
+        if not handle.is_done() and not isinstance(handle, green._ThreadHandle):
+            main._handle = green._make_thread_handle(handle.ident)
     else:
         tlock = main._tstate_lock
         if tlock is not None and tlock.locked() and not isinstance(tlock, green_thread.LockType):
@@ -192,7 +194,7 @@ def _make_green_dummy_thread(th: Any) -> type:
             except Exception:  # noqa: BLE001, S110 - never raise from a finalizer
                 pass
 
-    class _DummyThread(th._DummyThread):  # type: ignore[misc, name-defined]
+    class _DummyThread(th._DummyThread):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             # A green thread's dummy lives as long as the thread's dummy would
