@@ -28,8 +28,10 @@ $(VENV)/.installed: $(VENV)/bin/python $(SOURCES) | deps
 	$(PIP) --no-build-isolation --force-reinstall --no-deps .
 	@touch $@
 
+# The greenlet core briefly, then the chat server with 1,000 simulated users.
 demo: $(VENV)/.installed
-	$(PY) examples/greenlet_demo.py
+	$(PY) examples/greenlet_demo.py 100000
+	$(PY) examples/chat_demo.py
 
 test: thirdparty-deps test-python test-stdlib matrix
 

@@ -20,6 +20,7 @@ arguments raise the same exception with the same message as the stdlib.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import math
 import operator
@@ -39,6 +40,8 @@ __all__ = [
     "parse_socket_timeout",
     "deadline_after",
     "blocking_flag",
+    "HAS_EXCEPTION_GROUP",
+    "exception_group",
 ]
 
 _monotonic = time.monotonic
@@ -180,3 +183,13 @@ else:
     def blocking_flag(value: Any) -> bool:
         """Read a ``setblocking`` argument as the stdlib does: an integer (before 3.12)."""
         return bool(operator.index(value))
+
+
+#: ExceptionGroup exists (3.11+): ``create_connection(all_errors=True)`` too.
+HAS_EXCEPTION_GROUP = sys.version_info >= (3, 11)
+
+
+def exception_group(message: str, exceptions: list[OSError]) -> BaseException:
+    """Return ``ExceptionGroup(message, exceptions)`` (3.11+ only)."""
+    group: Any = getattr(builtins, "ExceptionGroup")  # noqa: B009 - absent before 3.11
+    return group(message, exceptions)  # type: ignore[no-any-return]

@@ -79,7 +79,11 @@ def _dict_of(self: local) -> dict[str, Any]:
     d = _new_dict(impl, greenlet)
     init = type(self).__init__
     if init is not object.__init__:
-        init(self, *impl.args, **impl.kwargs)
+        try:
+            init(self, *impl.args, **impl.kwargs)
+        except BaseException:
+            del impl.dicts[id(greenlet)]  # as threading.local: try again next time
+            raise
     return d
 
 

@@ -16,6 +16,7 @@ also frees its pool slot.  Groups belong to one thread.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from queue import Full
@@ -24,7 +25,7 @@ from typing import Any
 from corolib._core import GreenletExit, WaitQueue, getcurrent
 from corolib.hub import Greenlet, Timeout, joinall
 from corolib.hub import kill as _kill
-from corolib.sync import DummySemaphore, Semaphore
+from corolib.sync import Semaphore
 
 __all__ = ["Group", "Pool", "PoolFull", "IMap", "IMapUnordered"]
 
@@ -62,7 +63,7 @@ class IMapUnordered:
         self,
         func: Callable[..., Any],
         iterable: Iterable[tuple[Any, ...]],
-        spawn: Callable[..., Any],
+        spawn: Callable[[Callable[..., Any], tuple[Any, ...]], Any],
         maxsize: int | None = None,
     ) -> None:
         if maxsize is not None and maxsize < 1:
@@ -94,7 +95,7 @@ class IMapUnordered:
             for args in self._iterable:
                 if limit is not None:
                     limit.acquire()
-                task = spawn(func, *args)
+                task = spawn(func, args)
                 self._outstanding += 1
                 if ordered:
                     results.append(task)
@@ -194,10 +195,12 @@ class Group:
         # calls its links: without this, `kill()` and `killone()` would
         # return with the dead member still counted.  Idempotent.
         greenlets = self.greenlets
-        if greenlet not in greenlets:
+        try:
+            greenlets.remove(greenlet)
+        except KeyError:
             return False
-        greenlets.discard(greenlet)
-        self.dying.discard(greenlet)
+        if self.dying:
+            self.dying.discard(greenlet)
         if not greenlets and self._joiners:
             self._joiners.wake_all()
         return True
@@ -217,6 +220,12 @@ class Group:
     def spawn(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Create a greenlet running ``func(*args, **kwargs)``, add it and start it."""
         greenlet = self.greenlet_class(func, *args, **kwargs)
+        self.start(greenlet)
+        return greenlet
+
+    def _spawn_args(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        # spawn(func, *args) for imap, without re-packing the arguments
+        greenlet = self.greenlet_class(func, *args)
         self.start(greenlet)
         return greenlet
 
@@ -316,13 +325,14 @@ class Group:
             return func(*args, **kwds)
         return self.spawn(func, *args, **kwds).get()
 
-    def _apply_cb(
+    def apply_cb(
         self,
         func: Callable[..., Any],
-        args: Iterable[Any] | None,
-        kwds: dict[str, Any] | None,
-        callback: Callable[[Any], object] | None,
+        args: Iterable[Any] | None = None,
+        kwds: dict[str, Any] | None = None,
+        callback: Callable[[Any], object] | None = None,
     ) -> Any:
+        """:meth:`apply`, then ``callback(result)`` in a new greenlet."""
         result = self.apply(func, args, kwds)
         if callback is not None:
             Greenlet.spawn(callback, result)
@@ -341,7 +351,7 @@ class Group:
         the pool is full, the returned greenlet first waits for a slot.
         """
         if self.full():
-            return Greenlet.spawn(self._apply_cb, func, args, kwds, callback)
+            return Greenlet.spawn(self.apply_cb, func, args, kwds, callback)
         args = () if args is None else tuple(args)
         greenlet = self.spawn(func, *args, **(kwds or {}))
         if callback is not None:
@@ -355,24 +365,25 @@ class Group:
 
         ``maxsize``: at most that many results wait for the reader.
         """
-        return IMap(func, zip(*iterables, strict=False), self.spawn, maxsize)
+        return IMap(func, zip(*iterables, strict=False), self._spawn_args, maxsize)
 
     def imap_unordered(
         self, func: Callable[..., Any], *iterables: Iterable[Any], maxsize: int | None = None
     ) -> IMapUnordered:
         """Like :meth:`imap`, results in the order they finish."""
-        return IMapUnordered(func, zip(*iterables, strict=False), self.spawn, maxsize)
+        return IMapUnordered(func, zip(*iterables, strict=False), self._spawn_args, maxsize)
 
     def map(self, func: Callable[..., Any], iterable: Iterable[Any]) -> list[Any]:
         """``list(imap(func, iterable))``: every result, in order (first error raised)."""
         return list(self.imap(func, iterable))
 
-    def _map_cb(
+    def map_cb(
         self,
         func: Callable[..., Any],
         iterable: Iterable[Any],
-        callback: Callable[[Any], object] | None,
+        callback: Callable[[Any], object] | None = None,
     ) -> list[Any]:
+        """:meth:`map`, then ``callback(results)`` (in this greenlet)."""
         result = self.map(func, iterable)
         if callback is not None:
             callback(result)
@@ -385,7 +396,7 @@ class Group:
         callback: Callable[[list[Any]], object] | None = None,
     ) -> Greenlet:
         """Start a greenlet computing :meth:`map`; ``callback(results)`` runs when done."""
-        return Greenlet.spawn(self._map_cb, func, iterable, callback)
+        return Greenlet.spawn(self.map_cb, func, iterable, callback)
 
 
 class Pool(Group):
@@ -402,9 +413,8 @@ class Pool(Group):
         self.size = size
         if greenlet_class is not None:
             self.greenlet_class = greenlet_class
-        self._semaphore: Semaphore | DummySemaphore = (
-            DummySemaphore() if size is None else Semaphore(size)
-        )
+        # Unbounded: a semaphore that never runs out (so spawn needs no branch).
+        self._semaphore = Semaphore(sys.maxsize if size is None else size)
 
     def __repr__(self) -> str:
         size = f"{len(self.greenlets)}/{self.size}"
@@ -421,7 +431,9 @@ class Pool(Group):
         return self.free_count() <= 0
 
     def wait_available(self, timeout: float | None = None) -> int:
-        """Wait until a slot is free (or ``timeout``); return how many are."""
+        """Wait until a slot is free (or ``timeout``); return how many are (1 if unbounded)."""
+        if self.size is None:
+            return 1
         return self._semaphore.wait(timeout)
 
     def add(self, greenlet: Any, blocking: bool = True, timeout: float | None = None) -> None:
@@ -442,7 +454,10 @@ class Pool(Group):
     def spawn(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Wait for a slot, then start ``func(*args, **kwargs)`` in a member greenlet."""
         semaphore = self._semaphore
-        semaphore.acquire()
+        if semaphore.counter > 0:
+            semaphore.counter -= 1  # Semaphore.acquire's fast path, inlined
+        else:
+            semaphore.acquire()
         try:
             greenlet = self.greenlet_class(func, *args, **kwargs)
             greenlet.rawlink(self._discard_link)
@@ -453,11 +468,36 @@ class Pool(Group):
         greenlet.start()
         return greenlet
 
+    def _spawn_args(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        # spawn(func, *args) for imap, without re-packing the arguments
+        semaphore = self._semaphore
+        if semaphore.counter > 0:
+            semaphore.counter -= 1
+        else:
+            semaphore.acquire()
+        try:
+            greenlet = self.greenlet_class(func, *args)
+            greenlet.rawlink(self._discard_link)
+        except BaseException:
+            semaphore.release()
+            raise
+        self.greenlets.add(greenlet)
+        greenlet.start()
+        return greenlet
+
     def _discard(self, greenlet: Any) -> bool:
-        if Group._discard(self, greenlet):
-            self._semaphore.release()
-            return True
-        return False
+        # Group._discard, inlined (it runs once per member), then free the slot.
+        greenlets = self.greenlets
+        try:
+            greenlets.remove(greenlet)
+        except KeyError:
+            return False
+        if self.dying:
+            self.dying.discard(greenlet)
+        if not greenlets and self._joiners:
+            self._joiners.wake_all()
+        self._semaphore.release()
+        return True
 
     def statistics(self) -> dict[str, Any]:
         """Return Group figures plus ``capacity``, ``free``, ``waiters`` (waiting for a slot)."""

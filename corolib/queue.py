@@ -19,13 +19,15 @@ switch.  A producer that never has to wait never lets the consumer run: put
 ``sleep(0)`` in such loops if they must interleave.
 
 Threads: ``put_nowait`` (and ``put`` that finds room), ``get_nowait`` (and
-``get`` that finds an item), ``qsize``, ``empty``, ``full`` and
-``shutdown`` may be called from any OS thread; greenlets waiting in another
-thread's hub are served by that hub.  (For ``PriorityQueue``, only with
-items that compare in C: tuples of numbers and strings, not objects with a
-Python ``__lt__``.)  Waiting (a blocking ``put``/``get``/``peek``) must
-happen in one thread at a time; ``task_done`` and ``join`` belong to the
-waiters' thread; ``Channel`` belongs to one thread.
+``get`` that finds an item), ``qsize``, ``empty``, ``full``, ``task_done``,
+``join`` and ``shutdown`` may be called from any OS thread; greenlets
+waiting in another thread's hub are served by that hub.  (For
+``PriorityQueue``, only with items that compare in C: tuples of numbers and
+strings, not objects with a Python ``__lt__``.)  Waiting in ``put``, ``get``
+or ``peek`` must happen in one thread at a time (else
+:class:`corolib.InvalidThreadUseError`); ``Channel`` belongs to one thread.
+A greenlet waiting for another thread must give its hub a reason to keep
+running (a timeout, or ``Hub.hold()``), or the hub raises ``LoopExit``.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ from heapq import heapify, heappop, heappush
 from queue import Empty, Full
 from typing import Any
 
-from corolib._core import WaitQueue, get_hub_if_exists
+from corolib import _core
 from corolib._core import get_hub as _get_hub
+from corolib._core import get_hub_if_exists
 from corolib.sync import InvalidThreadUseError, _bind_lock, _call_threadsafe, _discard, _Waiter
 
 if sys.version_info >= (3, 13):
@@ -73,28 +76,24 @@ def _negative_timeout() -> ValueError:
     return ValueError("'timeout' must be a non-negative number")
 
 
-class SimpleQueue:
+class SimpleQueue(_core.QueueBase):
     """A FIFO queue of items between greenlets, without task tracking.
 
     ``SimpleQueue(maxsize=None, items=())``: ``maxsize`` None, 0 or negative
     means unbounded; otherwise ``put`` waits while ``maxsize`` items are in.
     """
 
+    # _items, _getters, _putters, _peekers, _tasks and _maxsize live in the
+    # compiled base, whose put/get/put_nowait/get_nowait/qsize/empty/len are
+    # the fast paths; the slow paths (_put, _get) are here.
     __slots__ = (
         "maxsize",
-        "_maxsize",
-        "_items",
         "_push",
         "_pop",
         "_putback",
-        "_getters",
-        "_putters",
-        "_peekers",
         "_hub",
-        "_tasks",
         "_joiners",
         "is_shutdown",
-        "__weakref__",
     )
 
     def __init__(self, maxsize: int | None = None, items: Iterable[Any] = ()) -> None:
@@ -104,12 +103,13 @@ class SimpleQueue:
         self._make_container(items)
         self._getters: deque[_Waiter] = deque()
         self._putters: deque[_Waiter] = deque()
-        self._peekers: WaitQueue | None = None
-        #: the hub of the waiters while there are any
+        self._peekers: deque[_Waiter] = deque()
+        #: the hub the waiters live in (bound by the first, changed only while none wait)
         self._hub: Any = None
         #: one entry per unfinished task (Queue), None for SimpleQueue
         self._tasks: deque[None] | None = None
-        self._joiners: WaitQueue | None = None
+        #: greenlets in join(): records whose item is their hub (any thread)
+        self._joiners: deque[_Waiter] | None = None
         #: set by shutdown()
         self.is_shutdown = False
 
@@ -126,23 +126,16 @@ class SimpleQueue:
 
     # -- sizes ---------------------------------------------------------------
 
-    def qsize(self) -> int:
-        """How many items are in the queue (not counting waiting putters)."""
-        return len(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
     def __bool__(self) -> bool:
         return True  # a queue is an object, not a container, in tests of truth
-
-    def empty(self) -> bool:
-        """Tell whether no item is in the queue."""
-        return not self._items
 
     def full(self) -> bool:
         """Tell whether ``put`` would wait."""
         return len(self._items) >= self._maxsize
+
+    def copy(self) -> SimpleQueue:
+        """Return a new queue of the same kind and size holding the same items."""
+        return type(self)(self.maxsize, list(self._items))
 
     def __repr__(self) -> str:
         return (
@@ -162,28 +155,12 @@ class SimpleQueue:
             "maxsize": self.maxsize,
             "getters": len(self._getters),
             "putters": len(self._putters),
-            "peekers": len(self._peekers) if self._peekers is not None else 0,
+            "peekers": len(self._peekers),
             "unfinished_tasks": len(self._tasks) if self._tasks is not None else 0,
             "shutdown": self.is_shutdown,
         }
 
     # -- put -------------------------------------------------------------------
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        """Put ``item`` in; while full, wait (up to ``timeout``, then ``Full``).
-
-        Without ``block``, raise ``Full`` at once if full.  ``ShutDown`` after
-        :meth:`shutdown`.
-        """
-        items = self._items
-        if self._hub is None and timeout is None and len(items) < self._maxsize:
-            items.append(item)  # (the fast paths inline the FIFO container's methods)
-            return
-        self._put(item, block, timeout)
-
-    def put_nowait(self, item: Any) -> None:
-        """``put(item, block=False)``: ``Full`` if there is no room."""
-        self.put(item, False)
 
     def _count_task(self) -> None:
         tasks = self._tasks
@@ -195,24 +172,29 @@ class SimpleQueue:
             raise ShutDown
         if block and timeout is not None and timeout < 0 and self._maxsize != _UNBOUNDED:
             raise _negative_timeout()
-        hub = self._hub
-        if hub is not None and hub is not get_hub_if_exists():
-            return self._put_from_thread(hub, item, block)
+        if self._waited_on_elsewhere():
+            return self._put_from_thread(item, block)
         if self._serve_getter(item):
             self._count_task()
             return
         if len(self._items) < self._maxsize:
             self._push(item)
             self._count_task()
-            if self._peekers:
-                self._peekers.wake_all()
+            if self._getters or self._peekers:  # (see put: item first, then waiters)
+                self._serve_waiters()
             return
         if not block:
             raise Full
         self._wait_to_put(item, timeout)
 
-    def _put_from_thread(self, hub: Any, item: Any, block: bool) -> None:
-        """``put`` while the waiters live in another thread's ``hub``."""
+    def _waited_on_elsewhere(self) -> bool:
+        """Tell whether greenlets of another thread's hub wait on this queue."""
+        return bool(self._getters or self._putters or self._peekers) and (
+            self._hub is not get_hub_if_exists()
+        )
+
+    def _put_from_thread(self, item: Any, block: bool) -> None:
+        """``put`` while the waiters live in another thread's hub."""
         if len(self._items) >= self._maxsize:
             if not block:
                 raise Full
@@ -221,119 +203,96 @@ class SimpleQueue:
             )
         self._push(item)
         self._count_task()
-        self._poke(hub)
+        self._poke()
 
-    def _poke(self, hub: Any) -> None:
-        """Have ``hub`` (the waiters' hub, in another thread) serve its waiters."""
-        try:
-            hub.run_callback_threadsafe(self._rebalance)
-        except RuntimeError:
-            self._hub = None  # that thread's hub is gone, with its waiters
+    def _serve_waiters(self) -> None:
+        """An item went in while greenlets wait: serve them (in their hub)."""
+        if self._hub is get_hub_if_exists():
+            self._rebalance()
+        else:
+            self._poke()
+
+    def _poke(self) -> None:
+        """Have the waiters' hub (another thread's) serve its waiters soon."""
+        _call_threadsafe(self._hub, self._rebalance)
 
     def _wait_to_put(self, item: Any, timeout: float | None) -> None:
-        self._bind()
         putters = self._putters
-        if not putters and len(self._items) < self._maxsize:
-            # Room appeared (a get from another thread) while we bound.
-            self._push(item)
-            self._count_task()
-            self._settle()
-            return
         w = _Waiter()
         w.item = item
-        putters.append(w)
+        self._enqueue(putters, w)
+        if self.is_shutdown:  # by another thread, since we looked
+            _discard(putters, w)
+            raise ShutDown
+        if len(self._items) < self._maxsize and putters[0] is w:
+            # Room appeared (a get in another thread) since we looked.
+            putters.popleft()
+            self._push(item)
+            self._count_task()
+            return
         try:
             woken = w.wait(timeout)
         except BaseException:
             if w.item is not _DONE and w.item is not _SHUT:
-                self._leave(putters, w)
+                _discard(putters, w)
             raise
         if woken is False:
-            self._leave(putters, w)
+            _discard(putters, w)
             raise Full
         if w.item is _SHUT:
             raise ShutDown
 
     # -- get -------------------------------------------------------------------
 
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Take the next item; while empty, wait (up to ``timeout``, then ``Empty``).
-
-        Without ``block``, raise ``Empty`` at once if empty.  After
-        :meth:`shutdown`, items still in are returned, then ``ShutDown``.
-        """
-        if self._hub is None and timeout is None:
-            try:
-                return self._items.popleft()
-            except IndexError:
-                pass
-        return self._get(block, timeout)
-
-    def get_nowait(self) -> Any:
-        """``get(block=False)``: ``Empty`` if there is no item."""
-        return self.get(False)
-
     def _get(self, block: bool, timeout: float | None) -> Any:
         if block and timeout is not None and timeout < 0:
             raise _negative_timeout()
-        hub = self._hub
-        if hub is not None and hub is not get_hub_if_exists():
-            return self._get_from_thread(hub, block)
         try:
             item = self._pop()
         except IndexError:
             pass
         else:
             if self._putters:
-                self._rebalance()
+                self._admit_putters()
             return item
         if self.is_shutdown:
             raise ShutDown
         if not block:
             raise Empty
-        return self._wait_to_get(timeout)
-
-    def _get_from_thread(self, hub: Any, block: bool) -> Any:
-        """``get`` while the waiters live in another thread's ``hub``."""
-        try:
-            item = self._pop()
-        except IndexError:
-            if self.is_shutdown:
-                raise ShutDown from None
-            if not block:
-                raise Empty from None
+        if self._waited_on_elsewhere():
             raise InvalidThreadUseError(
                 f"{self!r}: a greenlet would wait in get() while others wait in another thread"
-            ) from None
-        self._poke(hub)
-        return item
+            )
+        return self._wait_to_get(timeout)
 
     def _wait_to_get(self, timeout: float | None) -> Any:
-        self._bind()
         getters = self._getters
-        if not getters:
-            # An item may have come from another thread while we bound.
+        w = _Waiter()
+        self._enqueue(getters, w)
+        if getters[0] is w:
+            # An item may have come from another thread since we looked.
             try:
                 item = self._pop()
             except IndexError:
                 pass
             else:
-                self._settle()
+                getters.popleft()
                 return item
-        w = _Waiter()
-        getters.append(w)
+        if self.is_shutdown:  # by another thread, since we looked
+            _discard(getters, w)
+            raise ShutDown
         try:
             woken = w.wait(timeout)
         except BaseException:
             item = getattr(w, "item", _UNSET)
             if item is _UNSET:
-                self._leave(getters, w)
+                _discard(getters, w)
             elif item is not _SHUT:
                 self._putback(item)  # served, then killed: it goes back in front
                 self._rebalance()
             raise
         if woken is False:
-            self._leave(getters, w)
+            _discard(getters, w)
             raise Empty
         item = w.item
         if item is _SHUT:
@@ -351,24 +310,23 @@ class SimpleQueue:
         if timeout is not None and timeout < 0:
             raise _negative_timeout()
         deadline = None if timeout is None else time.monotonic() + timeout
+        peekers = self._peekers
         while True:
+            if self._items:
+                return self._peek()
             if self.is_shutdown:
                 raise ShutDown
-            self._bind()
-            if self._items:
-                self._settle()
-                return self._peek()
-            peekers = self._peekers
-            if peekers is None:
-                peekers = self._peekers = WaitQueue()
+            w = _Waiter()
+            self._enqueue(peekers, w)
+            if self._items or self.is_shutdown:  # (another thread, since we looked)
+                _discard(peekers, w)
+                continue
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                woken = peekers.wait(remaining)
+                woken = w.wait(remaining)
             finally:
-                self._settle()
-            if self._items:
-                return self._peek()
-            if woken is False:
+                _discard(peekers, w)
+            if woken is False and not self._items:
                 raise Empty
 
     def peek_nowait(self) -> Any:
@@ -377,28 +335,25 @@ class SimpleQueue:
 
     # -- waiters ---------------------------------------------------------------
 
-    def _bind(self) -> None:
-        """Make the current hub the one the waiters live in (published before re-checking)."""
+    def _enqueue(self, waiters: deque[_Waiter], w: _Waiter) -> None:
+        """Publish ``w`` as a waiter of the current hub (done before re-checking).
+
+        The queue's waiters all live in one hub; it is bound by the first
+        waiter and may change only while nobody waits.
+        """
         hub = _get_hub()
-        if self._hub is hub:
-            return
-        with _bind_lock:
-            if self._hub is None:
+        if self._hub is not hub:
+            with _bind_lock:
+                if self._hub is not None and (self._getters or self._putters or self._peekers):
+                    raise InvalidThreadUseError(
+                        f"{self!r} already has waiters in another thread; waiting on a "
+                        "queue must happen in one thread at a time"
+                    )
                 self._hub = hub
-                return
-        raise InvalidThreadUseError(
-            f"{self!r} already has waiters in another thread; waiting on a queue must "
-            "happen in one thread at a time"
-        )
-
-    def _settle(self) -> None:
-        """Forget the waiters' hub once no greenlet waits (fast paths again)."""
-        if not self._getters and not self._putters and not self._peekers:
-            self._hub = None
-
-    def _leave(self, waiters: deque[_Waiter], w: _Waiter) -> None:
-        _discard(waiters, w)
-        self._settle()
+        waiters.append(w)
+        if self._hub is not hub:  # another thread bound it in between
+            _discard(waiters, w)
+            raise InvalidThreadUseError(f"{self!r} is being waited on by another thread")
 
     def _serve_getter(self, item: Any) -> bool:
         """Hand ``item`` to the oldest waiting getter; False if there is none."""
@@ -407,34 +362,43 @@ class SimpleQueue:
             w = getters.popleft()
             if w.wake():
                 w.item = item
-                if not getters:
-                    self._settle()
                 return True
         return False
 
+    def _admit_putters(self) -> None:
+        """Room was made: let waiting putters in (from the waiters' hub)."""
+        putters, items = self._putters, self._items
+        if not putters and not self._peekers:
+            return
+        if self._hub is not get_hub_if_exists():
+            self._poke()
+            return
+        while putters and len(items) < self._maxsize:
+            w = putters.popleft()
+            if w.wake():
+                self._push(w.item)
+                self._count_task()
+                w.item = _DONE
+        if self._peekers and items:
+            self._wake_peekers()
+
+    def _wake_peekers(self) -> None:
+        peekers = self._peekers
+        while peekers:
+            peekers.popleft().wake()
+
     def _rebalance(self) -> None:
         """Serve waiters from what the queue holds (in the waiters' hub)."""
-        getters, putters, items = self._getters, self._putters, self._items
-        while True:
-            if getters and items:
-                try:
-                    item = self._pop()
-                except IndexError:  # taken by another thread meanwhile
-                    continue
-                if not self._serve_getter(item):
-                    self._putback(item)
-                continue
-            if putters and len(items) < self._maxsize:
-                w = putters.popleft()
-                if w.wake():
-                    self._push(w.item)
-                    self._count_task()
-                    w.item = _DONE
-                continue
-            break
-        if self._peekers and items:
-            self._peekers.wake_all()
-        self._settle()
+        getters, items = self._getters, self._items
+        while getters and items:
+            try:
+                item = self._pop()
+            except IndexError:  # taken by another thread meanwhile
+                break
+            if not self._serve_getter(item):
+                self._putback(item)
+                break
+        self._admit_putters()
 
     # -- shutting down ----------------------------------------------------------
 
@@ -456,25 +420,35 @@ class SimpleQueue:
                     break
                 if tasks:
                     tasks.pop()
-        hub = self._hub
-        if hub is not None and hub is not get_hub_if_exists():
-            _call_threadsafe(hub, self._release_waiters, immediate)
+        if self._waited_on_elsewhere():
+            _call_threadsafe(self._hub, self._release_waiters, immediate)
         else:
             self._release_waiters(immediate)
 
     def _release_waiters(self, immediate: bool) -> None:
-        getters, putters = self._getters, self._putters
         self._rebalance()  # remaining items to remaining getters
-        for waiters in (getters, putters):
+        for waiters in (self._getters, self._putters):
             while waiters:
                 w = waiters.popleft()
                 if w.wake():
                     w.item = _SHUT
-        if self._peekers:
-            self._peekers.wake_all()
-        if immediate and self._joiners:
-            self._joiners.wake_all()
-        self._settle()
+        self._wake_peekers()
+        if immediate:
+            self._wake_joiners()
+
+    def _wake_joiners(self) -> None:
+        """Every task is done: wake join() callers, each through its own hub."""
+        joiners = self._joiners
+        here = get_hub_if_exists()
+        while joiners:  # (None for a SimpleQueue)
+            try:
+                w = joiners.popleft()
+            except IndexError:  # another thread emptied it meanwhile
+                break
+            if w.item is here:
+                w.wake()
+            else:  # it may not have parked yet: its hub runs the wake after it does
+                _call_threadsafe(w.item, w.wake)
 
     # -- iteration ---------------------------------------------------------------
 
@@ -504,22 +478,13 @@ class Queue(SimpleQueue):
     def __init__(self, maxsize: int | None = None, items: Iterable[Any] = ()) -> None:
         SimpleQueue.__init__(self, maxsize, items)
         self._tasks = deque([None] * len(self._items))
-        self._joiners = WaitQueue()
+        self._joiners = deque()
 
     @property
     def unfinished_tasks(self) -> int:
         """Items put and not yet marked done with :meth:`task_done`."""
         assert self._tasks is not None
         return len(self._tasks)
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
-        items = self._items
-        if self._hub is None and timeout is None and len(items) < self._maxsize:
-            items.append(item)
-            self._tasks.append(None)  # type: ignore[union-attr]
-            return
-        self._put(item, block, timeout)
 
     def task_done(self) -> None:
         """One item taken earlier is fully processed; ``ValueError`` if more than were put."""
@@ -530,19 +495,30 @@ class Queue(SimpleQueue):
         except IndexError:
             raise ValueError("task_done() called too many times") from None
         if not tasks and self._joiners:
-            self._joiners.wake_all()
+            self._wake_joiners()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait until every item put has been marked done; False if ``timeout`` passed first."""
+        """Wait until every item put has been marked done; False if ``timeout`` passed first.
+
+        Any thread may wait here, and ``task_done`` may be called from any thread.
+        """
         tasks = self._tasks
         joiners = self._joiners
         assert tasks is not None and joiners is not None
-        if not tasks:
-            return True
         deadline = None if timeout is None else time.monotonic() + timeout
         while tasks:
+            w = _Waiter()
+            w.item = _get_hub()
+            joiners.append(w)  # published before looking at the tasks again
+            if not tasks:
+                _discard(joiners, w)
+                break
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if joiners.wait(remaining) is False:
+            try:
+                woken = w.wait(remaining)
+            finally:
+                _discard(joiners, w)
+            if woken is False:
                 return not tasks
         return True
 
@@ -562,7 +538,7 @@ class LifoQueue(Queue):
     __slots__ = ()
 
     def _make_container(self, items: Iterable[Any]) -> None:
-        container = self._items = list(items)  # type: ignore[assignment]
+        container = self._items = list(items)
         self._push = container.append
         self._pop = container.pop
         self._putback = container.append
@@ -572,11 +548,15 @@ class LifoQueue(Queue):
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Take the most recent item; see :meth:`SimpleQueue.get`."""
-        if self._hub is None and timeout is None:
+        if timeout is None:
             try:
-                return self._pop()
+                item = self._pop()
             except IndexError:
                 pass
+            else:
+                if self._putters:
+                    self._admit_putters()
+                return item
         return self._get(block, timeout)
 
 
@@ -589,7 +569,7 @@ class PriorityQueue(Queue):
     __slots__ = ()
 
     def _make_container(self, items: Iterable[Any]) -> None:
-        container = self._items = list(items)  # type: ignore[assignment]
+        container = self._items = list(items)
         heapify(container)
         self._push = partial(heappush, container)
         self._pop = partial(heappop, container)
@@ -600,19 +580,25 @@ class PriorityQueue(Queue):
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
-        if self._hub is None and timeout is None and len(self._items) < self._maxsize:
+        if timeout is None and len(self._items) < self._maxsize:
             self._push(item)
             self._tasks.append(None)  # type: ignore[union-attr]
+            if self._getters or self._peekers:
+                self._serve_waiters()
             return
         self._put(item, block, timeout)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Take the smallest item; see :meth:`SimpleQueue.get`."""
-        if self._hub is None and timeout is None:
+        if timeout is None:
             try:
-                return self._pop()
+                item = self._pop()
             except IndexError:
                 pass
+            else:
+                if self._putters:
+                    self._admit_putters()
+                return item
         return self._get(block, timeout)
 
 
@@ -661,47 +647,49 @@ class Channel:
         """``{'getters': waiting getters, 'putters': waiting putters}``."""
         return {"getters": len(self._getters), "putters": len(self._putters)}
 
-    def _bind(self) -> None:
-        hub = _get_hub()
-        if self._hub is hub:
-            return
-        with _bind_lock:
-            if self._hub is None:
-                self._hub = hub
-                return
-        raise InvalidThreadUseError(f"{self!r} is used by greenlets of another thread")
+    def _check_thread(self) -> None:
+        if self._hub is not get_hub_if_exists():
+            raise InvalidThreadUseError(f"{self!r} is used by greenlets of another thread")
 
-    def _leave(self, waiters: deque[_Waiter], w: _Waiter) -> None:
-        _discard(waiters, w)
-        if not self._getters and not self._putters:
-            self._hub = None
+    def _enqueue(self, waiters: deque[_Waiter], w: _Waiter) -> None:
+        """Publish ``w`` as a waiter of the current hub (see SimpleQueue._enqueue)."""
+        hub = _get_hub()
+        if self._hub is not hub:
+            with _bind_lock:
+                if self._hub is not None and (self._getters or self._putters):
+                    raise InvalidThreadUseError(f"{self!r} is used by greenlets of another thread")
+                self._hub = hub
+        waiters.append(w)
+        if self._hub is not hub:
+            _discard(waiters, w)
+            raise InvalidThreadUseError(f"{self!r} is used by greenlets of another thread")
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Hand ``item`` to a getter, waiting for one (up to ``timeout``, then ``Full``)."""
         getters = self._getters
+        if getters:
+            self._check_thread()
         while getters:
             w = getters.popleft()
             if w.wake():
                 w.item = item
-                if not getters and not self._putters:
-                    self._hub = None
                 return
         if not block:
             raise Full
         if timeout is not None and timeout < 0:
             raise _negative_timeout()
-        self._bind()
+        putters = self._putters
         w = _Waiter()
         w.item = item
-        self._putters.append(w)
+        self._enqueue(putters, w)
         try:
             woken = w.wait(timeout)
         except BaseException:
             if w.item is not _DONE:
-                self._leave(self._putters, w)
+                _discard(putters, w)
             raise
         if woken is False:
-            self._leave(self._putters, w)
+            _discard(putters, w)
             raise Full
 
     def put_nowait(self, item: Any) -> None:
@@ -713,32 +701,32 @@ class Channel:
         if self._returned:
             return self._returned.popleft()
         putters = self._putters
+        if putters:
+            self._check_thread()
         while putters:
             w = putters.popleft()
             if w.wake():
                 item = w.item
                 w.item = _DONE
-                if not putters and not self._getters:
-                    self._hub = None
                 return item
         if not block:
             raise Empty
         if timeout is not None and timeout < 0:
             raise _negative_timeout()
-        self._bind()
+        getters = self._getters
         w = _Waiter()
-        self._getters.append(w)
+        self._enqueue(getters, w)
         try:
             woken = w.wait(timeout)
         except BaseException:
             item = getattr(w, "item", _UNSET)
             if item is _UNSET:
-                self._leave(self._getters, w)
+                _discard(getters, w)
             else:
                 self._returned.append(item)  # served, then killed: the next get has it
             raise
         if woken is False:
-            self._leave(self._getters, w)
+            _discard(getters, w)
             raise Empty
         return w.item
 

@@ -49,12 +49,10 @@ socket's timeout into a deadline for one operation.
 from __future__ import annotations
 
 import _socket
-import builtins as _builtins
 import io as _io
 import operator as _operator
 import os as _os
 import socket as _stdsocket
-import sys as _sys
 import time as _time
 from collections.abc import Callable, Iterable
 from errno import EAGAIN, EALREADY, EINPROGRESS, EISCONN, EWOULDBLOCK
@@ -62,11 +60,18 @@ from typing import Any
 
 from corolib import dns as _dns
 from corolib._core import sleep as _sleep
-from corolib._core import sock_recv as _sock_recv  # type: ignore[attr-defined]
-from corolib._core import sock_recv_into as _sock_recv_into  # type: ignore[attr-defined]
-from corolib._core import sock_send as _sock_send  # type: ignore[attr-defined]
-from corolib._core import sock_sendall as _sock_sendall  # type: ignore[attr-defined]
-from corolib._socket_common import blocking_flag, forget_fd, parse_socket_timeout, wait_fd
+from corolib._core import sock_recv as _sock_recv
+from corolib._core import sock_recv_into as _sock_recv_into
+from corolib._core import sock_send as _sock_send
+from corolib._core import sock_sendall as _sock_sendall
+from corolib._socket_common import (
+    HAS_EXCEPTION_GROUP,
+    blocking_flag,
+    exception_group,
+    forget_fd,
+    parse_socket_timeout,
+    wait_fd,
+)
 from corolib.dns import getaddrinfo as getaddrinfo
 from corolib.dns import getfqdn as getfqdn
 from corolib.dns import gethostbyaddr as gethostbyaddr
@@ -112,6 +117,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# ---- the originals ------------------------------------------------------------------
+# Captured now: once the stdlib module is monkey-patched, its attributes are
+# these very replacements.
+
+_StdSocket = _stdsocket.socket
+_std_socketpair = _stdsocket.socketpair
+_std_create_server = _stdsocket.create_server
+
 # ---- the C methods, unbound -------------------------------------------------------
 
 _csock: Any = _socket.socket
@@ -153,7 +166,7 @@ class _GiveupOnSendfile(Exception):
     """os.sendfile cannot be used for this file: fall back to send()."""
 
 
-class socket(_stdsocket.socket):
+class socket(_StdSocket):
     """A cooperative socket: the stdlib's socket class, waiting through the hub.
 
     ``socket(family=AF_INET, type=SOCK_STREAM, proto=0, fileno=None)``, as
@@ -184,25 +197,28 @@ class socket(_stdsocket.socket):
                 nonblocking_type = type | _SOCK_NONBLOCK
             except TypeError:
                 nonblocking_type = type  # let the stdlib raise its own error
-            _stdsocket.socket.__init__(self, family, nonblocking_type, proto)
+            _StdSocket.__init__(self, family, nonblocking_type, proto)
             self._timeout = 0.0 if type & _SOCK_NONBLOCK else _getdefaulttimeout()
         else:
-            _stdsocket.socket.__init__(self, family, type, proto, fileno)
+            _StdSocket.__init__(self, family, type, proto, fileno)
             timeout = _c_gettimeout(self)
             self._timeout = timeout
             if timeout != 0.0:
                 _c_settimeout(self, 0.0)
 
-    def __del__(self) -> None:
+    def __del__(
+        self, _fileno: Any = _c_fileno, _forget: Any = forget_fd, _finalize: Any = _c_del
+    ) -> None:
         # An unclosed socket is being collected: its fd is about to be closed
-        # by the C finalizer, so its watcher (if any) must go first.
+        # by the C finalizer, so its watcher (if any) must go first.  (No
+        # globals: this may run late in interpreter shutdown.)
         try:
-            fd = _c_fileno(self)
+            fd = _fileno(self)
             if fd >= 0:
-                forget_fd(fd)
+                _forget(fd)
         except Exception:  # noqa: BLE001, S110 - never raise from a finalizer
             pass
-        _c_del(self)
+        _finalize(self)
 
     # -- timeouts ---------------------------------------------------------------------
 
@@ -278,7 +294,7 @@ class socket(_stdsocket.socket):
         """Receive up to ``bufsize`` bytes (b'' at end of stream)."""
         timeout = self._timeout
         if flags == 0 and timeout != 0.0:
-            return _sock_recv(_c_fileno(self), bufsize, 0, timeout)  # type: ignore[no-any-return]
+            return _sock_recv(_c_fileno(self), bufsize, 0, timeout)
         try:
             return _c_recv(self, bufsize, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
@@ -290,7 +306,7 @@ class socket(_stdsocket.socket):
         """Receive into ``buffer``; return the number of bytes received."""
         timeout = self._timeout
         if flags == 0 and timeout != 0.0:
-            return _sock_recv_into(_c_fileno(self), buffer, nbytes, 0, timeout)  # type: ignore[no-any-return]
+            return _sock_recv_into(_c_fileno(self), buffer, nbytes, 0, timeout)
         try:
             return _c_recv_into(self, buffer, nbytes, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
@@ -345,7 +361,7 @@ class socket(_stdsocket.socket):
         """Send ``data``; return the number of bytes sent (maybe fewer than all)."""
         timeout = self._timeout
         if flags == 0 and timeout != 0.0:
-            return _sock_send(_c_fileno(self), data, 0, timeout)  # type: ignore[no-any-return]
+            return _sock_send(_c_fileno(self), data, 0, timeout)
         try:
             return _c_send(self, data, flags)  # type: ignore[no-any-return]
         except BlockingIOError:
@@ -622,7 +638,7 @@ def socketpair(
     family: int | None = None, type: int = _SOCK_STREAM, proto: int = 0
 ) -> tuple[socket, socket]:
     """Return a pair of connected corolib sockets, like :func:`socket.socketpair`."""
-    a, b = _stdsocket.socketpair(family, type, proto)
+    a, b = _std_socketpair(family, type, proto)
     return _adopt(a), _adopt(b)
 
 
@@ -648,7 +664,7 @@ def create_connection(
 
     ``all_errors`` (3.11+) raises an ExceptionGroup of every attempt's error.
     """
-    if all_errors and _sys.version_info < (3, 11):
+    if all_errors and not HAS_EXCEPTION_GROUP:
         raise TypeError("create_connection() got an unexpected keyword argument 'all_errors'")
     host, port = address
     exceptions: list[OSError] = []
@@ -673,7 +689,7 @@ def create_connection(
         try:
             if not all_errors:
                 raise exceptions[0]
-            raise _exception_group("create_connection failed", exceptions)
+            raise exception_group("create_connection failed", exceptions)
         finally:
             exceptions.clear()  # break a reference cycle
     raise OSError("getaddrinfo returns an empty list")
@@ -685,17 +701,14 @@ def create_server(address: Any, **kwargs: Any) -> socket:
     The stdlib builds and binds it (same options, same errors); it is then
     adopted as a corolib socket.
     """
-    return _adopt(_stdsocket.create_server(address, **kwargs))
+    return _adopt(_std_create_server(address, **kwargs))
 
 
-def _adopt(sock: _stdsocket.socket) -> socket:
+def _adopt(sock: _StdSocket) -> socket:
     """Return a corolib socket taking over a stdlib socket's fd (and its timeout)."""
+    if type(sock) is socket:
+        return sock  # the stdlib module is patched: it made one of ours
     timeout = sock.gettimeout()
     new = socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
     new._timeout = timeout
     return new
-
-
-def _exception_group(message: str, exceptions: list[OSError]) -> BaseException:
-    group: Any = _builtins.ExceptionGroup  # type: ignore[attr-defined,unused-ignore]  # 3.11+
-    return group(message, exceptions)  # type: ignore[no-any-return]

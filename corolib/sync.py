@@ -22,16 +22,18 @@ Threads: ``Event.set``/``clear``/``is_set``/``wait`` and
 any OS thread; waiters in another thread are woken by their own hub (through
 ``Hub.run_callback_threadsafe``).  A greenlet waiting for something only
 another thread will do must give its hub a reason to keep running (a
-timeout, or pending :mod:`corolib.threadpool` jobs), or the hub raises
-``LoopExit``.  Semaphores and locks belong to one thread at a time: their
-waiters must all be in one hub, and releasing them from another thread
-while greenlets wait raises :class:`InvalidThreadUseError` (use
-``threading`` locks between threads).
+timeout, ``Hub.hold()``/``unhold()`` around the wait, or pending
+:mod:`corolib.threadpool` jobs), or the hub raises ``LoopExit``.
+Semaphores and locks belong to one thread at a time: their waiters must
+all be in one hub, and releasing them from another thread while greenlets
+wait raises :class:`InvalidThreadUseError` (use ``threading`` locks
+between threads).
 """
 
 from __future__ import annotations
 
 import _thread
+import os
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -55,9 +57,11 @@ __all__ = [
 #: Nothing handed over yet / no value yet.
 _UNSET: Any = object()
 
-# Guards the rare moment an object first binds to a hub.  A real lock (not
+# Guards the rare moment an object binds to a hub.  A real lock (not
 # corolib's): it is held for a few bytecodes and never across a switch.
 _bind_lock = _thread.allocate_lock()
+# A fork while another thread held it must not leave the child locked out.
+os.register_at_fork(after_in_child=_bind_lock._at_fork_reinit)  # type: ignore[attr-defined]
 
 
 class InvalidThreadUseError(RuntimeError):
@@ -79,6 +83,7 @@ class _Waiter(WaitQueue):
     """
 
     __slots__ = ("item",)
+    item: Any
 
 
 def _discard(waiters: deque[_Waiter], w: _Waiter) -> None:
@@ -87,6 +92,27 @@ def _discard(waiters: deque[_Waiter], w: _Waiter) -> None:
         waiters.remove(w)
     except ValueError:
         pass
+
+
+def _enqueue(owner: Any, waiters: deque[_Waiter], w: _Waiter) -> None:
+    """Publish ``w`` in ``waiters``, the one waiter list of ``owner`` (a semaphore).
+
+    All waiters live in one hub, ``owner._hub``: bound by the first, and
+    changed only while nobody waits.
+    """
+    hub = _get_hub()
+    if owner._hub is not hub:
+        with _bind_lock:
+            if owner._hub is not None and waiters:
+                raise InvalidThreadUseError(
+                    f"{owner!r} already has waiters in another thread; a semaphore or "
+                    "lock belongs to one thread at a time"
+                )
+            owner._hub = hub
+    waiters.append(w)
+    if owner._hub is not hub:  # another thread bound it in between
+        _discard(waiters, w)
+        raise InvalidThreadUseError(f"{owner!r} is being waited on by another thread")
 
 
 def _check_timeout(timeout: float | None) -> float | None:
@@ -226,8 +252,8 @@ class _Notifier:
             if hub not in hubs:
                 hubs.append(hub)
         for hub in hubs:
-            if hub is here:
-                hub.run_callback(self._notify_links, hub)
+            if here is not None and hub is here:
+                here.run_callback(self._notify_links, hub)
             else:
                 _call_threadsafe(hub, self._notify_links, hub)
 
@@ -256,10 +282,14 @@ class _Notifier:
 
 def _call_threadsafe(hub: Any, fn: Callable[..., object], *args: Any) -> None:
     """``hub.run_callback_threadsafe``, ignoring a hub that is gone."""
+    if hub.dead:
+        # Its thread exited.  (The hub would still accept the callback and
+        # never run or free it, so do not hand it one.)
+        return
     try:
         hub.run_callback_threadsafe(fn, *args)
     except RuntimeError:
-        pass  # its thread ended: nobody is left to wake there
+        pass  # destroyed: nobody is left to wake there
 
 
 class Event(_Notifier):
@@ -285,7 +315,11 @@ class Event(_Notifier):
     def set(self) -> None:
         """Set the flag and wake every waiter (never switches)."""
         self._flag = True
-        if self._hub is not None or self._links:
+        hub = self._hub
+        if hub is not None and hub is get_hub_if_exists() and not self._others and not self._links:
+            if self._waiters:  # the common case, inlined
+                self._waiters.wake_all()
+        elif hub is not None or self._links:
             self._wake_all()
 
     def clear(self) -> None:
@@ -465,7 +499,7 @@ class Semaphore:
         #: free units
         self.counter = value
         self._waiters: deque[_Waiter] = deque()
-        #: the hub of the waiters while there are any
+        #: the hub the waiters live in (bound by the first, changed only while none wait)
         self._hub: Any = None
 
     def __repr__(self) -> str:
@@ -505,56 +539,33 @@ class Semaphore:
             return True
         return self._wait_for_unit(timeout)
 
-    def _bind(self) -> None:
-        """Make the current hub the one the waiters live in."""
-        hub = _get_hub()
-        if self._hub is hub:
-            return
-        with _bind_lock:
-            if self._hub is None:
-                self._hub = hub
-                return
-        raise InvalidThreadUseError(
-            f"{self!r} already has waiters in another thread; a semaphore or lock "
-            "belongs to one thread at a time"
-        )
-
     def _wait_for_unit(self, timeout: float | None) -> bool:
         """Park until a unit is handed over (True) or ``timeout`` passed (False)."""
-        self._bind()
         waiters = self._waiters
         w = _Waiter()
-        waiters.append(w)
+        _enqueue(self, waiters, w)
         try:
             woken = w.wait(timeout)
         except BaseException:
             if getattr(w, "item", _UNSET) is not _UNSET:
                 self.release()  # handed over, then killed: pass it on
             else:
-                self._leave(w)
+                _discard(waiters, w)
             raise
         if woken is False:
-            self._leave(w)
+            _discard(waiters, w)
             return False
         return True
 
-    def _leave(self, w: _Waiter) -> None:
-        """Remove a waiter that gives up (timeout, exception)."""
-        waiters = self._waiters
-        _discard(waiters, w)
-        if not waiters:
-            self._hub = None
-
     def release(self) -> None:
         """Free a unit: hand it to the oldest waiter, if any.  Never switches."""
-        if self._hub is None:
+        if not self._waiters:
             self.counter += 1
             return
         self._hand_over()
 
     def _hand_over(self) -> None:
-        hub = self._hub
-        if hub is not get_hub_if_exists():
+        if self._hub is not get_hub_if_exists():
             raise InvalidThreadUseError(
                 f"{self!r} released from another thread while greenlets wait on it"
             )
@@ -563,10 +574,7 @@ class Semaphore:
             w = waiters.popleft()
             if w.wake():
                 w.item = True
-                if not waiters:
-                    self._hub = None
                 return
-        self._hub = None
         self.counter += 1
 
     def wait(self, timeout: float | None = None) -> int:
@@ -607,7 +615,7 @@ class BoundedSemaphore(Semaphore):
 
     def release(self) -> None:
         """Free a unit; ``ValueError`` if that would exceed the initial value."""
-        if self._hub is None:
+        if not self._waiters:
             if self.counter >= self._initial_value:
                 raise ValueError("Semaphore released too many times")
             self.counter += 1
@@ -662,7 +670,7 @@ class Lock(Semaphore):
 
     def release(self) -> None:
         """Unlock it (handing it to the oldest waiter); ``RuntimeError`` if unlocked."""
-        if self._hub is None:
+        if not self._waiters:
             if self.counter:
                 raise RuntimeError("release unlocked lock")
             self.counter = 1

@@ -103,12 +103,17 @@ class ThreadPool:
     size = maxsize
 
     def statistics(self) -> dict[str, Any]:
-        """``{'maxsize', 'threads': running, 'pending': unfinished, 'queued': not started}``."""
+        """``{'maxsize', 'threads', 'pending', 'queued', 'joiners'}``.
+
+        ``threads`` running or idle, ``pending`` jobs not delivered yet,
+        ``queued`` jobs not started yet, ``joiners`` greenlets in :meth:`join`.
+        """
         return {
             "maxsize": self._maxsize,
             "threads": self._nthreads - self._to_stop,
             "pending": self._pending,
             "queued": self._jobs.qsize(),
+            "joiners": len(self._joiners),
         }
 
     # -- running jobs ------------------------------------------------------------
@@ -173,7 +178,7 @@ class ThreadPool:
                 ok = False
             del fn, args, kwargs
             hub = self._hub_ref()
-            if hub is not None:
+            if hub is not None and not hub.dead:  # (dead: its thread exited)
                 try:
                     hub.run_callback_threadsafe(self._deliver, result, ok, value)
                 except RuntimeError:

@@ -62,6 +62,8 @@ typedef struct cl_greenlet {
 #define CL_G_MAIN 0x1     /* the root greenlet of a thread */
 #define CL_G_HAS_RUN 0x2  /* `run` was given (argument or attribute) */
 #define CL_G_REFUSED 0x4  /* survived GreenletExit without being kept alive */
+#define CL_G_KEEPS_ORIGIN 0x8 /* wants to know which greenlet died on it with
+                                 an exception (the hub, for its reports) */
 
 #define CL_G_STARTED(g) ((g)->stack.stop != NULL)
 #define CL_G_ACTIVE(g) ((g)->stack.start != NULL)
@@ -80,6 +82,7 @@ struct cl_thread {
     size_t chunk_bytes;     /* size of the root chunk new greenlets get */
     PyObject *hub;          /* strong or NULL: the scheduler of this thread */
     void (*hub_exit)(PyObject *hub); /* set by the scheduler: thread exits */
+    PyObject *failed_origin; /* strong or NULL: see CL_G_KEEPS_ORIGIN */
     cl_thread *next;        /* all live thread states, for introspection */
     cl_thread *prevp;
 };

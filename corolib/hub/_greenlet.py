@@ -92,10 +92,13 @@ class Greenlet(_core.Task):
             get_hub().run_callback(self._notify_links)
 
     def _notify_links(self) -> None:
-        links, self._links = self._links, None
+        # In the order they were added, whatever their kind; a link() callback
+        # gets a new greenlet that runs at once (until it blocks), as in
+        # gevent.  Links may unlink others that have not run yet.
         ok = self.exception is None
         hub = get_hub()
-        for callback, raw, when in links or ():
+        while self._links:
+            callback, raw, when = self._links.pop(0)
             if when == _ON_VALUE and not ok or when == _ON_EXCEPTION and ok:
                 continue
             if raw:
@@ -104,7 +107,8 @@ class Greenlet(_core.Task):
                 except BaseException as exc:  # noqa: BLE001 - reported, never lost
                     hub.handle_error(callback, type(exc), exc, exc.__traceback__)
             else:
-                hub.start_greenlet(greenlet(callback), self)
+                greenlet(callback, hub).switch(self)
+        self._links = None
 
     def link(self, callback: Callable[[Greenlet], object]) -> None:
         """Call ``callback(self)`` in a new greenlet once this one is done."""

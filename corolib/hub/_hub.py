@@ -28,8 +28,10 @@ class Hub(_core.Hub):
     with :func:`get_hub`, never directly.
     """
 
-    #: Exceptions that are the end of a greenlet, not an error.
-    NOT_ERROR: tuple[type[BaseException], ...] = (GreenletExit, SystemExit)
+    #: Exceptions that are the end of a greenlet, not an error: not printed.
+    #: (KeyboardInterrupt is not printed either: it goes on to the main
+    #: greenlet, which shows it if nothing handles it there.)
+    NOT_ERROR: tuple[type[BaseException], ...] = (GreenletExit, SystemExit, KeyboardInterrupt)
     #: Exceptions that go to the main greenlet, wherever they were raised.
     SYSTEM_ERROR: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, SystemError)
 

@@ -88,7 +88,9 @@ class Timeout(BaseException):
             raise AssertionError(f"{self!r} is already started; to restart it, cancel it first")
         if self.seconds is None:
             return
-        self._handle = get_hub().interrupt_later(self.seconds, getcurrent(), self._raises())
+        self._handle = get_hub().interrupt_later(
+            self.seconds, getcurrent(), self._raises(), ref=self.ref
+        )
 
     def cancel(self) -> None:
         """Disarm it (nothing happens if it already fired)."""

@@ -15,6 +15,11 @@ from corolib.hub._timeout import Timeout
 __all__ = ["joinall", "killall", "wait", "iwait", "idle"]
 
 
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not timeout >= 0:
+        raise ValueError("timeout must be non-negative")
+
+
 class _Collector:
     """A rawlink callback that queues what became ready and wakes the waiter."""
 
@@ -37,6 +42,7 @@ def iwait(
     Stops after ``count`` objects, or when ``timeout`` seconds have passed.
     Objects need ``ready()``, ``rawlink(cb)`` and ``unlink(cb)``.
     """
+    _check_timeout(timeout)
     objects = list(objects)
     if count is None:
         count = len(objects)
@@ -75,6 +81,7 @@ def joinall(
     ``raise_error``: re-raise the first failure as soon as it happens.
     ``count``: return once that many finished.
     """
+    _check_timeout(timeout)
     greenlets = list(greenlets)
     if not raise_error and count is None:
         # Waiting for each in turn finds the same set, with one park per
@@ -123,6 +130,7 @@ def wait(
     Without: run the hub until it has nothing left to do, like
     ``get_hub().join(timeout)`` (True if so, False on timeout).
     """
+    _check_timeout(timeout)
     if objects is None:
         return get_hub().join(timeout)
     return list(iwait(objects, timeout, count))

@@ -205,6 +205,7 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
     return after_switch(ts, status, origin_out);
 }
 
+/* `run` is borrowed: self->run holds it until it returns. */
 static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self,
                                             cl_greenlet *origin, PyObject *run,
                                             PyObject *args, PyObject *kwargs);
@@ -274,7 +275,10 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark,
     cl_pystate_init_new(&self->pystate, ts->tstate, &cframe, chunk);
     Py_INCREF(ts->main);
     Py_XSETREF(self->main, ts->main);
-    Py_CLEAR(self->run);
+    /* The object holds the callable while it runs (the run attribute reads
+     * as missing once started): what keeps it alive can then be dropped
+     * from outside if the greenlet can never run again. */
+    Py_XSETREF(self->run, run);
     /* While active it is opaque to the collector anyway (see
      * green_traverse): leave it out of the collections altogether, which
      * keeps full collections cheap with a million suspended greenlets. */
@@ -306,8 +310,7 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark,
     cl__chunk_put(ts, cl_pystate_take_chunks(&self->pystate));
 #endif
     chunk = NULL;
-    self->run = run;
-    run = NULL;
+    run = NULL; /* self->run keeps it */
 fail:
     Py_XDECREF(run);
     Py_XDECREF(args);
@@ -340,7 +343,8 @@ bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
     }
     Py_CLEAR(args);
     Py_CLEAR(kwargs);
-    Py_CLEAR(run);
+    run = NULL;
+    Py_CLEAR(self->run);
 
     if (result == NULL && PyErr_ExceptionMatches(cl__GreenletExit)) {
         /* Being killed is a normal way to end: the exception becomes the
@@ -441,6 +445,10 @@ cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
             Py_CLEAR(kwargs);
             throwing = 1;
         }
+        if (throwing && (self->flags & CL_G_KEEPS_ORIGIN) && !CL_G_ACTIVE(origin)) {
+            Py_INCREF(origin);
+            Py_XSETREF(ts->failed_origin, (PyObject *)origin);
+        }
         release_origin(ts, origin, throwing);
         return package(args, kwargs);
     }
@@ -514,6 +522,9 @@ cl__forget(cl_greenlet *g)
 #ifdef CL_PY312
     cl_fixups_free(&g->pystate.fixups);
 #endif
+    if (thread_gone && !cl_is_finalizing()) {
+        Py_CLEAR(g->run); /* often a bound method of the greenlet itself */
+    }
     if (thread_gone && !cl_is_finalizing() &&
         cl_pystate_release_frames(&g->pystate)) {
 #ifdef CL_PY311

@@ -130,6 +130,7 @@ thread_exited(PyObject *capsule)
     }
     Py_CLEAR(ts->hub);
     Py_CLEAR(ts->trace);
+    Py_CLEAR(ts->failed_origin);
     Py_CLEAR(ts->current);
     Py_CLEAR(ts->main);
     free_chunks(ts);

@@ -236,16 +236,21 @@ cl__park_wake(cl_hub *hub, cl_park *p, int result)
     ring_append(target_ring(hub), CL_E_WAKE, p, NULL, NULL);
 }
 
-/* KeyboardInterrupt and SystemExit must reach the main greenlet: a later
- * interrupt in the same round (a Timeout expiring) does not replace them. */
 static int
-outranks(PyObject *pending, PyObject *exc)
+is_system_exit(PyObject *exc)
 {
-    return pending != NULL &&
-           (PyObject_TypeCheck(pending, (PyTypeObject *)PyExc_KeyboardInterrupt) ||
-            PyObject_TypeCheck(pending, (PyTypeObject *)PyExc_SystemExit)) &&
-           !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_KeyboardInterrupt) &&
-           !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_SystemExit);
+    return PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_KeyboardInterrupt) ||
+           PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_SystemExit);
+}
+
+/* Several interrupts for one wait in the same round (two nested Timeouts
+ * expiring together, a kill and a Timeout): the first one wins -- deadlines
+ * fire in order, so it is the one that was due first -- except that
+ * KeyboardInterrupt and SystemExit always get through to where they go. */
+static int
+replaces(PyObject *pending, PyObject *exc)
+{
+    return pending == NULL || (is_system_exit(exc) && !is_system_exit(pending));
 }
 
 int
@@ -258,7 +263,7 @@ cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc)
     if (cl__find_main(g) != hub->ts->main) {
         return 0; /* parked in another thread's hub: not ours to touch */
     }
-    if (!outranks(p->exc, exc)) {
+    if (replaces(p->exc, exc)) {
         Py_INCREF(exc);
         Py_XSETREF(p->exc, exc);
     }
@@ -447,7 +452,12 @@ report_error(cl_hub *hub, PyObject *context)
 static void
 resumed(cl_hub *hub, PyObject *r, PyObject *context)
 {
+    PyObject *origin = hub->ts != NULL ? hub->ts->failed_origin : NULL;
+    if (origin != NULL) {
+        hub->ts->failed_origin = NULL; /* the greenlet that died on us */
+    }
     if (r != NULL) {
+        Py_XDECREF(origin);
         Py_DECREF(r);
         return;
     }
@@ -459,9 +469,11 @@ resumed(cl_hub *hub, PyObject *r, PyObject *context)
         else {
             Py_DECREF(exc);
         }
+        Py_XDECREF(origin);
         return;
     }
-    report_error(hub, context);
+    report_error(hub, context != NULL ? context : origin);
+    Py_XDECREF(origin);
 }
 
 /* ---- the run loop -------------------------------------------------------- */
@@ -687,7 +699,7 @@ cl__hub_run(cl_hub *hub)
         if (drain(hub) < 0) {
             return unwind(hub);
         }
-        if (hub->pid != (unsigned long)getpid() && cl__hub_after_fork(hub) < 0) {
+        if (hub->fork_gen != cl__fork_generation && cl__hub_after_fork(hub) < 0) {
             report_error(hub, NULL);
         }
         cl__io_stop_idle(hub);

@@ -105,6 +105,7 @@ typedef struct cl_io {
     int fd;
     int mask;            /* events the poll handle watches now */
     int idle_listed;     /* on the hub's list of polls to stop if idle */
+    int forgotten;       /* out of the table, its poll closing */
     int trusted;         /* only waited on by callers that cancel before close */
     unsigned long dev;   /* identity of what fd referred to when we took it */
     unsigned long ino;
@@ -155,11 +156,13 @@ typedef struct cl_xentry {
 
 struct cl_hub {
     cl_greenlet g;              /* the hub is a greenlet */
-    cl_thread *ts;              /* its thread */
+    cl_thread *ts;              /* its thread; NULL once that has exited */
+    unsigned long thread_ident; /* threading.get_ident() of that thread */
     cl_loop loop;
     int loop_open;
     int destroyed;
-    unsigned long pid;          /* to notice a fork nobody told us about */
+    unsigned long pid;          /* the process that made the loop */
+    unsigned long fork_gen;     /* cl__fork_generation when (re)initialised */
 
     /* Two ready queues (ring buffers, only touched by the hub's thread).
      * `urgent` gets what the outside world did during a loop pass -- I/O
@@ -243,6 +246,9 @@ CL_HIDDEN PyObject *cl__hub_run(cl_hub *hub);
 CL_HIDDEN int cl__hub_check_thread(cl_hub *hub);
 CL_HIDDEN PyObject *cl__hub_describe_parked(cl_hub *hub);
 CL_HIDDEN int cl__hub_after_fork(cl_hub *hub);
+
+CL_HIDDEN extern volatile unsigned long cl__fork_generation;
+CL_HIDDEN void cl__fork_watch_install(void);
 
 /* signals.c */
 CL_HIDDEN int cl__signals_start(cl_hub *hub);

@@ -29,6 +29,8 @@
 
 static void io_fire(cl_handle *h, int events, int status);
 static void io_forget(cl_hub *hub, cl_io *io);
+static void io_cancel_closed(cl_hub *hub, cl_io *io);
+static int cancel_list(cl_hub *hub, cl_parklist *l, PyObject *exc);
 static void io_closed(cl_handle *h);
 static const cl_sink io_sink = {io_fire, io_closed};
 
@@ -42,11 +44,15 @@ mark_idle(cl_hub *hub, cl_io *io)
     }
 }
 
+/* Wake every waiter of one direction.  They leave the list at once: a
+ * woken greenlet that has not run yet must not keep the fd in the poll's
+ * mask, or every loop pass until it runs would report the fd again. */
 static void
 wake_list(cl_hub *hub, cl_parklist *l, int events)
 {
-    cl_park *p;
-    for (p = l->head; p != NULL; p = p->next) {
+    while (l->head != NULL) {
+        cl_park *p = l->head;
+        cl__parklist_remove(p);
         cl__park_wake(hub, p, events);
     }
 }
@@ -76,6 +82,15 @@ static void
 io_closed(cl_handle *h)
 {
     PyMem_RawFree(h->data);
+}
+
+/* Does fd still refer to what it did when the poll was made? */
+static int
+io_still_valid(const cl_io *io)
+{
+    struct stat st;
+    return fstat(io->fd, &st) == 0 && (unsigned long)st.st_dev == io->dev &&
+           (unsigned long)st.st_ino == io->ino;
 }
 
 static int
@@ -120,15 +135,16 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
     }
     if ((size_t)fd < hub->nfds && hub->fds[fd] != NULL) {
         io = hub->fds[fd];
-        if ((trusted && io->trusted) || io->readers.count + io->writers.count > 0) {
+        if (trusted && io->trusted) {
             return io;
         }
-        if (fstat(fd, &st) == 0 && (unsigned long)st.st_dev == io->dev &&
-            (unsigned long)st.st_ino == io->ino) {
+        if (io_still_valid(io)) {
             io->trusted &= trusted;
             return io;
         }
-        io_forget(hub, io); /* a closed fd's number, reused */
+        /* A closed fd's number, reused: whoever still waits on the old one
+         * learns that it was closed. */
+        io_cancel_closed(hub, io);
     }
     /* An fd that is not open is refused before anything is sized to it. */
     if (fcntl(fd, F_GETFD) < 0) {
@@ -290,11 +306,19 @@ cl__io_stop_idle(cl_hub *hub)
         cl_io *next = io->idle_next;
         io->idle_listed = 0;
         io->idle_next = NULL;
-        if (!io->trusted && want_mask(io) == 0) {
+        if (io->forgotten) {
+            /* closing; nothing to do */
+        }
+        else if (!io->trusted && want_mask(io) == 0) {
             /* Nobody promised to tell us before closing this fd: let the
              * poll go rather than keep a watcher on a number that may be
              * closed and reused behind our back. */
             io_forget(hub, io);
+        }
+        else if (!io->trusted && want_mask(io) != io->mask && !io_still_valid(io)) {
+            /* Restarting the poll on a reused number could hand libuv a
+             * regular file, which it aborts on. */
+            io_cancel_closed(hub, io);
         }
         else {
             io_set_mask(io, want_mask(io));
@@ -303,22 +327,23 @@ cl__io_stop_idle(cl_hub *hub)
     }
 }
 
+/* Take io out of the table and close its poll (io_closed frees it, inside
+ * a later uv_run).  If it is on the idle list it stays there, marked: the
+ * list is always emptied before the next uv_run, so it is still valid
+ * memory when cl__io_stop_idle skips it. */
 static void
 io_forget(cl_hub *hub, cl_io *io)
 {
-    cl_io **pp;
-    for (pp = &hub->idle_ios; *pp != NULL; pp = &(*pp)->idle_next) {
-        if (*pp == io) {
-            *pp = io->idle_next;
-            break;
-        }
-    }
+    io->forgotten = 1;
     hub->fds[io->fd] = NULL;
     /* Entries in the table are always open; io_closed frees the memory. */
     cl_poll_stop(&io->poll);
     cl_handle_close(&io->poll.h);
 }
 
+/* Wake every waiter of a list with `exc`: an exception instance (shared),
+ * an exception class (one instance per waiter, so their tracebacks do not
+ * chain), or NULL (as if ready). */
 static int
 cancel_list(cl_hub *hub, cl_parklist *l, PyObject *exc)
 {
@@ -327,13 +352,40 @@ cancel_list(cl_hub *hub, cl_parklist *l, PyObject *exc)
         cl_park *p = l->head;
         cl__parklist_remove(p);
         if (p->state == CL_PARK_WAITING || p->state == CL_PARK_READY) {
-            Py_XINCREF(exc);
-            Py_XSETREF(p->exc, exc);
+            PyObject *e = NULL;
+            if (exc != NULL && PyExceptionClass_Check(exc)) {
+                e = PyObject_CallNoArgs(exc);
+                if (e == NULL) {
+                    e = cl_err_take(); /* raise what constructing it raised */
+                }
+            }
+            else {
+                e = Py_XNewRef(exc);
+            }
+            Py_XSETREF(p->exc, e);
             cl__park_wake(hub, p, UV_READABLE | UV_WRITABLE);
             n++;
         }
     }
     return n;
+}
+
+/* The fd of `io` was closed behind the hub's back (its number now names
+ * something else): its waiters get OSError(EBADF), the poll goes. */
+static void
+io_cancel_closed(cl_hub *hub, cl_io *io)
+{
+    PyObject *pending = cl_err_take();
+    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", EBADF,
+                                          "File descriptor was closed while waited on");
+    if (exc == NULL) {
+        PyErr_Clear();
+    }
+    cancel_list(hub, &io->readers, exc);
+    cancel_list(hub, &io->writers, exc);
+    Py_XDECREF(exc);
+    io_forget(hub, io);
+    cl_err_give(pending);
 }
 
 /* The fd is about to be closed (or was): wake every waiter with `exc`

@@ -16,6 +16,26 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+/* Bumped in every forked child (pthread_atfork): the hub notices a fork
+ * nobody told it about without a getpid() syscall per loop pass. */
+volatile unsigned long cl__fork_generation;
+
+static void
+forked_child(void)
+{
+    cl__fork_generation++;
+}
+
+void
+cl__fork_watch_install(void)
+{
+    static int installed;
+    if (!installed) {
+        pthread_atfork(NULL, NULL, forked_child);
+        installed = 1;
+    }
+}
+
 /* ---- cross-thread ------------------------------------------------------ */
 
 int
@@ -132,6 +152,7 @@ cl__hub_init(cl_hub *hub, cl_thread *ts)
     int err;
     hub->ts = ts;
     hub->pid = (unsigned long)getpid();
+    hub->fork_gen = cl__fork_generation;
     hub->sigfd[0] = hub->sigfd[1] = -1;
     hub->old_wakeup_fd = -1;
     err = cl_loop_init(&hub->loop);
@@ -223,6 +244,7 @@ cl__hub_after_fork(cl_hub *hub)
 {
     int err;
     hub->pid = (unsigned long)getpid();
+    hub->fork_gen = cl__fork_generation;
     pthread_mutex_init(&hub->xlock, NULL);
     hub->xhead = hub->xtail = NULL; /* their threads do not exist here */
     hub->xpending = 0;

@@ -2,6 +2,7 @@
  * synchronisation primitive uses) and TimerHandle (deadlines that call a
  * function or interrupt a greenlet).  CPython glue over hub/. */
 #include "../hub/hub.h"
+#include "args.h"
 
 CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 
@@ -9,24 +10,40 @@ CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 
 /* A FIFO of parked greenlets.  wait() parks the caller until wake() picks
  * it; wake() resumes waiters in the order they arrived.  All waiters must
- * belong to one hub at a time (the thread that owns them). */
+ * belong to one hub at a time (the thread that owns them).
+ *
+ * With handoff=True, what wake() gives a waiter is never lost: a waiter
+ * that is interrupted (killed, timed out) after it was picked but before it
+ * ran passes the value on to the next waiter.  Semaphores and queues hand
+ * units and items over this way. */
 typedef struct {
     PyObject_HEAD
     cl_parklist waiters;
     cl_hub *hub;          /* borrowed: the hub of the current waiters */
+    int handoff;
     PyObject *weakreflist;
 } WaitQueue;
 
 static PyTypeObject waitqueue_type;
 
+static const char *const wait_names[] = {"timeout"};
+static const char *const wake_names[] = {"n", "value"};
+static const char *const wake_all_names[] = {"value"};
+
 static PyObject *
 waitqueue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "WaitQueue() takes no arguments");
+    static char *kwlist[] = {"handoff", NULL};
+    int handoff = 0;
+    WaitQueue *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:WaitQueue", kwlist, &handoff)) {
         return NULL;
     }
-    return type->tp_alloc(type, 0);
+    self = (WaitQueue *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->handoff = handoff;
+    }
+    return (PyObject *)self;
 }
 
 static void
@@ -40,19 +57,18 @@ waitqueue_dealloc(WaitQueue *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static Py_ssize_t wake_n(WaitQueue *self, Py_ssize_t n, PyObject *value);
+
 static PyObject *
-waitqueue_wait(WaitQueue *self, PyObject *args, PyObject *kwds)
+waitqueue_wait(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *timeout = Py_None, *value;
+    PyObject *a[1], *value;
     int64_t ns;
     cl_hub *hub;
     cl_park *p;
     int r;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist, &timeout)) {
-        return NULL;
-    }
-    if (cl__timeout_ns(timeout, &ns, "timeout") < 0 || (hub = cl__hub_get()) == NULL) {
+    if (cl_args("wait", wait_names, 1, args, nargs, kwnames, a) < 0 ||
+        cl__timeout_ns(a[0], &ns, "timeout") < 0 || (hub = cl__hub_get()) == NULL) {
         return NULL;
     }
     if (self->waiters.count > 0 && self->hub != hub) {
@@ -71,15 +87,24 @@ waitqueue_wait(WaitQueue *self, PyObject *args, PyObject *kwds)
     value = p->value;
     p->value = NULL;
     cl__park_release(hub, p);
-    Py_DECREF(self);
-    if (r == -1) {
+    if (r == -1 || r == CL_PARK_TIMEOUT) {
+        if (value != NULL && self->handoff) {
+            /* Picked, but interrupted before it could take it: the next
+             * waiter gets it instead. */
+            PyObject *pending = cl_err_take();
+            if (self->waiters.count > 0 && self->hub == hub) {
+                wake_n(self, 1, value);
+            }
+            cl_err_give(pending);
+        }
         Py_XDECREF(value);
-        return NULL;
-    }
-    if (r == CL_PARK_TIMEOUT) {
-        Py_XDECREF(value);
+        Py_DECREF(self);
+        if (r == -1) {
+            return NULL;
+        }
         Py_RETURN_FALSE;
     }
+    Py_DECREF(self);
     return value != NULL ? value : Py_NewRef(Py_True);
 }
 
@@ -116,12 +141,14 @@ check_waker_thread(WaitQueue *self)
 }
 
 static PyObject *
-waitqueue_wake(WaitQueue *self, PyObject *args, PyObject *kwds)
+waitqueue_wake(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"n", "value", NULL};
+    PyObject *a[2];
     Py_ssize_t n = 1;
-    PyObject *value = Py_True;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|nO:wake", kwlist, &n, &value)) {
+    if (cl_args("wake", wake_names, 2, args, nargs, kwnames, a) < 0) {
+        return NULL;
+    }
+    if (a[0] != NULL && (n = PyLong_AsSsize_t(a[0])) == -1 && PyErr_Occurred()) {
         return NULL;
     }
     if (n < 0) {
@@ -131,45 +158,48 @@ waitqueue_wake(WaitQueue *self, PyObject *args, PyObject *kwds)
     if (check_waker_thread(self) < 0) {
         return NULL;
     }
-    return PyLong_FromSsize_t(wake_n(self, n, value));
+    return PyLong_FromSsize_t(wake_n(self, n, a[1] != NULL ? a[1] : Py_True));
 }
 
 static PyObject *
-waitqueue_wake_all(WaitQueue *self, PyObject *args, PyObject *kwds)
+waitqueue_wake_all(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"value", NULL};
-    PyObject *value = Py_True;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wake_all", kwlist, &value)) {
+    PyObject *a[1];
+    if (cl_args("wake_all", wake_all_names, 1, args, nargs, kwnames, a) < 0 ||
+        check_waker_thread(self) < 0) {
         return NULL;
     }
-    if (check_waker_thread(self) < 0) {
-        return NULL;
-    }
-    return PyLong_FromSsize_t(wake_n(self, PY_SSIZE_T_MAX, value));
+    return PyLong_FromSsize_t(wake_n(self, PY_SSIZE_T_MAX, a[0] != NULL ? a[0] : Py_True));
 }
 
-/* From any thread: the waking happens in the waiters' hub, soon. */
+/* From any thread: the waking happens in the waiters' hub, soon.  Only
+ * waiters parked by then are woken: to wake one that may be about to park,
+ * publish your state first and check it in the waiter (as corolib.sync
+ * does), or defer through run_callback_threadsafe. */
 static PyObject *
-waitqueue_wake_threadsafe(WaitQueue *self, PyObject *args, PyObject *kwds)
+waitqueue_wake_threadsafe(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
 {
-    PyObject *method, *r;
+    PyObject *a[2], *method, *r, *targs;
     cl_thread *me = cl__tls_thread;
+    if (cl_args("wake_threadsafe", wake_names, 2, args, nargs, kwnames, a) < 0) {
+        return NULL;
+    }
     if (self->waiters.count == 0) {
         return PyLong_FromLong(0);
     }
     if (me != NULL && self->hub->ts == me && PyThreadState_GET() == me->tstate) {
-        return waitqueue_wake(self, args, kwds);
-    }
-    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "wake_threadsafe() takes positional arguments");
-        return NULL;
+        return waitqueue_wake(self, args, nargs, kwnames);
     }
     method = PyObject_GetAttrString((PyObject *)self, "wake");
     if (method == NULL) {
         return NULL;
     }
-    r = cl__hub_xpush(self->hub, method, args) < 0 ? NULL : PyLong_FromLong(-1);
+    targs = a[0] != NULL ? PyTuple_Pack(2, a[0], a[1] != NULL ? a[1] : Py_True)
+                         : Py_BuildValue("(iO)", 1, a[1] != NULL ? a[1] : Py_True);
+    r = targs != NULL && cl__hub_xpush(self->hub, method, targs) == 0 ? PyLong_FromLong(-1)
+                                                                      : NULL;
+    Py_XDECREF(targs);
     Py_DECREF(method);
     return r;
 }
@@ -188,21 +218,21 @@ waitqueue_statistics(WaitQueue *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef waitqueue_methods[] = {
     {"wait", (PyCFunction)(void (*)(void))waitqueue_wait,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "wait(timeout=None)\n--\n\n"
      "Park the current greenlet at the back of the queue until wake()\n"
      "picks it.  Returns the value given to wake(), or False if the\n"
      "timeout passed first.  Always switches."},
     {"wake", (PyCFunction)(void (*)(void))waitqueue_wake,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "wake(n=1, value=True)\n--\n\n"
      "Resume up to n waiters, oldest first, handing each `value`.\n"
      "Returns how many.  Never switches: they run when the hub gets to them."},
     {"wake_all", (PyCFunction)(void (*)(void))waitqueue_wake_all,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "wake_all(value=True)\n--\n\nResume every waiter; returns how many."},
     {"wake_threadsafe", (PyCFunction)(void (*)(void))waitqueue_wake_threadsafe,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "wake_threadsafe(n=1, value=True)\n--\n\n"
      "wake() from any thread: done by the waiters' hub (returns -1 when\n"
      "deferred that way)."},
@@ -222,9 +252,11 @@ static PyTypeObject waitqueue_type = {
     .tp_dealloc = (destructor)waitqueue_dealloc,
     .tp_as_sequence = &waitqueue_as_sequence,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "WaitQueue()\n--\n\n"
+    .tp_doc = "WaitQueue(*, handoff=False)\n--\n\n"
               "A FIFO of parked greenlets: the waiting mechanism every\n"
-              "synchronisation primitive in corolib is built on.",
+              "synchronisation primitive in corolib is built on.  With\n"
+              "handoff, a value given by wake() to a waiter that is interrupted\n"
+              "before it runs goes to the next waiter instead of being lost.",
     .tp_weaklistoffset = offsetof(WaitQueue, weakreflist),
     .tp_methods = waitqueue_methods,
     .tp_new = waitqueue_new,
@@ -446,13 +478,15 @@ cl__hub_call_later(cl_hub *hub, PyObject *args, PyObject *kwds)
 
 /* Hub.interrupt_later(seconds, greenlet, exc) */
 PyObject *
-cl__hub_interrupt_later(cl_hub *hub, PyObject *args)
+cl__hub_interrupt_later(cl_hub *hub, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"seconds", "greenlet", "exc", "ref", NULL};
     TimerHandle *th;
     PyObject *seconds, *g, *exc;
     int64_t ns;
-    if (!PyArg_ParseTuple(args, "OO!O:interrupt_later", &seconds,
-                          &cl__greenlet_type, &g, &exc)) {
+    int ref = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O|p:interrupt_later", kwlist,
+                                     &seconds, &cl__greenlet_type, &g, &exc, &ref)) {
         return NULL;
     }
     if (!PyExceptionInstance_Check(exc)) {
@@ -468,7 +502,7 @@ cl__hub_interrupt_later(cl_hub *hub, PyObject *args)
     if (cl__timeout_ns(seconds, &ns, "delay") < 0) {
         return NULL;
     }
-    th = timerhandle_make(hub, TH_INTERRUPT, seconds, 1);
+    th = timerhandle_make(hub, TH_INTERRUPT, seconds, ref);
     if (th == NULL) {
         return NULL;
     }

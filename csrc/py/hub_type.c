@@ -1,6 +1,7 @@
 /* The Hub type and the module functions that wait: CPython glue only.
  * The scheduling is in hub/; this file converts arguments and results. */
 #include "../hub/hub.h"
+#include "args.h"
 
 #include <math.h>
 
@@ -80,20 +81,23 @@ do_sleep(cl_hub *hub, PyObject *seconds)
     Py_RETURN_NONE;
 }
 
+static const char *const wait_fd_names[] = {"fd", "timeout"};
+
 static PyObject *
-do_wait_fd(cl_hub *hub, PyObject *args, PyObject *kwds, int events,
-           const char *fname)
+do_wait_fd(cl_hub *hub, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+           int events, const char *fname)
 {
-    static char *kwlist[] = {"fd", "timeout", NULL};
-    PyObject *fdobj, *timeout = Py_None;
+    PyObject *a[2];
     int64_t ns;
     int fd, r;
-    char fmt[32];
-    PyOS_snprintf(fmt, sizeof fmt, "O|O:%s", fname);
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, &fdobj, &timeout)) {
+    if (cl_args(fname, wait_fd_names, 2, args, nargs, kwnames, a) < 0) {
         return NULL;
     }
-    if ((fd = fd_of(fdobj)) < 0 || cl__timeout_ns(timeout, &ns, "timeout") < 0) {
+    if (a[0] == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s() missing required argument 'fd'", fname);
+        return NULL;
+    }
+    if ((fd = fd_of(a[0])) < 0 || cl__timeout_ns(a[1], &ns, "timeout") < 0) {
         return NULL;
     }
     if ((hub = this_hub(hub)) == NULL) {
@@ -191,9 +195,9 @@ do_cancel_wait(cl_hub *hub, PyObject *args)
     if (exc == Py_None) {
         exc = NULL;
     }
-    if (exc != NULL && !PyExceptionInstance_Check(exc)) {
+    if (exc != NULL && !PyExceptionInstance_Check(exc) && !PyExceptionClass_Check(exc)) {
         PyErr_SetString(PyExc_TypeError,
-                        "cancel_wait() needs an exception instance or None");
+                        "cancel_wait() needs an exception class or instance, or None");
         return NULL;
     }
     return PyLong_FromLong(cl__io_cancel(hub, fd, exc));
@@ -209,6 +213,10 @@ hub_thread_exit(PyObject *hub)
 {
     PyObject *pending = cl_err_take();
     cl__hub_fini((cl_hub *)hub);
+    /* Its suspended stack still "calls" its bound run method, which refers
+     * to the hub: drop that, or the hub could never be freed. */
+    Py_CLEAR(((cl_hub *)hub)->g.run);
+    ((cl_hub *)hub)->ts = NULL; /* the thread state goes with the thread */
     cl_err_give(pending);
 }
 
@@ -235,6 +243,8 @@ hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
      * LoopExit or deliver Ctrl-C, the main greenlet gets it. */
     Py_INCREF(ts->main);
     Py_XSETREF(self->g.parent, ts->main);
+    self->g.flags |= CL_G_KEEPS_ORIGIN;
+    self->thread_ident = PyThread_get_thread_ident();
     if (cl__hub_init(self, ts) < 0) {
         Py_DECREF(self);
         return NULL;
@@ -288,15 +298,15 @@ hub_sleep(cl_hub *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-hub_wait_readable(cl_hub *self, PyObject *args, PyObject *kwds)
+hub_wait_readable(cl_hub *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return do_wait_fd(self, args, kwds, UV_READABLE, "wait_readable");
+    return do_wait_fd(self, args, nargs, kwnames, UV_READABLE, "wait_readable");
 }
 
 static PyObject *
-hub_wait_writable(cl_hub *self, PyObject *args, PyObject *kwds)
+hub_wait_writable(cl_hub *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return do_wait_fd(self, args, kwds, UV_WRITABLE, "wait_writable");
+    return do_wait_fd(self, args, nargs, kwnames, UV_WRITABLE, "wait_writable");
 }
 
 static PyObject *
@@ -526,14 +536,12 @@ static PyObject *
 hub_get_thread_ident(cl_hub *self, void *c)
 {
     (void)c;
-    if (self->ts == NULL || self->ts->tstate == NULL) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromUnsignedLong(self->ts->tstate->thread_id);
+    return PyLong_FromUnsignedLong(self->thread_ident);
 }
 
 CL_HIDDEN PyObject *cl__hub_call_later(cl_hub *hub, PyObject *args, PyObject *kwds);
-CL_HIDDEN PyObject *cl__hub_interrupt_later(cl_hub *hub, PyObject *args);
+CL_HIDDEN PyObject *cl__hub_interrupt_later(cl_hub *hub, PyObject *args,
+                                            PyObject *kwds);
 
 static PyObject *
 hub_call_later(cl_hub *self, PyObject *args, PyObject *kwds)
@@ -542,9 +550,9 @@ hub_call_later(cl_hub *self, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-hub_interrupt_later(cl_hub *self, PyObject *args)
+hub_interrupt_later(cl_hub *self, PyObject *args, PyObject *kwds)
 {
-    return cl__hub_interrupt_later(self, args);
+    return cl__hub_interrupt_later(self, args, kwds);
 }
 
 static PyMethodDef hub_methods[] = {
@@ -553,8 +561,9 @@ static PyMethodDef hub_methods[] = {
      "call_later(seconds, fn, *args, ref=True)\n--\n\n"
      "Call fn(*args) in the hub after `seconds` (never early).  Returns a\n"
      "TimerHandle; ref=False: this deadline alone keeps nothing waiting."},
-    {"interrupt_later", (PyCFunction)hub_interrupt_later, METH_VARARGS,
-     "interrupt_later(seconds, greenlet, exc)\n--\n\n"
+    {"interrupt_later", (PyCFunction)(void (*)(void))hub_interrupt_later,
+     METH_VARARGS | METH_KEYWORDS,
+     "interrupt_later(seconds, greenlet, exc, ref=True)\n--\n\n"
      "After `seconds`, make the wait the greenlet is parked in raise exc.\n"
      "Returns a TimerHandle.  (Timeout is built on this.)"},
     {"run", (PyCFunction)hub_run, METH_NOARGS,
@@ -562,11 +571,11 @@ static PyMethodDef hub_methods[] = {
     {"sleep", (PyCFunction)(void (*)(void))hub_sleep, METH_FASTCALL,
      "sleep(seconds=0)\n--\n\nPark the current greenlet for `seconds`."},
     {"wait_readable", (PyCFunction)(void (*)(void))hub_wait_readable,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "wait_readable(fd, timeout=None)\n--\n\n"
      "Park until fd is readable: True, or False if the timeout passed."},
     {"wait_writable", (PyCFunction)(void (*)(void))hub_wait_writable,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "wait_writable(fd, timeout=None)\n--\n\n"
      "Park until fd is writable: True, or False if the timeout passed."},
     {"cancel_wait", (PyCFunction)hub_cancel_wait, METH_VARARGS,
@@ -674,17 +683,17 @@ mod_sleep(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-mod_wait_readable(PyObject *m, PyObject *args, PyObject *kwds)
+mod_wait_readable(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     (void)m;
-    return do_wait_fd(NULL, args, kwds, UV_READABLE, "wait_readable");
+    return do_wait_fd(NULL, args, nargs, kwnames, UV_READABLE, "wait_readable");
 }
 
 static PyObject *
-mod_wait_writable(PyObject *m, PyObject *args, PyObject *kwds)
+mod_wait_writable(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     (void)m;
-    return do_wait_fd(NULL, args, kwds, UV_WRITABLE, "wait_writable");
+    return do_wait_fd(NULL, args, nargs, kwnames, UV_WRITABLE, "wait_writable");
 }
 
 static PyObject *
@@ -737,11 +746,11 @@ static PyMethodDef cl__hub_module_methods[] = {
      "Park the current greenlet for `seconds`.  sleep(0) lets every other\n"
      "ready greenlet run once, in FIFO order, then continues."},
     {"wait_readable", (PyCFunction)(void (*)(void))mod_wait_readable,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "wait_readable(fd, timeout=None)\n--\n\n"
      "Park until fd is readable: True, or False if the timeout passed."},
     {"wait_writable", (PyCFunction)(void (*)(void))mod_wait_writable,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "wait_writable(fd, timeout=None)\n--\n\n"
      "Park until fd is writable: True, or False if the timeout passed."},
     {"cancel_wait", (PyCFunction)mod_cancel_wait, METH_VARARGS,
@@ -762,10 +771,12 @@ static PyMethodDef cl__hub_module_methods[] = {
 CL_HIDDEN int cl__hub_objects_ready(PyObject *module);
 CL_HIDDEN int cl__task_type_ready(PyObject *module);
 CL_HIDDEN int cl__sockio_ready(PyObject *module);
+CL_HIDDEN int cl__queue_base_ready(PyObject *module);
 
 int
 cl__hub_types_ready(PyObject *module)
 {
+    cl__fork_watch_install();
     cl__hub_type.tp_base = &cl__greenlet_type;
     if (PyType_Ready(&cl__hub_type) < 0 ||
         PyModule_AddObjectRef(module, "Hub", (PyObject *)&cl__hub_type) < 0) {
@@ -803,7 +814,7 @@ cl__hub_types_ready(PyObject *module)
     if (cl__hub_objects_ready(module) < 0) {
         return -1;
     }
-    if (cl__sockio_ready(module) < 0) {
+    if (cl__sockio_ready(module) < 0 || cl__queue_base_ready(module) < 0) {
         return -1;
     }
     return cl__task_type_ready(module);

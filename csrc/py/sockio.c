@@ -1,12 +1,18 @@
 /* Cooperative socket I/O in one C call: try the syscall, park on the fd
  * only if it would block, retry.  corolib.socket uses these for the hot
  * paths (recv, recv_into, send, sendall) so that waiting costs no Python
- * exception.  Semantics are the stdlib socket's:
+ * exception, and sock_wait for its other waits.  Semantics are the stdlib
+ * socket's:
  *   timeout None  wait as long as it takes
  *   timeout 0     never wait: BlockingIOError when it would block
  *   timeout > 0   TimeoutError("timed out") once that much time passed;
  *                 for sendall the timeout covers the whole call.
  * EINTR is retried after running signal handlers (PEP 475).
+ *
+ * The waits here are "trusted": corolib.socket cancels them before it
+ * closes or detaches an fd, so the hub skips its fd-identity check.
+ *
+ * Arguments are positional (METH_FASTCALL): these run once per I/O call.
  */
 #include "../hub/hub.h"
 
@@ -36,7 +42,6 @@ wait_io(int fd, int events, int64_t ns)
     if ((hub = cl__hub_get()) == NULL) {
         return -1;
     }
-    /* corolib.socket cancels the wait before it closes or detaches. */
     r = cl__io_wait(hub, fd, events, ns, 1);
     if (r == -1) {
         return -1;
@@ -69,22 +74,106 @@ os_error(void)
     return PyErr_SetFromErrno(PyExc_OSError);
 }
 
-/* recv(fd, bufsize, flags=0, timeout=None) -> bytes */
-static PyObject *
-mod_recv(PyObject *m, PyObject *args)
+/* ---- argument helpers --------------------------------------------------- */
+
+static int
+check_nargs(const char *fname, Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max)
 {
-    int fd, flags = 0, r;
+    if (nargs < min || nargs > max) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd positional arguments (%zd given)",
+                     fname, min, max, nargs);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+int_arg(PyObject *o, int *out, const char *what)
+{
+    long v = PyLong_AsLong(o);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (v < INT_MIN || v > INT_MAX) {
+        PyErr_Format(PyExc_OverflowError, "%s out of range", what);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* (fd, X, [flags], [timeout]) with flags at args[2] and timeout at args[3]. */
+static int
+fd_flags_timeout(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                 Py_ssize_t max, int *fd, int *flags, int64_t *ns)
+{
+    if (check_nargs(fname, nargs, 2, max) < 0 || int_arg(args[0], fd, "fd") < 0) {
+        return -1;
+    }
+    *flags = 0;
+    *ns = -1;
+    if (nargs > 2 && int_arg(args[2], flags, "flags") < 0) {
+        return -1;
+    }
+    if (nargs > 3 && cl__timeout_ns(args[3], ns, "timeout") < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the calls ------------------------------------------------------------- */
+
+/* Small receives go through this buffer and are copied out at their real
+ * size: cheaper than allocating bufsize bytes (often 64 KiB) and shrinking
+ * them for a 100-byte message.  Used with the GIL held, never across a
+ * wait, so one buffer serves every thread. */
+#define SCRATCH_BYTES 65536
+static char scratch[SCRATCH_BYTES];
+
+/* sock_recv(fd, bufsize, flags=0, timeout=None) -> bytes */
+static PyObject *
+mod_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd, flags, r;
     Py_ssize_t size, n;
-    PyObject *timeout = Py_None, *buf;
+    PyObject *buf;
     int64_t ns, deadline;
     (void)m;
-    if (!PyArg_ParseTuple(args, "in|iO:sock_recv", &fd, &size, &flags, &timeout) ||
-        cl__timeout_ns(timeout, &ns, "timeout") < 0) {
+    if (fd_flags_timeout("sock_recv", args, nargs, 4, &fd, &flags, &ns) < 0) {
+        return NULL;
+    }
+    size = PyLong_AsSsize_t(args[1]);
+    if (size == -1 && PyErr_Occurred()) {
         return NULL;
     }
     if (size < 0) {
         PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
         return NULL;
+    }
+    if (size <= SCRATCH_BYTES) {
+        deadline = deadline_of(ns);
+        for (;;) {
+            n = recv(fd, scratch, (size_t)size, flags);
+            if (n >= 0) {
+                return PyBytes_FromStringAndSize(scratch, n);
+            }
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    return NULL;
+                }
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return os_error();
+            }
+            r = wait_io(fd, UV_READABLE, remaining(deadline));
+            if (r < 0) {
+                return NULL;
+            }
+            if (r == 0) {
+                return timeout_error();
+            }
+        }
     }
     buf = PyBytes_FromStringAndSize(NULL, size);
     if (buf == NULL) {
@@ -124,22 +213,28 @@ fail:
     return NULL;
 }
 
-/* recv_into(fd, buffer, nbytes=0, flags=0, timeout=None) -> int */
+/* sock_recv_into(fd, buffer, nbytes=0, flags=0, timeout=None) -> int */
 static PyObject *
-mod_recv_into(PyObject *m, PyObject *args)
+mod_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, flags = 0, r;
     Py_ssize_t nbytes = 0, n;
     Py_buffer view;
-    PyObject *timeout = Py_None, *result = NULL;
-    int64_t ns, deadline;
+    PyObject *result = NULL;
+    int64_t ns = -1, deadline;
     (void)m;
-    if (!PyArg_ParseTuple(args, "iw*|niO:sock_recv_into", &fd, &view, &nbytes, &flags,
-                          &timeout)) {
+    if (check_nargs("sock_recv_into", nargs, 2, 5) < 0 || int_arg(args[0], &fd, "fd") < 0) {
         return NULL;
     }
-    if (cl__timeout_ns(timeout, &ns, "timeout") < 0) {
-        goto done;
+    if (nargs > 2 && (nbytes = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if ((nargs > 3 && int_arg(args[3], &flags, "flags") < 0) ||
+        (nargs > 4 && cl__timeout_ns(args[4], &ns, "timeout") < 0)) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_WRITABLE) < 0) {
+        return NULL;
     }
     if (nbytes < 0) {
         PyErr_SetString(PyExc_ValueError, "negative buffersize in recv_into");
@@ -214,44 +309,39 @@ send_some(int fd, const char *data, Py_ssize_t len, int flags, int64_t deadline)
     }
 }
 
-/* send(fd, data, flags=0, timeout=None) -> int */
+/* sock_send(fd, data, flags=0, timeout=None) -> int */
 static PyObject *
-mod_send(PyObject *m, PyObject *args)
+mod_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd, flags = 0;
+    int fd, flags;
     Py_buffer view;
-    PyObject *timeout = Py_None, *result = NULL;
+    PyObject *result = NULL;
     int64_t ns;
     Py_ssize_t n;
     (void)m;
-    if (!PyArg_ParseTuple(args, "iy*|iO:sock_send", &fd, &view, &flags, &timeout)) {
+    if (fd_flags_timeout("sock_send", args, nargs, 4, &fd, &flags, &ns) < 0 ||
+        PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    if (cl__timeout_ns(timeout, &ns, "timeout") == 0) {
-        n = send_some(fd, view.buf, view.len, flags, deadline_of(ns));
-        if (n >= 0) {
-            result = PyLong_FromSsize_t(n);
-        }
+    n = send_some(fd, view.buf, view.len, flags, deadline_of(ns));
+    if (n >= 0) {
+        result = PyLong_FromSsize_t(n);
     }
     PyBuffer_Release(&view);
     return result;
 }
 
-/* sendall(fd, data, flags=0, timeout=None) -> None */
+/* sock_sendall(fd, data, flags=0, timeout=None) -> None */
 static PyObject *
-mod_sendall(PyObject *m, PyObject *args)
+mod_sendall(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd, flags = 0;
+    int fd, flags;
     Py_buffer view;
-    PyObject *timeout = Py_None;
     int64_t ns, deadline;
     Py_ssize_t done = 0;
     (void)m;
-    if (!PyArg_ParseTuple(args, "iy*|iO:sock_sendall", &fd, &view, &flags, &timeout)) {
-        return NULL;
-    }
-    if (cl__timeout_ns(timeout, &ns, "timeout") < 0) {
-        PyBuffer_Release(&view);
+    if (fd_flags_timeout("sock_sendall", args, nargs, 4, &fd, &flags, &ns) < 0 ||
+        PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     deadline = deadline_of(ns);
@@ -268,20 +358,45 @@ mod_sendall(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* sock_wait(fd, writable, timeout=None) -> bool: True ready, False timeout */
+static PyObject *
+mod_wait(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd, writable, r;
+    int64_t ns = -1;
+    cl_hub *hub;
+    (void)m;
+    if (check_nargs("sock_wait", nargs, 2, 3) < 0 || int_arg(args[0], &fd, "fd") < 0 ||
+        (writable = PyObject_IsTrue(args[1])) < 0 ||
+        (nargs > 2 && cl__timeout_ns(args[2], &ns, "timeout") < 0) ||
+        (hub = cl__hub_get()) == NULL) {
+        return NULL;
+    }
+    r = cl__io_wait(hub, fd, writable ? UV_WRITABLE : UV_READABLE, ns, 1);
+    if (r == -1) {
+        return NULL;
+    }
+    return PyBool_FromLong(r != CL_PARK_TIMEOUT);
+}
+
 static PyMethodDef sockio_methods[] = {
-    {"sock_recv", mod_recv, METH_VARARGS,
-     "sock_recv(fd, bufsize, flags=0, timeout=None)\n--\n\n"
+    {"sock_recv", (PyCFunction)(void (*)(void))mod_recv, METH_FASTCALL,
+     "sock_recv(fd, bufsize, flags=0, timeout=None, /)\n--\n\n"
      "recv(2) on a non-blocking fd, parking the greenlet while it would\n"
      "block (stdlib socket timeout semantics)."},
-    {"sock_recv_into", mod_recv_into, METH_VARARGS,
-     "sock_recv_into(fd, buffer, nbytes=0, flags=0, timeout=None)\n--\n\n"
+    {"sock_recv_into", (PyCFunction)(void (*)(void))mod_recv_into, METH_FASTCALL,
+     "sock_recv_into(fd, buffer, nbytes=0, flags=0, timeout=None, /)\n--\n\n"
      "recv(2) into a writable buffer, cooperatively."},
-    {"sock_send", mod_send, METH_VARARGS,
-     "sock_send(fd, data, flags=0, timeout=None)\n--\n\n"
+    {"sock_send", (PyCFunction)(void (*)(void))mod_send, METH_FASTCALL,
+     "sock_send(fd, data, flags=0, timeout=None, /)\n--\n\n"
      "send(2), cooperatively; returns the number of bytes sent."},
-    {"sock_sendall", mod_sendall, METH_VARARGS,
-     "sock_sendall(fd, data, flags=0, timeout=None)\n--\n\n"
+    {"sock_sendall", (PyCFunction)(void (*)(void))mod_sendall, METH_FASTCALL,
+     "sock_sendall(fd, data, flags=0, timeout=None, /)\n--\n\n"
      "Send all of data, cooperatively; the timeout covers the whole call."},
+    {"sock_wait", (PyCFunction)(void (*)(void))mod_wait, METH_FASTCALL,
+     "sock_wait(fd, writable, timeout=None, /)\n--\n\n"
+     "Park until fd is readable (or writable): True, or False on timeout.\n"
+     "For corolib's own sockets, which cancel waits before closing."},
     {NULL, NULL, 0, NULL},
 };
 

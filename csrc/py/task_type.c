@@ -14,6 +14,7 @@
  * subclass's `_notify_links` from the hub.
  */
 #include "../hub/hub.h"
+#include "args.h"
 
 CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 
@@ -65,6 +66,31 @@ task_init(cl_task *self, PyObject *args, PyObject *kwds)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     PyObject *fn = n > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
+    PyObject *run_kw = kwds != NULL ? PyDict_GetItemString(kwds, "run") : NULL;
+    if (run_kw != NULL) {
+        /* Greenlet(run=fn, ...): run is the first parameter, by keyword */
+        int r;
+        if (n > 0) {
+            PyErr_SetString(PyExc_TypeError,
+                            "Greenlet() got multiple values for argument 'run'");
+            return -1;
+        }
+        fn = run_kw;
+        kwds = PyDict_Copy(kwds);
+        if (kwds == NULL) {
+            return -1;
+        }
+        Py_INCREF(fn);
+        PyDict_DelItemString(kwds, "run");
+        r = task_init(self, args, kwds);
+        Py_DECREF(kwds);
+        if (r == 0 && fn != Py_None) {
+            Py_XSETREF(self->fn, fn);
+            fn = NULL;
+        }
+        Py_XDECREF(fn);
+        return r;
+    }
     if (fn != Py_None) {
         if (!PyCallable_Check(fn)) {
             PyErr_Format(PyExc_TypeError,
@@ -168,17 +194,24 @@ finish(cl_task *self, PyObject *value, PyObject *exception)
     Py_XSETREF(self->args, Py_NewRef(cl__empty_tuple));
     Py_CLEAR(self->kwargs);
     Py_CLEAR(self->start_timer);
-    while (self->joiners.head != NULL) {
-        cl_park *p = self->joiners.head;
-        cl__parklist_remove(p);
-        cl__park_wake(self->hub, p, 1);
-    }
+    /* Links first: they run before the joiners resume, so what a link does
+     * (a Pool freeing the slot) has happened when join() returns. */
     if (self->links != NULL && PyObject_IsTrue(self->links) == 1) {
-        PyObject *notify = PyObject_GetAttrString((PyObject *)self, "_notify_links");
+        static PyObject *name;
+        PyObject *notify;
+        if (name == NULL && (name = PyUnicode_InternFromString("_notify_links")) == NULL) {
+            return -1;
+        }
+        notify = PyObject_GetAttr((PyObject *)self, name);
         if (notify == NULL ||
             cl__hub_push(self->hub, CL_E_CALL, notify, Py_NewRef(cl__empty_tuple), NULL) < 0) {
             return -1;
         }
+    }
+    while (self->joiners.head != NULL) {
+        cl_park *p = self->joiners.head;
+        cl__parklist_remove(p);
+        cl__park_wake(self->hub, p, 1);
     }
     return 0;
 }
@@ -318,13 +351,16 @@ wait_ready(cl_task *self, PyObject *timeout)
     return r == -1 ? -1 : 0;
 }
 
+static const char *const join_names[] = {"timeout"};
+static const char *const get_names[] = {"block", "timeout"};
+static const char *const kill_names[] = {"exception", "block", "timeout"};
+
 static PyObject *
-task_join(cl_task *self, PyObject *args, PyObject *kwds)
+task_join(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *timeout = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:join", kwlist, &timeout) ||
-        wait_ready(self, timeout) < 0) {
+    PyObject *a[1];
+    if (cl_args("join", join_names, 1, args, nargs, kwnames, a) < 0 ||
+        wait_ready(self, a[0] != NULL ? a[0] : Py_None) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -347,14 +383,15 @@ raise_timeout(PyObject *timeout)
 }
 
 static PyObject *
-task_get(cl_task *self, PyObject *args, PyObject *kwds)
+task_get(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"block", "timeout", NULL};
+    PyObject *a[2], *timeout;
     int block = 1;
-    PyObject *timeout = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pO:get", kwlist, &block, &timeout)) {
+    if (cl_args("get", get_names, 2, args, nargs, kwnames, a) < 0 ||
+        (a[0] != NULL && (block = PyObject_IsTrue(a[0])) < 0)) {
         return NULL;
     }
+    timeout = a[1] != NULL ? a[1] : Py_None;
     if (!is_ready(self)) {
         if (!block) {
             return raise_timeout(NULL);
@@ -388,20 +425,31 @@ make_exc(PyObject *exception)
 }
 
 static PyObject *
-task_kill(cl_task *self, PyObject *args, PyObject *kwds)
+task_kill(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"exception", "block", "timeout", NULL};
-    PyObject *exception = cl__GreenletExit, *timeout = Py_None, *exc;
+    PyObject *a[3], *exception, *timeout, *exc;
     int block = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OpO:kill", kwlist, &exception,
-                                     &block, &timeout)) {
+    if (cl_args("kill", kill_names, 3, args, nargs, kwnames, a) < 0 ||
+        (a[1] != NULL && (block = PyObject_IsTrue(a[1])) < 0)) {
         return NULL;
+    }
+    exception = a[0] != NULL ? a[0] : cl__GreenletExit;
+    timeout = a[2] != NULL ? a[2] : Py_None;
+    if (block && timeout != Py_None) {
+        int64_t ns;
+        if (cl__timeout_ns(timeout, &ns, "timeout") < 0) {
+            return NULL;
+        }
     }
     if (is_ready(self)) {
         Py_RETURN_NONE;
     }
     if ((exc = make_exc(exception)) == NULL) {
         return NULL;
+    }
+    if (self->hub->destroyed && CL_G_STARTED(&self->g)) {
+        Py_DECREF(exc); /* its hub is gone: it can never run again */
+        Py_RETURN_NONE;
     }
     if (!CL_G_STARTED(&self->g)) {
         /* Not running yet: it never will. */
@@ -485,14 +533,14 @@ static PyMethodDef task_methods[] = {
      "start()\n--\n\nSchedule it to run in the hub's next round (once)."},
     {"start_later", (PyCFunction)task_start_later, METH_O,
      "start_later(seconds)\n--\n\nSchedule it to run after `seconds`."},
-    {"join", (PyCFunction)(void (*)(void))task_join, METH_VARARGS | METH_KEYWORDS,
+    {"join", (PyCFunction)(void (*)(void))task_join, METH_FASTCALL | METH_KEYWORDS,
      "join(timeout=None)\n--\n\n"
      "Wait until it is done or `timeout` seconds passed; returns None."},
-    {"get", (PyCFunction)(void (*)(void))task_get, METH_VARARGS | METH_KEYWORDS,
+    {"get", (PyCFunction)(void (*)(void))task_get, METH_FASTCALL | METH_KEYWORDS,
      "get(block=True, timeout=None)\n--\n\n"
      "Its value, or raise its exception.  Not done: with block, wait up to\n"
      "`timeout`; then (or without block) raise Timeout."},
-    {"kill", (PyCFunction)(void (*)(void))task_kill, METH_VARARGS | METH_KEYWORDS,
+    {"kill", (PyCFunction)(void (*)(void))task_kill, METH_FASTCALL | METH_KEYWORDS,
      "kill(exception=GreenletExit, block=True, timeout=None)\n--\n\n"
      "Raise `exception` in it; one that never started never runs.  With\n"
      "block, wait up to `timeout` for it to die.  Never raises here."},
@@ -543,8 +591,9 @@ static PyObject *
 get_started(cl_task *self, void *c)
 {
     (void)c;
-    return PyBool_FromLong((self->tflags & T_STARTED) || CL_G_STARTED(&self->g) ||
-                           is_ready(self));
+    /* gevent: killed before it ran, it never started. */
+    return PyBool_FromLong(((self->tflags & T_STARTED) && !(self->tflags & T_CANCELLED)) ||
+                           CL_G_STARTED(&self->g));
 }
 
 static PyObject *

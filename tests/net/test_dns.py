@@ -159,7 +159,7 @@ def test_other_greenlets_run_during_a_lookup() -> None:
         started = time.monotonic()
         dns._run(time.sleep, 0.2)  # a slow "lookup" on a worker thread
         assert time.monotonic() - started >= 0.2
-        assert len(ticks) >= 10  # the hub kept running meanwhile
+        assert len(ticks) >= 3  # the hub kept running meanwhile
     finally:
         g.kill()
 
@@ -180,9 +180,9 @@ def test_many_concurrent_lookups() -> None:
 def test_timeout_abandons_a_lookup() -> None:
     started = time.monotonic()
     with pytest.raises(corolib.Timeout), corolib.Timeout(0.05):
-        dns._run(time.sleep, 0.3)
-    assert time.monotonic() - started < 0.25
-    time.sleep(0.35)  # the worker finishes; its answer must land harmlessly
+        dns._run(time.sleep, 0.5)
+    assert time.monotonic() - started < 0.45  # did not wait for the worker
+    time.sleep(0.55)  # the worker finishes; its answer must land harmlessly
     corolib.sleep(0.01)
     assert S.gethostbyname("localhost") == std_socket.gethostbyname("localhost")
 

@@ -18,7 +18,7 @@ import corolib.socket as S
 
 def _took(started: float, seconds: float) -> None:
     elapsed = time.monotonic() - started
-    assert seconds * 0.9 <= elapsed < seconds + 1.0, elapsed
+    assert seconds * 0.9 <= elapsed < seconds + 2.0, elapsed
 
 
 @pytest.fixture
@@ -162,9 +162,15 @@ def test_poll_concurrent_invocation(world: World, pair) -> None:
     p = world.select.poll()
     p.register(a, world.select.POLLIN)
     t = world.spawn(p.poll, 5000)
-    world.sleep(0.05)
-    with pytest.raises(RuntimeError, match="concurrent poll"):
-        p.poll(0)
+    for _ in range(500):  # until the other one is inside poll()
+        world.sleep(0.01)
+        try:
+            p.poll(0)
+        except RuntimeError as exc:
+            assert "concurrent poll" in str(exc)
+            break
+    else:
+        pytest.fail("a second poll() never saw the first")
     b.sendall(b"wake")
     assert t.get() == [(a.fileno(), world.select.POLLIN)]
 

@@ -19,7 +19,7 @@ SELECTOR_NAMES = ["DefaultSelector", "SelectSelector", "PollSelector", "EpollSel
 
 def _took(started: float, seconds: float) -> None:
     elapsed = time.monotonic() - started
-    assert seconds * 0.9 <= elapsed < seconds + 1.0, elapsed
+    assert seconds * 0.9 <= elapsed < seconds + 2.0, elapsed
 
 
 @pytest.mark.parametrize("name", SELECTOR_NAMES)

@@ -159,3 +159,24 @@ def test_separate_per_thread():
     t.start()
     t.join()
     assert out == [None]
+
+
+def test_failing_init_is_retried_like_threading_local():
+    attempts = []
+
+    class Flaky(local):
+        def __init__(self):
+            attempts.append(1)
+            if len(attempts) == 2:
+                raise RuntimeError("first try in this greenlet")
+            self.ok = True
+
+    loc = Flaky()
+
+    def worker():
+        with pytest.raises(RuntimeError):
+            loc.ok  # noqa: B018
+        return loc.ok
+
+    assert spawn(worker).get() is True
+    assert len(attempts) == 3

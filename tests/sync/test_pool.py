@@ -180,6 +180,15 @@ def test_apply_inline_from_a_member():
     assert pool.spawn(outer).get() == "inner"
 
 
+def test_apply_cb_and_map_cb():
+    pool = Pool(2)
+    got = []
+    assert pool.apply_cb(abs, (-3,), callback=got.append) == 3
+    assert pool.map_cb(abs, [-1, -2], callback=got.append) == [1, 2]
+    sleep(0)
+    assert len(got) == 2 and 3 in got and [1, 2] in got
+
+
 def test_apply_async_and_map_async():
     pool = Pool(2)
     got = []

@@ -45,6 +45,8 @@ def test_order(cls, expected):
         q.put(item)
     assert q.qsize() == len(q) == 3 and not q.empty() and not q.full()
     assert q.peek() == expected[0] and q.peek_nowait() == expected[0]
+    twin = q.copy()
+    assert type(twin) is cls and [twin.get() for _ in range(3)] == expected
     assert [q.get() for _ in range(3)] == expected
     assert q.empty() and bool(q)
 
@@ -398,3 +400,27 @@ def test_shutdown_misuse_like_the_queue_module():
         assert q.get() == 1
         with pytest.raises(stdlib_queue.ShutDown):
             q.get()
+
+
+def test_peek_after_shutdown_returns_remaining_items():
+    q = Queue()
+    q.put(1)
+    q.shutdown()
+    assert q.peek() == 1 and q.get() == 1
+    with pytest.raises(ShutDown):
+        q.peek()
+    waiting = Queue()
+    g = spawn(waiting.peek)
+    sleep(0)
+    waiting.shutdown()
+    with pytest.raises(ShutDown):
+        g.get()
+
+
+def test_simple_queue_shutdown_immediate():
+    q = SimpleQueue()
+    q.put(1)
+    q.shutdown(immediate=True)
+    assert q.qsize() == 0
+    with pytest.raises(ShutDown):
+        q.get()

@@ -161,3 +161,43 @@ def test_bad_size_like_concurrent_futures():
         with pytest.raises(ValueError) as got:
             ThreadPool(size)
         assert str(got.value) == str(expected.value)
+
+
+def test_pool_works_in_a_forked_child(run_python):
+    # The child has none of the parent's threads: its pool must start over.
+    result = run_python(
+        """
+        import os
+        import warnings
+        from corolib.threadpool import get_threadpool
+
+        # 3.12+ warns about forking a process with threads: that is the point here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pool = get_threadpool()
+        assert pool.apply(abs, (-1,)) == 1
+        pid = os.fork()
+        if pid == 0:
+            ok = pool.apply(abs, (-2,)) == 2 and pool.map(abs, [-3, -4]) == [3, 4]
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), pool.apply(abs, (-5,)))
+        """,
+        timeout=60,
+    )
+    result.expect(stdout="0 5\n")
+
+
+def test_waiting_thread_job_at_exit_of_main_is_not_loop_exit(run_python):
+    result = run_python(
+        """
+        import time
+        import corolib
+        from corolib.threadpool import ThreadPool
+
+        pool = ThreadPool(2)
+        r = pool.spawn(time.sleep, 0.05)
+        corolib.wait()  # runs the hub until nothing is left: waits for the job
+        print(r.ready())
+        """
+    )
+    result.expect(stdout="True\n")

@@ -1,0 +1,15 @@
+"""Helpers for the example smoke tests (a module of its own: ``conftest`` is ambiguous)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example_env() -> dict[str, str]:
+    """The environment an example runs in: ours, without PYTHONPATH, with faulthandler."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONFAULTHANDLER"] = "1"
+    return env

@@ -1,0 +1,105 @@
+"""echo.py, file_transfer.py, crawler.py, chat_demo.py and greenlet_demo.py, end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from exampleutil import EXAMPLES, example_env
+
+
+def test_echo_tcp(run_example: Any) -> None:
+    r = run_example("echo.py", "--port", "0", "--clients", "50", "--rounds", "20")
+    assert r.returncode == 0, r
+    assert "50 clients, 1,000 round trips" in r.stdout, r
+    assert "every echo checked" in r.stdout
+    assert r.stderr == "", r
+
+
+def test_echo_udp(run_example: Any) -> None:
+    r = run_example("echo.py", "--udp", "--port", "0", "--clients", "20", "--rounds", "10")
+    assert r.returncode == 0, r
+    assert r.stdout.startswith("UDP echo server on 127.0.0.1:"), r
+    assert "20 clients, 200 round trips" in r.stdout, r
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_echo_tls(run_example: Any) -> None:
+    r = run_example("echo.py", "--tls", "--port", "0", "--clients", "10", "--rounds", "5")
+    assert r.returncode == 0, r
+    assert r.stdout.startswith("TLS echo server on 127.0.0.1:"), r
+    assert "10 clients, 50 round trips" in r.stdout, r
+    assert r.stderr == "", r
+
+
+def test_file_transfer_demo(run_example: Any) -> None:
+    r = run_example("file_transfer.py", "demo", "--files", "6", "--max-mib", "3")
+    assert r.returncode == 0, r
+    assert "every SHA-256 matches" in r.stdout, r
+    assert r.stdout.count("sha256 ok") == 12, r  # 6 sent, 6 fetched back
+    assert r.stderr == "", r
+
+
+def test_file_transfer_put_and_get_against_serve(run_example: Any, tmp_path: Any) -> None:
+    store = tmp_path / "store"
+    files = []
+    for i, size in enumerate((0, 1, 300_000, 2_000_000)):
+        path = tmp_path / f"f{i}.dat"
+        path.write_bytes(os.urandom(size))
+        files.append(path)
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "file_transfer.py"), "serve", str(store), "--port", "0"],
+        env=example_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().rsplit(":", 1)[1].strip()
+        r = run_example("file_transfer.py", "put", "127.0.0.1", port, *map(str, files))
+        assert r.returncode == 0, r
+        assert r.stdout.count("sha256 ok") == 4, r
+        for path in files:
+            assert (store / path.name).read_bytes() == path.read_bytes()
+        into = tmp_path / "back"
+        into.mkdir()
+        names = [p.name for p in files]
+        r = run_example("file_transfer.py", "get", "127.0.0.1", port, *names, "--into", str(into))
+        assert r.returncode == 0, r
+        for path in files:
+            assert (into / path.name).read_bytes() == path.read_bytes()
+        r = run_example("file_transfer.py", "get", "127.0.0.1", port, "nope.bin")
+        assert r.returncode != 0 and "no such file" in r.stderr + r.stdout, r
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+
+
+def test_crawler(run_example: Any) -> None:
+    r = run_example("crawler.py", "--pages", "150", "--concurrency", "10", "--delay", "0.01")
+    assert r.returncode == 0, r
+    assert "every page found, each fetched once" in r.stdout, r
+    assert "with at most 10 at once (the server saw up to 10 in flight)" in r.stdout, r
+    assert r.stderr == "", r
+
+
+def test_chat_demo_small(run_example: Any) -> None:
+    r = run_example(
+        "chat_demo.py", "--users", "120", "--rooms", "6", "--messages", "5",
+        "--spread", "0.05", "--lurkers", "3", "--flood", "4000",
+    )  # fmt: skip
+    assert r.returncode == 0, r
+    assert "every message reached every member of its room" in r.stdout, r
+    assert "delivered 11,400 of 11,400 expected" in r.stdout, r  # 120 * 5 * 19
+    assert "3 of them were told lines were dropped" in r.stdout, r
+    assert "latency (said -> heard): p50" in r.stdout, r
+
+
+def test_greenlet_demo_still_runs(run_example: Any) -> None:
+    r = run_example("greenlet_demo.py", "10000")
+    assert r.returncode == 0, r
+    assert "12\n56\n34\n" in r.stdout, r

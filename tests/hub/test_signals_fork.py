@@ -1,0 +1,407 @@
+"""Signals and fork, each in a child process: Ctrl-C in the hub, handlers, forked hubs."""
+
+import signal
+import tempfile
+import time
+
+import pytest
+from hubutil import popen_py, run_py
+
+# What the child does while the parent sends SIGINT.  It prints "ready" when
+# it is about to block, and "KI <seconds>" if it catches KeyboardInterrupt
+# (only in the "caught" variants).
+BLOCKERS = {
+    "sleep": "sleep(100)",
+    "joinall": "joinall([spawn(sleep, 100)])",
+    "hub_join": "spawn(sleep, 100); get_hub().join()",
+    "wait_readable": "r, w = os.pipe(); wait_readable(r)",
+    "greenlet_get": "spawn(sleep, 100).get()",
+    "waitqueue": "spawn(sleep, 100); WaitQueue().wait()",
+    "timeout_block": "with Timeout(100): sleep(200)",
+    "busy_greenlets": (
+        "gs = [spawn(lambda: [sleep(0.001) for _ in range(100000)]) for _ in range(20)]; "
+        "joinall(gs)"
+    ),
+}
+
+CHILD = """
+import os, sys, time
+from corolib import sleep, spawn, joinall, get_hub, wait_readable, Timeout
+from corolib.hub import WaitQueue
+catch = sys.argv[1] == "catch"
+print("ready", flush=True)
+t0 = None
+try:
+    t0 = time.monotonic()
+    {blocker}
+except KeyboardInterrupt:
+    if not catch:
+        raise
+    print("KI %.3f" % (time.monotonic() - t0), flush=True)
+    sys.exit(42)
+print("returned without KeyboardInterrupt", flush=True)
+"""
+
+
+def _send_sigint_when_ready(proc, settle_s=0.3):
+    line = proc.stdout.readline()
+    assert line.strip() == "ready", (line, proc.stderr.read() if proc.poll() is not None else "")
+    time.sleep(settle_s)  # let it enter the hub and block
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except Exception as exc:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"child did not exit after SIGINT\n{err}") from exc
+    return time.monotonic() - t0, out, err
+
+
+@pytest.mark.parametrize("where", sorted(BLOCKERS))
+def test_sigint_uncaught_exits_promptly_with_keyboardinterrupt(where, timing):
+    with tempfile.TemporaryDirectory() as cwd:
+        proc = popen_py(CHILD.format(blocker=BLOCKERS[where]), "raise", cwd=cwd)
+        took, out, err = _send_sigint_when_ready(proc)
+    # Uncaught KeyboardInterrupt: CPython dies of SIGINT (or 130 on old ones).
+    assert proc.returncode in (-signal.SIGINT, 130), (proc.returncode, out, err)
+    assert "KeyboardInterrupt" in err
+    assert "returned without" not in out
+    timing.report(f"SIGINT -> exit {took * 1e3:.1f} ms")
+    assert took < 10
+
+
+@pytest.mark.parametrize("where", ["sleep", "joinall", "hub_join", "wait_readable"])
+def test_sigint_raises_in_main_at_once(where, timing):
+    with tempfile.TemporaryDirectory() as cwd:
+        proc = popen_py(CHILD.format(blocker=BLOCKERS[where]), "catch", cwd=cwd)
+        took, out, err = _send_sigint_when_ready(proc)
+    assert proc.returncode == 42, (out, err)
+    waited = float(out.split("KI ")[1].split()[0])
+    timing.report(f"blocked {waited:.3f} s, then KeyboardInterrupt; exit after {took * 1e3:.1f} ms")
+    assert waited < 5
+
+
+def test_python_handler_runs_promptly_in_the_hub(timing):
+    proc = run_py(
+        """
+        import os, signal, threading, time
+        from corolib import sleep, spawn
+        from corolib.hub import WaitQueue
+        q = WaitQueue()
+        got = []
+        def handler(signum, frame):
+            got.append(time.monotonic())
+            q.wake()
+        signal.signal(signal.SIGUSR1, handler)
+        sent = []
+        def shoot():
+            time.sleep(0.2)
+            sent.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGUSR1)
+        threading.Thread(target=shoot).start()
+        keepalive = spawn(sleep, 30)  # the hub sits in epoll with a 30 s timer
+        assert q.wait(timeout=20) is True
+        keepalive.kill()
+        print("latency %.6f" % (got[0] - sent[0]))
+        """
+    )
+    latency = float(proc.stdout.split()[1])
+    timing.report(f"SIGUSR1 handler latency {latency * 1e3:.2f} ms")
+    assert latency < 2
+
+
+def test_signal_handler_spawns_a_greenlet_and_cancel_restores():
+    run_py(
+        """
+        import os, signal, time
+        from corolib import sleep, signal_handler, getcurrent, get_hub
+        from corolib.hub import WaitQueue
+        q = WaitQueue()
+        calls = []
+        def on_usr1(tag, key=None):
+            calls.append((tag, key, getcurrent() is not get_hub()))
+            sleep(0.001)  # a greenlet: it may block
+            q.wake()
+        previous = signal.getsignal(signal.SIGUSR1)
+        h = signal_handler(signal.SIGUSR1, on_usr1, "tag", key="k")
+        get_hub().call_later(0.05, os.kill, os.getpid(), signal.SIGUSR1)
+        assert q.wait(timeout=10) is True
+        assert calls == [("tag", "k", True)], calls
+        h.cancel()
+        assert signal.getsignal(signal.SIGUSR1) == previous
+        h.cancel()  # twice: harmless
+        print("ok")
+        """
+    )
+
+
+def test_sigint_while_greenlets_busy_in_python():
+    # Ctrl-C arrives while a greenlet runs Python code (not in the hub): the
+    # interpreter raises it there; it must still end the program.
+    with tempfile.TemporaryDirectory() as cwd:
+        proc = popen_py(
+            """
+            import time
+            from corolib import spawn, sleep, joinall
+            def spin():
+                end = time.monotonic() + 100
+                while time.monotonic() < end:
+                    sum(range(1000))
+                    sleep(0)
+            print("ready", flush=True)
+            joinall([spawn(spin) for _ in range(3)])
+            """,
+            cwd=cwd,
+        )
+        took, out, err = _send_sigint_when_ready(proc)
+    assert "KeyboardInterrupt" in err
+    assert proc.returncode in (-signal.SIGINT, 130, 1), (proc.returncode, err)
+    assert took < 10
+
+
+# ---- fork ---------------------------------------------------------------------------------
+
+
+def test_forked_child_runs_its_own_hub():
+    proc = run_py(
+        """
+        import os, sys, time
+        from corolib import get_hub, sleep, spawn, joinall, wait_readable, cancel_wait
+        hub = get_hub()
+        bg = spawn(sleep, 0.3)  # parked in the parent when it forks
+        sleep(0)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                assert get_hub() is hub
+                t0 = time.monotonic()
+                sleep(0.02)
+                assert time.monotonic() - t0 >= 0.02
+                r, w = os.pipe()
+                def writer():
+                    sleep(0.01)
+                    os.write(w, b"c")
+                spawn(writer)
+                assert wait_readable(r, timeout=5) is True
+                cancel_wait(r)
+                gs = [spawn(lambda i: i * i, i) for i in range(100)]
+                assert [g.get() for g in gs] == [i * i for i in range(100)]
+                bg.join(timeout=5)  # the inherited sleeper wakes here too
+                assert bg.dead
+                assert hub.statistics()["parked"] == 0
+                code = 0
+            except BaseException:
+                import traceback; traceback.print_exc()
+            finally:
+                os._exit(code)
+        # parent: wait for the child cooperatively
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            sleep(0.005)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        bg.join()
+        r, w = os.pipe()
+        os.write(w, b"p")
+        assert wait_readable(r, timeout=5) is True
+        cancel_wait(r)
+        print("ok")
+        """
+    )
+    assert proc.stdout.strip() == "ok"
+
+
+def test_fork_from_a_spawned_greenlet():
+    run_py(
+        """
+        import os
+        from corolib import spawn, sleep, get_hub
+        def forker():
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    sleep(0.01)
+                    g = spawn(lambda: 7)
+                    os._exit(g.get())
+                except BaseException:
+                    import traceback; traceback.print_exc()
+                    os._exit(1)
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return os.waitstatus_to_exitcode(status)
+                sleep(0.005)
+        assert spawn(forker).get() == 7
+        print("ok")
+        """
+    )
+
+
+def test_child_does_not_steal_the_parents_fd_events():
+    # Parent and child both watch the same inherited pipe; the child destroys
+    # its hub and exits.  The parent must still hear its fd.
+    run_py(
+        """
+        import os
+        from corolib import spawn, sleep, get_hub, wait_readable, cancel_wait
+        r, w = os.pipe()
+        waiter = spawn(wait_readable, r)
+        sleep(0)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                waiter.kill()
+                cancel_wait(r)
+                get_hub().destroy()
+            finally:
+                os._exit(0)
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            sleep(0.005)
+        os.write(w, b"x")
+        waiter.join(timeout=5)
+        assert waiter.value is True, waiter
+        cancel_wait(r)
+        print("ok")
+        """
+    )
+
+
+def test_sigint_in_forked_child():
+    run_py(
+        """
+        import os, signal, time
+        from corolib import sleep
+        pid = os.fork()
+        if pid == 0:
+            try:
+                sleep(100)
+                os._exit(1)
+            except KeyboardInterrupt:
+                os._exit(42)
+        sleep(0.3)
+        os.kill(pid, signal.SIGINT)
+        t0 = time.monotonic()
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            sleep(0.005)
+        assert os.waitstatus_to_exitcode(status) == 42, status
+        assert time.monotonic() - t0 < 5
+        # The parent still hears its own signals.
+        hits = []
+        signal.signal(signal.SIGUSR1, lambda *a: hits.append(1))
+        from corolib import get_hub
+        get_hub().call_later(0.01, os.kill, os.getpid(), signal.SIGUSR1)
+        t0 = time.monotonic()
+        sleep(0.2)
+        assert hits == [1]
+        print("ok")
+        """
+    )
+
+
+def test_reinit_is_harmless_and_fork_without_a_hub():
+    run_py(
+        """
+        import os
+        import corolib
+        corolib.reinit()  # no hub yet
+        corolib.sleep(0.001)
+        corolib.reinit()  # hub, same process
+        corolib.sleep(0.001)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                corolib.reinit()  # explicit, after the automatic one
+                corolib.sleep(0.001)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            corolib.sleep(0.005)
+        print("ok")
+        """
+    )
+
+
+def test_many_forks_do_not_leak_in_the_parent():
+    run_py(
+        """
+        import os
+        from corolib import sleep, get_hub
+        def nfds():
+            return len(os.listdir("/proc/self/fd"))
+        get_hub()
+        before = nfds()
+        for _ in range(20):
+            pid = os.fork()
+            if pid == 0:
+                sleep(0.001)
+                os._exit(0)
+            while not os.waitpid(pid, os.WNOHANG)[0]:
+                sleep(0.002)
+        assert nfds() == before, (before, nfds())
+        assert get_hub().statistics()["parked"] == 0
+        print("ok")
+        """
+    )
+
+
+def test_handler_exception_reaches_main():
+    run_py(
+        """
+        import os, signal, threading, time
+        from corolib import sleep, spawn
+        def handler(*args):
+            raise ValueError("from the handler")
+        signal.signal(signal.SIGUSR1, handler)
+        def shoot():
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGUSR1)
+        for where in ("sleep", "join"):
+            threading.Thread(target=shoot).start()
+            g = spawn(sleep, 5)
+            t0 = time.monotonic()
+            try:
+                sleep(5) if where == "sleep" else g.join()
+            except ValueError as exc:
+                assert str(exc) == "from the handler"
+                assert time.monotonic() - t0 < 3
+            else:
+                raise AssertionError("the handler's exception was lost")
+            g.kill()
+        print("ok")
+        """
+    )
+
+
+def test_ctrl_c_not_lost_to_a_timeout_expiring_in_the_same_round():
+    proc = run_py(
+        """
+        import ctypes, os, signal, threading, time
+        from corolib import Timeout, sleep, spawn_raw
+        libc = ctypes.CDLL(None)
+        def shoot():
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=shoot).start()
+        # The thread sits in C (no Python code runs the handler) past both
+        # the deadline and the signal: the hub sees both in one round.
+        spawn_raw(libc.usleep, 300000)
+        try:
+            try:
+                with Timeout(0.05):
+                    sleep(10)
+            except Timeout:
+                sleep(1)  # a Ctrl-C still pending would surface here
+                print("KeyboardInterrupt lost")
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt")
+        """,
+        timeout=30,
+    )
+    assert proc.stdout.strip() == "KeyboardInterrupt"
