@@ -117,40 +117,11 @@ _DNS_NAMES = (
 )
 
 
-def _originals_view(module: ModuleType) -> ModuleType:
-    """The stdlib ``socket`` module as it was before patching, for ``corolib.socket``.
-
-    ``corolib.socket`` looks up ``socket.socket.__init__`` (and
-    ``socketpair``, ``create_server``) on the stdlib module when called;
-    once that module's ``socket`` is corolib's own class, the lookup would
-    find itself and recurse forever.  Its module global is pointed at this
-    view: a module object holding the stdlib module's namespace with the
-    saved originals put back (plain attribute lookups, as fast as the real
-    module's), falling back to the live module for names added later.
-    (Reported upstream: ``corolib.socket`` should capture what it needs at
-    import.)
-    """
-    view = ModuleType(module.__name__, module.__doc__)
-    namespace = vars(view)
-    namespace.update(vars(module))
-    for name, value in _state.saved.get(module.__name__, {}).items():
-        if value is not _state.MISSING and "." not in name:
-            namespace[name] = value
-
-    def __getattr__(name: str) -> Any:  # noqa: N807 - a module's __getattr__
-        return getattr(module, name)
-
-    namespace["__getattr__"] = __getattr__
-    return view
-
-
 def patch_socket(dns: bool = True) -> bool:
     """The socket class and its constructors are corolib's (with ``dns``, the resolver too)."""
 
     def apply() -> None:
         _copy(socket, cosocket, [n for n in _SOCKET_NAMES if hasattr(socket, n)])
-        if vars(cosocket).get("_stdsocket") is socket:
-            cosocket._stdsocket = _originals_view(socket)  # type: ignore[attr-defined]
 
     with session():
         done = patch_module("socket", socket, cosocket, apply)
