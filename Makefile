@@ -10,7 +10,8 @@ PIP     := $(PY) -m pip install -q --disable-pip-version-check
 SOURCES := $(shell find csrc corolib -name '*.c' -o -name '*.h' -o -name '*.py' -o -name '*.pyi') setup.py pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: all demo test test-python matrix sanitize valgrind cross lint clean deps
+.PHONY: all demo test test-python matrix sanitize valgrind cross lint clean deps \
+	test-stdlib thirdparty-deps
 
 all: $(VENV)/.installed
 
@@ -32,7 +33,20 @@ demo: $(VENV)/.installed
 	$(PY) examples/greenlet_demo.py 100000
 	$(PY) examples/chat_demo.py
 
-test: test-python matrix
+test: thirdparty-deps test-python test-stdlib matrix
+
+# What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
+# and a real redis-server.
+thirdparty-deps: $(VENV)/.installed
+	@scripts/ensure-deps.sh redis-server
+	@$(PY) -c 'import requests, redis' 2>/dev/null || $(PIP) requests redis
+
+# CPython's own test modules (test_socket, test_threading, ...) under patch_all(),
+# one process per module, 2 at a time, each with a timeout: 3.11 here;
+# `make test-stdlib STDLIB_PYTHONS="3.10 3.12 3.13"` for the others.
+STDLIB_PYTHONS ?= 3.11
+test-stdlib: $(VENV)/.installed
+	scripts/test-stdlib.sh $(STDLIB_PYTHONS)
 
 test-python: $(VENV)/.installed
 	@scripts/ensure-deps.sh gcc-aarch64-linux-gnu qemu-user clang || echo "corolib: AArch64/clang checks will be skipped"

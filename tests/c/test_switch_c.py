@@ -45,8 +45,10 @@ def test_aarch64_under_qemu(tmp_path):
         pytest.skip("aarch64-linux-gnu-gcc not installed (apt-get install gcc-aarch64-linux-gnu)")
     if qemu is None:
         # At least prove the AArch64 routine assembles and links.
-        subprocess.run([cc, *CFLAGS, "-static", "-o", str(tmp_path / "t"),
-                        *map(str, SOURCES), "-lm"], check=True)
+        subprocess.run(
+            [cc, *CFLAGS, "-static", "-o", str(tmp_path / "t"), *map(str, SOURCES), "-lm"],
+            check=True,
+        )
         pytest.skip("qemu-aarch64 not installed: compiled only")
     build_and_run([cc], tmp_path / "t", [qemu], ["-static"])
 
@@ -54,9 +56,25 @@ def test_aarch64_under_qemu(tmp_path):
 def test_asan(tmp_path):
     if shutil.which("gcc") is None:
         pytest.skip("gcc not installed")
-    subprocess.run(["gcc", "-O1", "-g", "-fsanitize=address,undefined",
-                    "-fno-sanitize-recover=undefined", "-o", str(tmp_path / "t"),
-                    *map(str, SOURCES), "-lm"], check=True)
-    proc = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, timeout=300,
-                          env={"ASAN_OPTIONS": "detect_stack_use_after_return=0"})
+    subprocess.run(
+        [
+            "gcc",
+            "-O1",
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=undefined",
+            "-o",
+            str(tmp_path / "t"),
+            *map(str, SOURCES),
+            "-lm",
+        ],
+        check=True,
+    )
+    proc = subprocess.run(
+        [str(tmp_path / "t")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"ASAN_OPTIONS": "detect_stack_use_after_return=0"},
+    )
     assert proc.returncode == 0, proc.stderr

@@ -9,8 +9,16 @@ from corolib.greenlet import GreenletExit, getcurrent, greenlet
 
 
 def test_module_surface():
-    for name in ("greenlet", "getcurrent", "GreenletExit", "error", "settrace", "gettrace",
-                 "get_pending_cleanup_count", "get_total_main_greenlets"):
+    for name in (
+        "greenlet",
+        "getcurrent",
+        "GreenletExit",
+        "error",
+        "settrace",
+        "gettrace",
+        "get_pending_cleanup_count",
+        "get_total_main_greenlets",
+    ):
         assert hasattr(gmod, name), name
     assert issubclass(GreenletExit, BaseException)
     assert not issubclass(GreenletExit, Exception)

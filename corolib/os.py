@@ -1,0 +1,88 @@
+"""Cooperative process waiting: ``waitpid`` and ``wait`` for greenlets.
+
+Every public name of the stdlib :mod:`os` module is available here with the
+same value (looked up on demand), except :func:`waitpid` and :func:`wait`,
+which park the calling greenlet until a child changes state instead of
+blocking the thread.  ``fork`` is the stdlib's: corolib re-initialises the
+hub in the child whatever function forks (``os.register_at_fork``).
+
+How they wait: ``waitpid(pid, 0)`` for a specific child watches a pidfd of
+it (``os.pidfd_open``, Linux 5.3+) in the hub, then reaps it with
+``WNOHANG``; any other request (``pid`` <= 0, ``WUNTRACED``/``WCONTINUED``,
+no pidfd support) polls with ``WNOHANG``, sleeping cooperatively in
+between (from 0.5 ms, doubling, up to 50 ms).  Results and errors are the
+real ``waitpid``'s.  No ``SIGCHLD`` handler is involved.
+
+Switch points: :func:`waitpid` and :func:`wait` when no child is ready to
+be reaped (never with ``WNOHANG``).
+"""
+
+from __future__ import annotations
+
+import os as _stdos
+from collections.abc import Callable
+from typing import Any
+
+from corolib._core import sleep as _sleep
+from corolib._core import wait_readable as _wait_readable
+from corolib._socket_common import forget_fd as _forget_fd
+
+__all__ = ["waitpid", "wait", "fork"]
+
+_waitpid = _stdos.waitpid
+_pidfd_open: Callable[[int], int] | None = getattr(_stdos, "pidfd_open", None)
+_WNOHANG = _stdos.WNOHANG
+#: options under which a pidfd does not tell when waitpid would return
+_NOT_EXIT_ONLY = getattr(_stdos, "WUNTRACED", 0) | getattr(_stdos, "WCONTINUED", 0)
+
+fork = _stdos.fork
+
+
+def __getattr__(name: str) -> Any:
+    """Any other public attribute of the stdlib :mod:`os` module."""
+    if not name.startswith("_"):
+        try:
+            return getattr(_stdos, name)
+        except AttributeError:
+            pass
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def waitpid(pid: int, options: int, /) -> tuple[int, int]:
+    """``os.waitpid`` that parks the greenlet instead of blocking the thread.
+
+    Same arguments, results and errors (``ChildProcessError`` when there is
+    no such child).  With ``WNOHANG`` it is the real call.
+    """
+    if options & _WNOHANG:
+        return _waitpid(pid, options)
+    result = _waitpid(pid, options | _WNOHANG)
+    if result[0] != 0:
+        return result
+    if pid > 0 and not options & _NOT_EXIT_ONLY and _pidfd_open is not None:
+        try:
+            fd = _pidfd_open(pid)
+        except OSError:
+            fd = -1  # gone already, or no pidfd support: the loop below finds out
+        if fd >= 0:
+            try:
+                while True:
+                    _wait_readable(fd)
+                    result = _waitpid(pid, options | _WNOHANG)
+                    if result[0] != 0:
+                        return result
+            finally:
+                _forget_fd(fd)
+                _stdos.close(fd)
+    delay = 0.0005
+    while True:
+        _sleep(delay)
+        delay = min(delay * 2, 0.05)
+        result = _waitpid(pid, options | _WNOHANG)
+        if result[0] != 0:
+            return result
+
+
+def wait() -> tuple[int, int]:
+    """``os.wait``: wait for any child; ``(pid, status)``."""
+    return waitpid(-1, 0)
