@@ -64,6 +64,8 @@ typedef struct cl_greenlet {
 #define CL_G_REFUSED 0x4  /* survived GreenletExit without being kept alive */
 #define CL_G_KEEPS_ORIGIN 0x8 /* wants to know which greenlet died on it with
                                  an exception (the hub, for its reports) */
+#define CL_G_RUN_UNBOUND 0x10 /* `run` is the class's function: call it
+                                 with the greenlet first (no bound method) */
 
 #define CL_G_STARTED(g) ((g)->stack.stop != NULL)
 #define CL_G_ACTIVE(g) ((g)->stack.start != NULL)
