@@ -107,6 +107,8 @@ typedef struct cl_io {
     int idle_listed;     /* on the hub's list of polls to stop if idle */
     int forgotten;       /* out of the table, its poll closing */
     int trusted;         /* only waited on by callers that cancel before close */
+    int stream;          /* a stream socket (found when a trusted poll is made) */
+    int rdrained;        /* read hint: see cl__io_read_drained */
     unsigned long dev;   /* identity of what fd referred to when we took it */
     unsigned long ino;
     cl_parklist readers;
@@ -120,6 +122,8 @@ CL_HIDDEN int cl__io_wait_many(cl_hub *hub, const int *fds, const int *events,
                                Py_ssize_t n, int64_t timeout_ns);
 CL_HIDDEN int cl__io_cancel(cl_hub *hub, int fd, PyObject *exc);
 CL_HIDDEN void cl__io_stop_idle(cl_hub *hub);
+CL_HIDDEN int cl__io_read_drained(cl_hub *hub, int fd);
+CL_HIDDEN void cl__io_note_drained(cl_hub *hub, int fd);
 CL_HIDDEN void cl__io_free_all(cl_hub *hub);
 CL_HIDDEN Py_ssize_t cl__io_count(cl_hub *hub);
 
@@ -211,6 +215,7 @@ struct cl_hub {
     cl_parklist joiners;
 
     uint64_t switches;          /* statistics: greenlets resumed */
+    uint64_t recv_skipped;      /* statistics: recv calls the read hint spared */
     PyObject *exiting;          /* GreenletExit thrown into the hub itself:
                                    its loop unwinds and re-raises it */
 };
@@ -226,6 +231,18 @@ CL_HIDDEN extern PyObject *cl__empty_tuple;
 
 /* hub.c and life.c */
 CL_HIDDEN cl_hub *cl__hub_get(void);         /* borrowed; creates on first use */
+
+/* The calling thread's hub if it has one (borrowed), else NULL; never
+ * creates anything or raises. */
+static inline cl_hub *
+cl__hub_peek(void)
+{
+    cl_thread *ts = cl__tls_thread;
+    if (ts != NULL && ts->tstate == PyThreadState_GET()) {
+        return (cl_hub *)ts->hub;
+    }
+    return NULL;
+}
 CL_HIDDEN cl_park *cl__park_new(cl_hub *hub, const char *what, intptr_t detail);
 CL_HIDDEN void cl__park_release(cl_hub *hub, cl_park *p);
 CL_HIDDEN void cl__park_free(cl_hub *hub, cl_park *p);

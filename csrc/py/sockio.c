@@ -74,6 +74,27 @@ os_error(void)
     return PyErr_SetFromErrno(PyExc_OSError);
 }
 
+/* The read hint (hub/io.c): a blocking recv (no timeout, no flags) on a
+ * socket whose last read emptied it waits before its first syscall. */
+static int
+read_would_block(int fd, int flags, int64_t ns)
+{
+    cl_hub *hub;
+    if (ns >= 0 || flags != 0 || (hub = cl__hub_peek()) == NULL) {
+        return 0;
+    }
+    return cl__io_read_drained(hub, fd);
+}
+
+static void
+note_read(int fd, int flags, Py_ssize_t got, Py_ssize_t asked)
+{
+    cl_hub *hub;
+    if (got < asked && flags == 0 && (hub = cl__hub_peek()) != NULL) {
+        cl__io_note_drained(hub, fd);
+    }
+}
+
 /* ---- argument helpers --------------------------------------------------- */
 
 static int
@@ -134,7 +155,7 @@ static char scratch[SCRATCH_BYTES];
 static PyObject *
 mod_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd, flags, r;
+    int fd, flags, r, skip;
     Py_ssize_t size, n;
     PyObject *buf;
     int64_t ns, deadline;
@@ -150,22 +171,27 @@ mod_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
         return NULL;
     }
+    skip = size > 0 && read_would_block(fd, flags, ns);
     if (size <= SCRATCH_BYTES) {
         deadline = deadline_of(ns);
         for (;;) {
-            n = recv(fd, scratch, (size_t)size, flags);
-            if (n >= 0) {
-                return PyBytes_FromStringAndSize(scratch, n);
-            }
-            if (errno == EINTR) {
-                if (PyErr_CheckSignals() < 0) {
-                    return NULL;
+            if (!skip) {
+                n = recv(fd, scratch, (size_t)size, flags);
+                if (n >= 0) {
+                    note_read(fd, flags, n, size);
+                    return PyBytes_FromStringAndSize(scratch, n);
                 }
-                continue;
+                if (errno == EINTR) {
+                    if (PyErr_CheckSignals() < 0) {
+                        return NULL;
+                    }
+                    continue;
+                }
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    return os_error();
+                }
             }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                return os_error();
-            }
+            skip = 0;
             r = wait_io(fd, UV_READABLE, remaining(deadline));
             if (r < 0) {
                 return NULL;
@@ -181,20 +207,24 @@ mod_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     }
     deadline = deadline_of(ns);
     for (;;) {
-        n = recv(fd, PyBytes_AS_STRING(buf), (size_t)size, flags);
-        if (n >= 0) {
-            break;
-        }
-        if (errno == EINTR) {
-            if (PyErr_CheckSignals() < 0) {
+        if (!skip) {
+            n = recv(fd, PyBytes_AS_STRING(buf), (size_t)size, flags);
+            if (n >= 0) {
+                note_read(fd, flags, n, size);
+                break;
+            }
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    goto fail;
+                }
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                os_error();
                 goto fail;
             }
-            continue;
         }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            os_error();
-            goto fail;
-        }
+        skip = 0;
         r = wait_io(fd, UV_READABLE, remaining(deadline));
         if (r < 0) {
             goto fail;
@@ -217,7 +247,7 @@ fail:
 static PyObject *
 mod_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd, flags = 0, r;
+    int fd, flags = 0, r, skip;
     Py_ssize_t nbytes = 0, n;
     Py_buffer view;
     PyObject *result = NULL;
@@ -248,22 +278,27 @@ mod_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     deadline = deadline_of(ns);
+    skip = nbytes > 0 && read_would_block(fd, flags, ns);
     for (;;) {
-        n = recv(fd, view.buf, (size_t)nbytes, flags);
-        if (n >= 0) {
-            result = PyLong_FromSsize_t(n);
-            break;
-        }
-        if (errno == EINTR) {
-            if (PyErr_CheckSignals() < 0) {
+        if (!skip) {
+            n = recv(fd, view.buf, (size_t)nbytes, flags);
+            if (n >= 0) {
+                note_read(fd, flags, n, nbytes);
+                result = PyLong_FromSsize_t(n);
                 break;
             }
-            continue;
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    break;
+                }
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                os_error();
+                break;
+            }
         }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            os_error();
-            break;
-        }
+        skip = 0;
         r = wait_io(fd, UV_READABLE, remaining(deadline));
         if (r < 0) {
             break;

@@ -103,6 +103,76 @@ def test_others_run_while_one_waits() -> None:
         g.join()
 
 
+# ---- the read hint: a recv after a short read waits without a syscall -------------------
+
+
+def recv_skipped() -> int:
+    return corolib.get_hub().statistics()["recv_skipped"]
+
+
+def test_read_hint_skips_the_recv_that_would_fail() -> None:
+    a, b = S.socketpair()
+
+    def writer():
+        b.sendall(b"first")
+        corolib.sleep(0.02)
+        b.sendall(b"second")
+
+    with a, b:
+        g = corolib.spawn(writer)
+        assert a.recv(100) == b"first"  # short: the queue is empty now
+        before = recv_skipped()
+        assert a.recv(100) == b"second"
+        assert recv_skipped() == before + 1
+        buf = bytearray(100)
+        corolib.spawn(b.sendall, b"third")
+        assert a.recv_into(buf) == 5  # recv_into reads the same hint
+        assert recv_skipped() == before + 2
+        g.join()
+
+
+def test_data_that_came_while_nobody_watched_is_still_seen() -> None:
+    """A stale hint costs one loop pass, never a lost wake-up: the poll is
+    level-triggered, so data already queued wakes the waiter at once."""
+    a, b = S.socketpair()
+    with a, b:
+        corolib.spawn(b.sendall, b"x")
+        assert a.recv(100) == b"x"  # waited, then a short read: hint set
+        b.sendall(b"queued while the reader did other things")
+        corolib.sleep(0.05)
+        before = recv_skipped()
+        t0 = time.monotonic()
+        assert a.recv(100) == b"queued while the reader did other things"
+        assert time.monotonic() - t0 < 1.0
+        assert recv_skipped() == before + 1
+        b.close()
+        assert a.recv(100) == b""  # end of file after a hinted wait, too
+
+
+def test_no_hint_for_datagrams_or_timeouts() -> None:
+    """A short datagram says nothing about the next one; a recv with a
+    timeout always tries first."""
+    with S.socket(S.AF_INET, S.SOCK_DGRAM) as rx, S.socket(S.AF_INET, S.SOCK_DGRAM) as tx:
+        rx.bind(("127.0.0.1", 0))
+        tx.sendto(b"one", rx.getsockname())
+        assert rx.recv(100) == b"one"
+        tx.sendto(b"two", rx.getsockname())
+        tx.sendto(b"three", rx.getsockname())
+        assert rx.recv(100) == b"two"
+        before, sw = recv_skipped(), switches()
+        assert rx.recv(100) == b"three"  # queued: no wait, no switch
+        assert (recv_skipped(), switches()) == (before, sw)
+    a, b = S.socketpair()
+    with a, b:
+        a.settimeout(5)
+        corolib.spawn(b.sendall, b"x")
+        assert a.recv(100) == b"x"
+        corolib.spawn(b.sendall, b"y")
+        before = recv_skipped()
+        assert a.recv(100) == b"y"
+        assert recv_skipped() == before
+
+
 # ---- closing under waiters ------------------------------------------------------------
 
 
