@@ -33,7 +33,7 @@ demo: $(VENV)/.installed
 	$(PY) examples/greenlet_demo.py 100000
 	$(PY) examples/chat_demo.py
 
-test: thirdparty-deps test-python test-stdlib matrix
+test: thirdparty-deps test-python test-stdlib matrix bench-smoke
 
 # What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
 # and a real redis-server.

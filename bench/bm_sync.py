@@ -1,9 +1,11 @@
 """Synchronisation primitives: event round trips, queue throughput, pool imap.
 
 Run: ``python bench/bm_sync.py --impl corolib`` (or gevent, eventlet, asyncio,
-uvloop); ``bench/run.py --bench sync`` runs them all.
+uvloop, threads); ``bench/run.py --bench sync`` runs them all.
 
-Every implementation runs the same four programs with its own primitives:
+Every implementation runs the same four programs with its own primitives
+(``threads``: OS threads with ``threading.Event``, ``queue.Queue`` and
+``multiprocessing.pool.ThreadPool``):
 
 - ``event_round_trip``: two tasks ping-pong through two events (A sets ping
   and waits for pong; B waits for ping, clears it and sets pong).  Figure:
@@ -42,9 +44,12 @@ IMPLS = {
     "eventlet": "eventlet",
     "asyncio": "asyncio",
     "uvloop": "uvloop",
+    "threads": "threading",
 }
 CASES = ("event_round_trip", "queue_unbounded", "queue_maxsize1", "pool_imap")
 TARGETS = {case: ("gevent", 0.4) for case in CASES}
+# Six implementations: 3 repetitions keep `make bench` within its 15 minutes.
+REPS = {"full": 3}
 POOL_SIZE = 100
 
 clock = time.perf_counter_ns
@@ -139,6 +144,42 @@ class Greenlets:
         t0 = clock()
         self.joinall([self.spawn(reader)])
         elapsed = clock() - t0
+        assert total == n * (n - 1) // 2
+        return elapsed
+
+
+class Threads(Greenlets):
+    """The same programs on OS threads: threading.Event, queue.Queue and
+    multiprocessing.pool.ThreadPool (whose imap has the same contract as Pool.imap)."""
+
+    def __init__(self) -> None:  # no super().__init__(): no greenlet library
+        import queue
+        import threading
+        from multiprocessing.pool import ThreadPool
+
+        def spawn(fn: Callable[[], None]) -> threading.Thread:
+            t = threading.Thread(target=fn)
+            t.start()
+            return t
+
+        self.spawn = spawn
+        self.joinall = lambda threads: [t.join() for t in threads]
+        self.Event, self.Queue, self.Pool = threading.Event, queue.Queue, ThreadPool
+        self.clear = "clear"
+
+    def queue_items(self, n: int, maxsize: int | None) -> int:
+        return super().queue_items(n, maxsize or 0)  # queue.Queue(None) is not unbounded
+
+    def pool_imap(self, n: int) -> int:
+        pool = self.Pool(POOL_SIZE)  # starts its 100 threads here, outside the clock
+        total = 0
+        try:
+            t0 = clock()
+            for value in pool.imap(identity, range(n)):
+                total += value
+            elapsed = clock() - t0
+        finally:
+            pool.terminate()
         assert total == n * (n - 1) // 2
         return elapsed
 
@@ -241,7 +282,7 @@ def programs(impl: str) -> dict[str, Callable[[int], int]]:
     """Case -> function(n) returning the nanoseconds the program took."""
     if impl in ("asyncio", "uvloop"):
         return aio_programs(impl)
-    g = Greenlets(impl)
+    g = Threads() if impl == "threads" else Greenlets(impl)
     return {
         "event_round_trip": g.event_round_trips,
         "queue_unbounded": lambda n: g.queue_items(n, None),

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import pytest
 
-
 #: Under AddressSanitizer (make sanitize) freed memory sits in its
 #: quarantine, so resident memory grows by design; RSS checks are disabled
 #: there and the refcount/object-count checks carry the leak tests.
