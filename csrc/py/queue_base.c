@@ -54,10 +54,18 @@ append(PyObject *dq, PyObject *item)
     return 0;
 }
 
-static Py_ssize_t
+/* len() of a container.  A deque keeps its length in ob_size (CPython
+ * 3.10-3.13, _collectionsmodule.c), read here without a call. */
+static inline Py_ssize_t
 size_of(PyObject *dq)
 {
-    return dq == NULL || dq == Py_None ? 0 : PyObject_Length(dq);
+    if (dq == NULL || dq == Py_None) {
+        return 0;
+    }
+    if (Py_IS_TYPE(dq, deque_type)) {
+        return Py_SIZE(dq);
+    }
+    return PyObject_Length(dq);
 }
 
 static PyObject *
@@ -81,7 +89,7 @@ qb_put(QueueBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     }
     if ((a[2] == NULL || a[2] == Py_None) && self->items != NULL &&
         (Py_IS_TYPE(self->items, deque_type) || PyList_CheckExact(self->items))) {
-        n = PyObject_Length(self->items);
+        n = size_of(self->items);
         if (n < 0) {
             return NULL;
         }
