@@ -1,7 +1,8 @@
 """Blocking programs made cooperative by each library's ``patch_all()``.
 
 Run: ``python bench/bm_monkey.py --impl corolib`` (or gevent, threads);
-``bench/run.py --bench monkey`` runs both.
+``bench/run.py --bench monkey`` runs all three.  ``bench/requests_floor.py``
+measures what one ``requests`` call costs with no framework at all.
 
 The process calls the implementation's ``monkey.patch_all()`` (``threads``:
 nothing is patched; the program runs on real OS threads) before it
