@@ -15,6 +15,7 @@ from typing import Any
 
 from corolib._core import WaitQueue, get_hub_if_exists, getcurrent
 from corolib._core import get_hub as _get_hub
+from corolib._reentrant import Reentrant
 
 __all__ = ["get_ident", "LockType", "RLock", "allocate_lock", "CROSS_THREAD_SLICE"]
 
@@ -191,75 +192,28 @@ class LockType:
         return f"<{state} {cls.__module__}.{cls.__qualname__} object at {id(self):#x}>"
 
 
-class RLock:
+class RLock(Reentrant):
     """A re-entrant lock owned by a greenlet: ``_thread.RLock`` for green threads.
 
     The owner may acquire it again; it is free once released as many
     times.  Only the owner may release it.  Has what ``threading.Condition``
     needs (``_is_owned``, ``_release_save``, ``_acquire_restore``).
+    ``acquire(blocking=True, timeout=-1)`` is :meth:`LockType.acquire`'s,
+    plus re-entry.
     """
 
-    __slots__ = ("_block", "_owner", "_count", "__weakref__")
+    __slots__ = ("__weakref__",)
+    _block: LockType
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Arguments are ignored, as _thread.RLock does (threading.RLock warns).
         self._block = LockType()
-        self._owner: Any = None
+        self._owner = None
         self._count = 0
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        """Acquire it (again, if the current greenlet owns it); see :meth:`LockType.acquire`."""
-        me = getcurrent()
-        if self._owner is me:
-            self._count += 1
-            return True
-        if not self._block.acquire(blocking, timeout):
-            return False
-        self._owner = me
-        self._count = 1
-        return True
-
-    __enter__ = acquire
-
-    def release(self) -> None:
-        """Release one level; ``RuntimeError`` unless the current greenlet owns it."""
-        if self._owner is not getcurrent():
-            raise RuntimeError("cannot release un-acquired lock")
-        self._count -= 1
-        if not self._count:
-            self._owner = None
-            self._block.release()
-
-    def __exit__(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
     def locked(self) -> bool:
         """Tell whether some greenlet owns it."""
         return self._block.locked()
-
-    def _is_owned(self) -> bool:
-        return self._owner is getcurrent()
-
-    def _recursion_count(self) -> int:
-        return self._count if self._owner is getcurrent() else 0
-
-    def _release_save(self) -> tuple[int, Any]:
-        if not self._count:
-            raise RuntimeError("cannot release un-acquired lock")
-        state = (self._count, self._owner)
-        self._count = 0
-        self._owner = None
-        self._block.release()
-        return state
-
-    def _acquire_restore(self, state: tuple[int, Any]) -> None:
-        self._block.acquire()
-        self._count, self._owner = state
 
     def _at_fork_reinit(self) -> None:
         self._block._at_fork_reinit()

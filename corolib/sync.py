@@ -39,8 +39,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from corolib._core import WaitQueue, get_hub_if_exists, getcurrent
+from corolib._core import WaitQueue, get_hub_if_exists
 from corolib._core import get_hub as _get_hub
+from corolib._reentrant import Reentrant
 from corolib.hub import Timeout
 
 __all__ = [
@@ -682,20 +683,22 @@ class Lock(Semaphore):
         return {"locked": self.counter <= 0, "waiters": len(self._waiters)}
 
 
-class RLock:
+class RLock(Reentrant):
     """A re-entrant lock owned by a greenlet: ``threading.RLock`` for greenlets.
 
     The owner may acquire it again; it is free once released as many times.
     Only the owner may release it (else ``RuntimeError``).  Works with
     ``threading.Condition``-style helpers (``_is_owned``, ``_release_save``,
-    ``_acquire_restore``).
+    ``_acquire_restore``).  ``acquire(blocking=True, timeout=-1)`` is
+    :meth:`Lock.acquire`'s, plus re-entry.
     """
 
-    __slots__ = ("_block", "_owner", "_count", "__weakref__")
+    __slots__ = ("__weakref__",)
+    _block: Lock
 
     def __init__(self) -> None:
         self._block = Lock()
-        self._owner: Any = None
+        self._owner = None
         self._count = 0
 
     def __repr__(self) -> str:
@@ -704,56 +707,9 @@ class RLock:
             f"count={self._count} waiters={len(self._block._waiters)}>"
         )
 
-    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
-        """Acquire it (again, if the current greenlet owns it); see :meth:`Lock.acquire`."""
-        me = getcurrent()
-        if self._owner is me:
-            self._count += 1
-            return True
-        if not self._block.acquire(blocking, timeout):
-            return False
-        self._owner = me
-        self._count = 1
-        return True
-
-    __enter__ = acquire
-
-    def release(self) -> None:
-        """Release one level; the last one frees it.  ``RuntimeError`` unless owned."""
-        if self._owner is not getcurrent():
-            raise RuntimeError("cannot release un-acquired lock")
-        self._count -= 1
-        if not self._count:
-            self._owner = None
-            self._block.release()
-
-    def __exit__(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
     def locked(self) -> bool:
         """Tell whether some greenlet owns it."""
         return self._owner is not None
-
-    def _is_owned(self) -> bool:
-        return self._owner is getcurrent()
-
-    def _release_save(self) -> tuple[int, Any]:
-        if not self._count:
-            raise RuntimeError("cannot release un-acquired lock")
-        state = (self._count, self._owner)
-        self._count = 0
-        self._owner = None
-        self._block.release()
-        return state
-
-    def _acquire_restore(self, state: tuple[int, Any]) -> None:
-        self._block.acquire()
-        self._count, self._owner = state
 
     def statistics(self) -> dict[str, Any]:
         """``{'owner': greenlet or None, 'count': depth, 'waiters': parked greenlets}``."""
