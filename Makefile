@@ -20,11 +20,12 @@ deps:
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) setuptools wheel pytest
+	$(PIP) 'setuptools>=77' wheel pytest
 
 # Tests run against the installed package, never the source tree.
 $(VENV)/.installed: $(VENV)/bin/python $(SOURCES) | deps
 	@scripts/ensure-deps.sh
+	$(PIP) 'setuptools>=77' wheel   # pyproject.toml's build requirement (older venvs)
 	$(PIP) --no-build-isolation --force-reinstall --no-deps .
 	@touch $@
 
@@ -60,7 +61,8 @@ matrix: deps
 # AddressSanitizer + UBSan build of the extension, core tests under it.
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 sanitize: deps
-	@test -x .venv-asan/bin/pytest || ($(PYTHON) -m venv .venv-asan && .venv-asan/bin/pip install -q setuptools wheel pytest)
+	@test -x .venv-asan/bin/pytest || ($(PYTHON) -m venv .venv-asan && .venv-asan/bin/pip install -q wheel pytest)
+	.venv-asan/bin/pip install -q 'setuptools>=77'
 	COROLIB_CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	COROLIB_LDFLAGS="-fsanitize=address,undefined" \
 	  .venv-asan/bin/pip install -q --no-build-isolation --force-reinstall --no-deps .

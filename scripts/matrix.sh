@@ -22,8 +22,9 @@ for v in "${versions[@]}"; do
     echo "== CPython $v ($py)"
     if [ ! -x "$venv/bin/pytest" ]; then
         "$py" -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check setuptools wheel pytest
+        "$venv/bin/pip" install -q --disable-pip-version-check wheel pytest
     fi
+    "$venv/bin/pip" install -q --disable-pip-version-check 'setuptools>=77'  # pyproject.toml's build requirement
     "$venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps .
     # shellcheck disable=SC2086
     if ! "$venv/bin/pytest" -q -p no:cacheprovider $tests; then

@@ -25,8 +25,9 @@ for v in "${versions[@]}"; do
         venv=.venv-$v
         if [ ! -x "$venv/bin/python" ]; then
             "$base" -m venv "$venv"
-            "$venv/bin/pip" install -q --disable-pip-version-check setuptools wheel pytest
+            "$venv/bin/pip" install -q --disable-pip-version-check wheel pytest
         fi
+        "$venv/bin/pip" install -q --disable-pip-version-check 'setuptools>=77'  # pyproject.toml's build requirement
         "$venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps .
         py=$venv/bin/python
     fi
