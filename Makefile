@@ -11,7 +11,7 @@ SOURCES := $(shell find csrc corolib -name '*.c' -o -name '*.h' -o -name '*.py' 
 PYTEST_ARGS ?=
 
 .PHONY: all demo test test-python matrix sanitize valgrind cross lint clean deps \
-	test-stdlib thirdparty-deps
+	test-stdlib thirdparty-deps dist dist-check docs
 
 all: $(VENV)/.installed
 
@@ -83,6 +83,22 @@ valgrind: $(VENV)/.installed
 # The pure-C switch test cross-compiled for AArch64, run under qemu when present.
 cross:
 	$(VENV)/bin/pytest -q tests/c -k aarch64
+
+# The documentation site, docs/_build/html/index.html: Sphinx + furo, API pages
+# from the installed package's docstrings.  Strict: a broken reference or any
+# warning fails the build; always a fresh environment (-E), so none is hidden.
+docs: $(VENV)/.installed
+	@scripts/ensure-deps.sh python3-doc
+	@$(PY) -c 'import sphinx, furo, myst_parser' 2>/dev/null || $(PIP) -r docs/requirements.txt
+	@rm -rf docs/_build docs/_api
+	cd docs && ../$(PY) -m sphinx -n -W --keep-going -E -q -b html . _build/html
+	@echo "docs: file://$(CURDIR)/docs/_build/html/index.html"
+
+# An sdist and manylinux wheels carrying their own libuv (auditwheel repair), one
+# per CPython in DIST_PYTHONS, into dist/ (scripts/dist.sh says how and why).
+DIST_PYTHONS ?= 3.10 3.11 3.12 3.13
+dist:
+	scripts/dist.sh $(DIST_PYTHONS)
 
 lint: $(VENV)/.installed
 	$(PIP) ruff mypy

@@ -399,7 +399,7 @@ static PyMethodDef green_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "switch(*args, **kwargs)\n--\n\n"
      "Switch to this greenlet.  If it has not started, it starts with\n"
-     "run(*args, **kwargs); otherwise its pending switch() returns the\n"
+     "``run(*args, **kwargs)``; otherwise its pending switch() returns the\n"
      "arguments (one positional as itself, several as a tuple).  Returns\n"
      "what is switched back to the caller later."},
     {"throw", (PyCFunction)green_throw, METH_VARARGS,

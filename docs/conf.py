@@ -1,0 +1,219 @@
+"""Sphinx configuration for corolib's documentation site (``make docs``).
+
+The API pages are generated from the docstrings of the *installed* package
+(``make docs`` installs it first).  The build is strict: nitpicky references,
+warnings are errors, and a fresh environment each time.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import inspect
+import pathlib
+import sys
+from typing import Any
+
+import corolib
+
+HERE = pathlib.Path(__file__).parent
+
+# The module pages of the API reference, in the order of the reference's
+# table of contents: ONE LINE PER MODULE.
+API_MODULES = [
+    "corolib",
+    "corolib.greenlet",
+    "corolib.hub",
+    "corolib.sync",
+    "corolib.queue",
+    "corolib.pool",
+    "corolib.local",
+    "corolib.threadpool",
+    "corolib.socket",
+    "corolib.dns",
+    "corolib.ssl",
+    "corolib.select",
+    "corolib.selectors",
+    "corolib.subprocess",
+    "corolib.server",
+    "corolib.monkey",
+    "corolib.uv",
+    "corolib.os",
+    "corolib.signal",
+    "corolib.thread",
+    "corolib.threading",
+    "corolib.time",
+    "corolib.monkey.events",
+]
+
+# The guides, in the order of the site's table of contents: docs/<name>.md
+# (or .rst).  Pages still arriving from other branches are listed too and
+# appear once their file exists.
+GUIDES = [
+    "getting-started",
+    "porting-from-gevent",
+    "configuration",
+    "design",
+    "loop",
+    "benchmarks",
+]
+
+project = "corolib"
+author = "The corolib authors"
+copyright = "2026, The corolib authors"
+release = corolib.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "README.md"]
+
+# Single backticks are references, and every reference must resolve.
+default_role = "py:obj"
+nitpicky = True
+nitpick_ignore: list[tuple[str, str]] = []
+nitpick_ignore_regex = [
+    # Private helpers (base classes, functions named in signatures).
+    (r"py:.*", r"(corolib(\.\w+)*\.)?_\w.*"),
+]
+
+autodoc_default_options = {
+    "members": True,
+    "show-inheritance": True,
+    "member-order": "bysource",
+}
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+autoclass_content = "class"
+autodoc_preserve_defaults = True
+# Signatures come from the code (and __text_signature__ for C functions), not
+# from a first docstring line: docstrings copied from the standard library
+# start with "recv_into(buffer, [nbytes[, flags]]) -> nbytes_read".
+autodoc_docstring_signature = False
+
+myst_heading_anchors = 3
+myst_enable_extensions = ["colon_fence"]
+suppress_warnings = ["myst.header"]
+
+# The Python inventory comes from Debian's python3-doc package, read from disk
+# (no network at build time); the links still point at docs.python.org.
+_python_inv = sorted(glob.glob("/usr/share/doc/python3.*/html/objects.inv"))
+if not _python_inv:
+    sys.exit("docs: no local Python inventory; apt-get install python3-doc (make docs does)")
+intersphinx_mapping = {"python": ("https://docs.python.org/3", _python_inv[-1])}
+
+html_theme = "furo"
+html_title = f"corolib {release}"
+html_static_path: list[str] = []
+
+
+# -- The API pages: generated into docs/_api/ at each build ------------------
+
+
+def _is_stdlib_reexport(modname: str, name: str, obj: Any) -> bool:
+    """``obj`` is the standard library's own object (``corolib.socket.AF_INET``)."""
+    origin = getattr(obj, "__module__", None)
+    if isinstance(origin, str) and (inspect.isclass(obj) or callable(obj)):
+        return not origin.startswith("corolib")
+    try:
+        std = importlib.import_module(modname.rsplit(".", 1)[-1])
+    except ImportError:
+        return False
+    return std is not None and hasattr(std, name) and getattr(std, name) is obj
+
+
+def _plan() -> dict[str, list[str]]:
+    """Which public names each module page documents.
+
+    A name is documented on the first page (in API_MODULES order) whose
+    module exports it and either defines it (itself or in a private
+    submodule or the C core) -- so ``spawn`` is ``corolib.hub.spawn``, and
+    the package's own re-exports are listed on its page with links.
+    """
+    plan: dict[str, list[str]] = {}
+    owner: dict[int, str] = {}
+    for modname in API_MODULES:
+        mod = importlib.import_module(modname)
+        names = getattr(mod, "__all__", None)
+        if names is None:
+            names = [n for n in vars(mod) if not n.startswith("_")]
+        keep = []
+        for name in names:
+            obj = getattr(mod, name)
+            if inspect.ismodule(obj) or _is_stdlib_reexport(modname, name, obj):
+                continue
+            if modname != "corolib" and id(obj) not in owner:
+                owner[id(obj)] = f"{modname}.{name}"
+                keep.append(name)
+        plan[modname] = keep
+    top = importlib.import_module("corolib")
+    reexports[:] = [
+        (n, owner[id(getattr(top, n))])
+        for n in vars(top)
+        if not n.startswith("_") and id(getattr(top, n)) in owner
+    ]
+    return plan
+
+
+reexports: list[tuple[str, str]] = []
+
+
+def _write_api_pages(app: Any) -> None:
+    out = HERE / "_api"
+    out.mkdir(exist_ok=True)
+    for stale in out.glob("*.rst"):
+        stale.unlink()
+    for modname, members in _plan().items():
+        mod = importlib.import_module(modname)
+        lines = [modname, "=" * len(modname), "", f".. automodule:: {modname}", "   :no-members:", ""]
+        for name in members:
+            obj = getattr(mod, name)
+            if inspect.isclass(obj):
+                kind = "exception" if issubclass(obj, BaseException) else "class"
+            elif callable(obj):
+                kind = "function"
+            else:
+                kind = "data"
+            lines += [f".. auto{kind}:: {modname}.{name}", ""]
+        if modname == "corolib":
+            lines += ["The package re-exports the most used names:", ""]
+            lines += [f"- ``corolib.{n}``: `{target}`" for n, target in reexports]
+            lines.append("")
+        (out / f"{modname}.rst").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _fill_tocs(app: Any, docname: str, source: list[str]) -> None:
+    """Expand the placeholders of index.md and api.rst into their toctrees."""
+    if docname == "index":
+        guides = [g for g in GUIDES if list(HERE.glob(g + ".*"))]
+        source[0] = source[0].replace("GUIDES", "\n".join(guides))
+    elif docname == "api":
+        source[0] = source[0].replace("API_MODULES", "\n".join(f"   _api/{m}" for m in API_MODULES))
+
+
+def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """``corolib.Timeout`` resolves to where it is documented (corolib.hub.Timeout)."""
+    if node.get("refdomain") != "py":
+        return None
+    target = dict(reexports).get(node["reftarget"].removeprefix("corolib."))
+    if target is None or not node["reftarget"].startswith("corolib."):
+        return None
+    found = env.get_domain("py").resolve_any_xref(
+        env, node["refdoc"], app.builder, target, node, contnode
+    )
+    return found[0][1] if found else None
+
+
+def setup(app: Any) -> None:
+    """Generate the API pages before Sphinx looks for sources."""
+    app.connect("builder-inited", _write_api_pages)
+    app.connect("missing-reference", _resolve_reexport)
+    app.connect("source-read", _fill_tocs)
