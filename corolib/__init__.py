@@ -1,7 +1,7 @@
 """corolib: cooperative networking for CPython.
 
 Layer map (a module may import only from layers below it; nothing imports
-``corolib.monkey``):
+``corolib.monkey``)::
 
     corolib._core        the compiled core: greenlets, hub, libuv binding
       corolib.greenlet   the greenlet-package-compatible surface

@@ -28,18 +28,21 @@ LIBUV_LICENSES = ["MIT", "ISC", "BSD-2-Clause", "BSD-3-Clause"]
 
 
 def main() -> int:
+    """Rewrite one wheel into OUTDIR; 0 on success."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("wheel", type=pathlib.Path)
     ap.add_argument("outdir", type=pathlib.Path)
-    ap.add_argument("--copyright", type=pathlib.Path,
-                    default=pathlib.Path("/usr/share/doc/libuv1/copyright"))
+    ap.add_argument(
+        "--copyright", type=pathlib.Path, default=pathlib.Path("/usr/share/doc/libuv1/copyright")
+    )
     args = ap.parse_args()
     if not args.copyright.is_file():
         sys.exit(f"wheel_licenses: libuv's copyright file {args.copyright} is missing")
     wheel = [sys.executable, "-m", "wheel"]
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([*wheel, "unpack", "-d", tmp, str(args.wheel)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*wheel, "unpack", "-d", tmp, str(args.wheel)], check=True, stdout=subprocess.DEVNULL
+        )
         (tree,) = pathlib.Path(tmp).iterdir()
         if not list(tree.glob("*.libs/libuv*.so*")):
             sys.exit(f"wheel_licenses: {args.wheel.name} carries no libuv (not repaired?)")
@@ -61,8 +64,11 @@ def main() -> int:
         out.insert(last + 1, "License-File: libuv/copyright")
         meta.write_text("\n".join(out) + sep + body, encoding="utf-8")
         args.outdir.mkdir(parents=True, exist_ok=True)
-        subprocess.run([*wheel, "pack", "-d", str(args.outdir), str(tree)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*wheel, "pack", "-d", str(args.outdir), str(tree)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return 0
 
 

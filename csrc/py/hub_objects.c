@@ -226,7 +226,7 @@ static PyMethodDef waitqueue_methods[] = {
     {"wake", (PyCFunction)(void (*)(void))waitqueue_wake,
      METH_FASTCALL | METH_KEYWORDS,
      "wake(n=1, value=True)\n--\n\n"
-     "Resume up to n waiters, oldest first, handing each `value`.\n"
+     "Resume up to n waiters, oldest first, handing each ``value``.\n"
      "Returns how many.  Never switches: they run when the hub gets to them."},
     {"wake_all", (PyCFunction)(void (*)(void))waitqueue_wake_all,
      METH_FASTCALL | METH_KEYWORDS,

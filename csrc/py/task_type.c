@@ -712,7 +712,7 @@ static PyMethodDef task_module_methods[] = {
      "The class spawn() instantiates."},
     {"spawn", (PyCFunction)(void (*)(void))mod_spawn, METH_VARARGS | METH_KEYWORDS,
      "spawn(function, *args, **kwargs)\n--\n\n"
-     "Create a Greenlet running function(*args, **kwargs) and start it."},
+     "Create a Greenlet running ``function(*args, **kwargs)`` and start it."},
     {NULL, NULL, 0, NULL},
 };
 
