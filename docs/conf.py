@@ -99,8 +99,14 @@ nitpick_ignore = [
     ("py:meth", "socket._retry"),
 ]
 nitpick_ignore_regex = [
-    # Private helpers (base classes, functions named in signatures).
-    (r"py:.*", r"(corolib(\.\w+)*\.)?_\w.*"),
+    # Private names (helper bases, the standard library's own private modules).
+    (r"py:.*", r"([\w.]*\.)?_\w.*"),
+    # Type variables in signatures (T, A, B, P, ~P, T_co).
+    (r"py:.*", r"([\w.]*\.)?~?[A-Z][A-Z0-9]?(_co|_contra)?"),
+    # Third-party bases with no inventory here.
+    (r"py:.*", r"gunicorn\..*"),
+    # In the standard library, but not in Python 3.11's inventory.
+    (r"py:class", r"types\.FrameType"),
 ]
 
 autodoc_default_options = {
