@@ -12,6 +12,7 @@ import importlib
 import inspect
 import pathlib
 import sys
+import types
 from typing import Any
 
 import corolib
@@ -245,8 +246,28 @@ def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return found[0][1] if found else None
 
 
+def _c_method_signature(
+    app: Any, what: str, name: str, obj: Any, options: Any, signature: str | None, ret: str | None
+) -> tuple[str, str | None] | None:
+    """Keep the first parameter of a C method whose text signature has no ``$self``.
+
+    autodoc assumes a method's first parameter is ``self`` and drops it, so
+    ``WaitQueue.wake(n=1, value=True)`` would read ``wake(value=True)``.
+    """
+    text = getattr(obj, "__text_signature__", None)
+    c_method = (types.MethodDescriptorType, types.ClassMethodDescriptorType)
+    if what in ("method", "classmethod") and isinstance(obj, c_method) and text:
+        if not text.startswith("($"):
+            try:
+                return str(inspect.signature(obj)), ret
+            except ValueError:  # a text signature inspect cannot parse
+                return None
+    return None
+
+
 def setup(app: Any) -> None:
     """Generate the API pages before Sphinx looks for sources."""
     app.connect("builder-inited", _write_api_pages)
     app.connect("missing-reference", _resolve_reexport)
+    app.connect("autodoc-process-signature", _c_method_signature)
     app.connect("source-read", _fill_tocs)
