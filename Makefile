@@ -112,6 +112,6 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy corolib
 
 clean:
-	rm -rf build $(VENV) .venv-* *.egg-info
+	rm -rf build dist docs/_build docs/_api $(VENV) .venv-* *.egg-info
 
 -include bench/bench.mk
