@@ -2,7 +2,7 @@
 
 This is the Python face of corolib's libuv binding (``csrc/loop/``). It
 offers what the pyuv package offered for loops, timers, fd polling and
-cross-thread wake-ups, on CPython 3.10 to 3.13 and the system libuv:
+cross-thread wake-ups, on CPython 3.10 to 3.13 and the system libuv::
 
     loop = Loop()
     timer = Timer(loop)
