@@ -11,6 +11,7 @@ import glob
 import importlib
 import inspect
 import pathlib
+import re
 import sys
 import types
 from typing import Any
@@ -222,6 +223,29 @@ def _write_api_pages(app: Any) -> None:
             lines += [f"- ``corolib.{n}``: `{target}`" for n, target in reexports]
             lines.append("")
         (out / f"{modname}.rst").write_text("\n".join(lines), encoding="utf-8")
+    _copy_benchmarks()
+
+
+_MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s#]+)\)")
+
+
+def _copy_benchmarks() -> None:
+    """BENCHMARKS.md for the benchmarks page, its links to repository files as paths.
+
+    The site holds docs/ only, so a link from BENCHMARKS.md to, say, a result
+    file under bench/ becomes ``text (bench/results/x.md)``; a link to a file
+    that does not exist is kept, and fails the build.
+    """
+    root = HERE.parent
+
+    def local(m: re.Match[str]) -> str:
+        text, target = m.group(1), m.group(2)
+        if "://" in target or not (root / target).exists():
+            return m.group(0)
+        return f"{text} (``{target}``)"
+
+    text = (root / "BENCHMARKS.md").read_text(encoding="utf-8")
+    (HERE / "_api" / "BENCHMARKS.md.txt").write_text(_MD_LINK.sub(local, text), encoding="utf-8")
 
 
 def _fill_tocs(app: Any, docname: str, source: list[str]) -> None:
@@ -233,17 +257,49 @@ def _fill_tocs(app: Any, docname: str, source: list[str]) -> None:
         source[0] = source[0].replace("API_MODULES", "\n".join(f"   _api/{m}" for m in API_MODULES))
 
 
-def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
-    """``corolib.Timeout`` resolves to where it is documented (corolib.hub.Timeout)."""
+# Standard-library names as annotations spell them -> as the inventory does.
+STDLIB_ALIASES = {
+    "ModuleType": "types.ModuleType",
+    "FrameType": "types.FrameType",
+    "asyncio.events.TimerHandle": "asyncio.TimerHandle",
+    "asyncio.events.Handle": "asyncio.Handle",
+}
+
+
+def _resolve_fallback(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve what the Python domain could not, in three narrow cases.
+
+    ``corolib.Timeout`` resolves to where it is documented (corolib.hub.Timeout);
+    a standard-library name spelled as an annotation does (STDLIB_ALIASES); and
+    an unqualified name (``AsyncResult`` in corolib.threadpool) resolves if it
+    names exactly one documented object.  Anything else stays an error.
+    """
     if node.get("refdomain") != "py":
         return None
-    target = dict(reexports).get(node["reftarget"].removeprefix("corolib."))
-    if target is None or not node["reftarget"].startswith("corolib."):
-        return None
-    found = env.get_domain("py").resolve_any_xref(
-        env, node["refdoc"], app.builder, target, node, contnode
-    )
-    return found[0][1] if found else None
+    py = env.get_domain("py")
+    target = node["reftarget"]
+    if target.startswith("corolib.") and target[8:] in dict(reexports):
+        found = py.resolve_any_xref(
+            env, node["refdoc"], app.builder, dict(reexports)[target[8:]], node, contnode
+        )
+        return found[0][1] if found else None
+    if target in STDLIB_ALIASES:
+        from sphinx.ext import intersphinx
+
+        node["reftarget"] = STDLIB_ALIASES[target]
+        return intersphinx.missing_reference(app, env, node, contnode)
+    if "." not in target.lstrip("~"):
+        matches = py.find_obj(
+            env, None, None, target.lstrip("~"), node.get("reftype"), searchmode=1
+        )
+        if len(matches) == 1:
+            from sphinx.util.nodes import make_refnode
+
+            name, entry = matches[0]
+            return make_refnode(
+                app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, name
+            )
+    return None
 
 
 def _c_method_signature(
@@ -268,6 +324,6 @@ def _c_method_signature(
 def setup(app: Any) -> None:
     """Generate the API pages before Sphinx looks for sources."""
     app.connect("builder-inited", _write_api_pages)
-    app.connect("missing-reference", _resolve_reexport)
+    app.connect("missing-reference", _resolve_fallback)
     app.connect("autodoc-process-signature", _c_method_signature)
     app.connect("source-read", _fill_tocs)
