@@ -99,6 +99,17 @@ nitpick_ignore = [
     ("py:func", "get_ident"),
     ("py:meth", "socket._wait"),
     ("py:meth", "socket._retry"),
+    # Undocumented helpers that docstrings of corolib.server, .dns, .pywsgi
+    # and .fileobject name.
+    ("py:attr", "BaseServer.stop_timeout"),
+    ("py:data", "IDLE_SECONDS"),
+    ("py:class", "DnsPythonResolver"),
+    ("py:meth", "run_application"),
+    ("py:meth", "log_request"),
+    ("py:meth", "format_request"),
+    ("py:data", "FileObject"),
+    ("py:class", "corolib.fileobject.FileObjectBase"),
+    ("py:class", "corolib.subprocess.PipeIO"),
 ]
 nitpick_ignore_regex = [
     # Private names (helper bases, the standard library's own private modules).
