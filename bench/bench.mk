@@ -43,7 +43,8 @@ bench-venvs:
 	@for v in $(BENCH_PYTHONS); do \
 	  d=.venv-bench-$$v; \
 	  if [ ! -x $$d/bin/python ]; then \
-	    py=$$(ls /root/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
+	    root=$$(pyenv root 2>/dev/null || echo "$$HOME/.pyenv"); \
+	    py=$$(ls $$root/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
 	    py=$${py:-$$(command -v python$$v)}; \
 	    [ -n "$$py" ] || { echo "bench: no python$$v found" >&2; exit 1; }; \
 	    echo "bench: creating $$d from $$py"; \

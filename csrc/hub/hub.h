@@ -9,7 +9,7 @@
  *     each woken greenlet, or calling a callback), then one uv_run pass
  *     (UV_RUN_NOWAIT when work is queued, UV_RUN_ONCE otherwise, with the
  *     GIL released), and again.  No Python frame on that path.
- *   - Every blocking call parks the calling greenlet through cl_hub_park
+ *   - Every blocking call parks the calling greenlet through cl__hub_park
  *     (hub.c), the only function that switches to the hub: the one door.
  *
  * A parked greenlet is described by a cl_park node (heap-allocated from
@@ -64,7 +64,7 @@ enum {
                         entry frees it */
 };
 
-/* Result codes of cl_hub_park besides events (>= 0). */
+/* Result codes of cl__hub_park besides events (>= 0). */
 #define CL_PARK_TIMEOUT (-2)
 
 /* Doubly linked FIFO of parked nodes (fd directions, wait queues). */

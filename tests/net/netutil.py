@@ -23,7 +23,6 @@ import corolib
 import corolib.select
 import corolib.selectors
 import corolib.socket
-from corolib._core import WaitQueue
 
 
 def open_fds() -> set[str]:
@@ -78,26 +77,6 @@ class ThreadTask:
         return not self.thread.is_alive()
 
 
-class CoEvent:
-    """The smallest Event on the hub (corolib.sync is not this task's)."""
-
-    def __init__(self) -> None:
-        self.flag = False
-        self.queue = WaitQueue()
-
-    def set(self) -> None:
-        self.flag = True
-        self.queue.wake_all()
-
-    def is_set(self) -> bool:
-        return self.flag
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if not self.flag:
-            self.queue.wait(timeout)
-        return self.flag
-
-
 class World:
     """The modules and concurrency primitives of one world."""
 
@@ -120,7 +99,7 @@ class World:
             time.sleep(seconds)
 
     def event(self) -> Any:
-        return CoEvent() if self.coop else threading.Event()
+        return corolib.Event() if self.coop else threading.Event()
 
     def join_all(self, tasks: list[Any], timeout: float = 60) -> list[Any]:
         deadline = time.monotonic() + timeout

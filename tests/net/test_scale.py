@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 import pytest
-from netutil import CoEvent, open_fds, raise_nofile, rss_kib
+from netutil import open_fds, raise_nofile, rss_kib
 
 import corolib
 import corolib.socket as S
@@ -55,7 +55,7 @@ ECHO_SERVER = textwrap.dedent(
 
 class Barrier:
     def __init__(self, n: int) -> None:
-        self.n, self.arrived, self.event = n, 0, CoEvent()
+        self.n, self.arrived, self.event = n, 0, corolib.Event()
 
     def wait(self) -> None:
         self.arrived += 1

@@ -29,7 +29,7 @@ import corolib
 import corolib.select
 import corolib.socket
 import corolib.ssl
-from corolib._core import WaitQueue, get_hub_if_exists
+from corolib._core import get_hub_if_exists
 
 
 def open_fds() -> set[str]:
@@ -155,26 +155,6 @@ class ThreadTask:
         return self.value
 
 
-class CoEvent:
-    """The smallest Event on the hub (corolib.sync is not this task's)."""
-
-    def __init__(self) -> None:
-        self.flag = False
-        self.queue = WaitQueue()
-
-    def set(self) -> None:
-        self.flag = True
-        self.queue.wake_all()
-
-    def is_set(self) -> bool:
-        return self.flag
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if not self.flag:
-            self.queue.wait(timeout)
-        return self.flag
-
-
 class World:
     """The modules and concurrency primitives of one world."""
 
@@ -200,7 +180,7 @@ class World:
             time.sleep(seconds)
 
     def event(self) -> Any:
-        return CoEvent() if self.coop else threading.Event()
+        return corolib.Event() if self.coop else threading.Event()
 
     def join_all(self, tasks: list[Any], timeout: float = 60) -> list[Any]:
         deadline = time.monotonic() + timeout
