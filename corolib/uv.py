@@ -46,6 +46,11 @@ Rules worth knowing:
 - ``Loop.now()`` is in seconds (pyuv used milliseconds).
 - A signal arriving while ``run()`` waits is only acted on when the loop
   wakes up for some other reason.
+
+Constants: ``UV_RUN_DEFAULT``, ``UV_RUN_ONCE`` and ``UV_RUN_NOWAIT`` are the
+modes of ``Loop.run``; ``UV_READABLE``, ``UV_WRITABLE``, ``UV_DISCONNECT``
+and ``UV_PRIORITIZED`` the event bits of ``Poll``; ``UV_VERSION`` is the
+version string of the libuv corolib runs on.
 """
 
 from corolib._core import UV_DISCONNECT as UV_DISCONNECT
