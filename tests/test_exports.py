@@ -172,3 +172,11 @@ def test_public_names_documented(module_name: str) -> None:
                 continue
         undocumented.append(name)
     assert not undocumented, f"{module_name}: public names without documentation: {undocumented}"
+
+
+def test_one_version() -> None:
+    # pyproject.toml reads the version from corolib.__version__ (dynamic).
+    import importlib.metadata
+
+    assert importlib.metadata.version("corolib") == corolib.__version__
+    assert 'version = { attr = "corolib.__version__" }' in (ROOT / "pyproject.toml").read_text()
