@@ -2,14 +2,16 @@
 
 import signal
 import tempfile
+import textwrap
 import time
 
 import pytest
 from hubutil import popen_py, run_py
 
 # What the child does while the parent sends SIGINT.  It prints "ready" when
-# it is about to block, and "KI <seconds>" if it catches KeyboardInterrupt
-# (only in the "caught" variants).
+# it is about to block, "blocked" once its main greenlet is parked in the hub
+# (ANNOUNCE), and "KI <seconds>" if it catches KeyboardInterrupt (only in the
+# "caught" variants).
 BLOCKERS = {
     "sleep": "sleep(100)",
     "joinall": "joinall([spawn(sleep, 100)])",
@@ -24,12 +26,25 @@ BLOCKERS = {
     ),
 }
 
-CHILD = """
+# A greenlet spawned before the main greenlet blocks first runs once the main
+# greenlet has parked in the hub: then it tells the parent, which waits for that
+# line instead of sleeping.
+ANNOUNCE = """
+def _announce_blocked():
+    from corolib import get_hub
+    assert get_hub().statistics()["parked"] >= 1
+    print("blocked", flush=True)
+"""
+
+CHILD = (
+    ANNOUNCE
+    + """
 import os, sys, time
 from corolib import sleep, spawn, joinall, get_hub, wait_readable, Timeout
 from corolib.hub import WaitQueue
 catch = sys.argv[1] == "catch"
 print("ready", flush=True)
+spawn(_announce_blocked)
 t0 = None
 try:
     t0 = time.monotonic()
@@ -41,12 +56,16 @@ except KeyboardInterrupt:
     sys.exit(42)
 print("returned without KeyboardInterrupt", flush=True)
 """
+)
 
 
-def _send_sigint_when_ready(proc, settle_s=0.3):
-    line = proc.stdout.readline()
-    assert line.strip() == "ready", (line, proc.stderr.read() if proc.poll() is not None else "")
-    time.sleep(settle_s)  # let it enter the hub and block
+def _send_sigint_when_ready(proc):
+    for expected in ("ready", "blocked"):
+        line = proc.stdout.readline()
+        assert line.strip() == expected, (
+            line,
+            proc.stderr.read() if proc.poll() is not None else "",
+        )
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     try:
@@ -86,7 +105,7 @@ def test_python_handler_runs_promptly_in_the_hub(timing):
     proc = run_py(
         """
         import os, signal, threading, time
-        from corolib import sleep, spawn
+        from corolib import get_hub, sleep, spawn
         from corolib.hub import WaitQueue
         q = WaitQueue()
         got = []
@@ -95,8 +114,13 @@ def test_python_handler_runs_promptly_in_the_hub(timing):
             q.wake()
         signal.signal(signal.SIGUSR1, handler)
         sent = []
+        hub = get_hub()
         def shoot():
-            time.sleep(0.2)
+            # Once the main greenlet and the keep-alive sleeper are parked, the
+            # hub goes to sit in epoll.
+            deadline = time.monotonic() + 20
+            while hub.statistics()["parked"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
             sent.append(time.monotonic())
             os.kill(os.getpid(), signal.SIGUSR1)
         threading.Thread(target=shoot).start()
@@ -141,7 +165,9 @@ def test_sigint_while_greenlets_busy_in_python():
     # interpreter raises it there; it must still end the program.
     with tempfile.TemporaryDirectory() as cwd:
         proc = popen_py(
-            """
+            ANNOUNCE
+            + textwrap.dedent(
+                """
             import time
             from corolib import spawn, sleep, joinall
             def spin():
@@ -150,8 +176,10 @@ def test_sigint_while_greenlets_busy_in_python():
                     sum(range(1000))
                     sleep(0)
             print("ready", flush=True)
+            spawn(_announce_blocked)
             joinall([spawn(spin) for _ in range(3)])
-            """,
+            """
+            ),
             cwd=cwd,
         )
         took, out, err = _send_sigint_when_ready(proc)
@@ -273,15 +301,21 @@ def test_sigint_in_forked_child():
     run_py(
         """
         import os, signal, time
-        from corolib import sleep
+        from corolib import sleep, spawn, wait_readable, cancel_wait
+        r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            def announce():  # runs once the main greenlet is parked in the hub
+                os.write(w, b"p")
             try:
+                spawn(announce)
                 sleep(100)
                 os._exit(1)
             except KeyboardInterrupt:
                 os._exit(42)
-        sleep(0.3)
+        assert wait_readable(r, timeout=20) is True
+        cancel_wait(r)
+        assert os.read(r, 1) == b"p"
         os.kill(pid, signal.SIGINT)
         t0 = time.monotonic()
         while True:
