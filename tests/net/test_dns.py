@@ -177,12 +177,27 @@ def test_many_concurrent_lookups() -> None:
     assert stats["threads"] <= dns.MAX_THREADS and stats["queued"] == 0
 
 
+def wait_for_idle_workers(deadline_s: float = 30) -> None:
+    """Block this thread until every resolver thread is back waiting for work.
+
+    A worker counts itself idle only after it has queued its answer to the hub
+    and dropped its hold on it.
+    """
+    deadline = time.monotonic() + deadline_s
+    while True:
+        stats = dns.statistics()
+        if stats["idle"] == stats["threads"] and stats["queued"] == 0:
+            return
+        assert time.monotonic() < deadline, f"resolver threads still busy: {stats}"
+        time.sleep(0.005)
+
+
 def test_timeout_abandons_a_lookup() -> None:
     started = time.monotonic()
     with pytest.raises(corolib.Timeout), corolib.Timeout(0.05):
         dns._run(time.sleep, 0.5)
     assert time.monotonic() - started < 0.45  # did not wait for the worker
-    time.sleep(0.55)  # the worker finishes; its answer must land harmlessly
+    wait_for_idle_workers()  # the worker finishes; its answer must land harmlessly
     corolib.sleep(0.01)
     assert S.gethostbyname("localhost") == std_socket.gethostbyname("localhost")
 
@@ -228,7 +243,7 @@ def test_no_hold_left_after_an_abandoned_lookup() -> None:
     # hub from reporting LoopExit.
     with pytest.raises(corolib.Timeout), corolib.Timeout(0.01):
         dns._run(time.sleep, 0.1)
-    time.sleep(0.2)
+    wait_for_idle_workers()
     corolib.sleep(0.01)
     with pytest.raises(corolib.LoopExit):
         WaitQueue().wait()
