@@ -20,7 +20,7 @@ deps:
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) setuptools wheel pytest
+	$(PIP) setuptools wheel -r requirements-dev.txt
 
 # Tests run against the installed package, never the source tree.
 $(VENV)/.installed: $(VENV)/bin/python $(SOURCES) | deps
@@ -33,7 +33,7 @@ demo: $(VENV)/.installed
 	$(PY) examples/greenlet_demo.py 100000
 	$(PY) examples/chat_demo.py
 
-test: thirdparty-deps test-python matrix test-stdlib bench-smoke
+test: lint thirdparty-deps test-python matrix test-stdlib bench-smoke
 
 # What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
 # and a real redis-server.
@@ -82,10 +82,12 @@ valgrind: $(VENV)/.installed
 cross:
 	$(VENV)/bin/pytest -q tests/c -k aarch64
 
+# ruff (lint + format) and mypy, at the versions requirements-dev.txt pins.
+# C formatting (clang-format) is not configured yet.
 lint: $(VENV)/.installed
-	$(PIP) ruff mypy
+	$(PIP) -r requirements-dev.txt
 	$(VENV)/bin/ruff check corolib tests examples bench
-	$(VENV)/bin/ruff format --check corolib
+	$(VENV)/bin/ruff format --check corolib tests examples bench
 	$(VENV)/bin/mypy corolib
 
 clean:

@@ -13,8 +13,7 @@ from time import monotonic as _monotonic
 from types import TracebackType
 from typing import Any
 
-from corolib._core import WaitQueue, get_hub_if_exists, getcurrent
-from corolib._core import get_hub as _get_hub
+from corolib._core import WaitQueue, get_hub as _get_hub, get_hub_if_exists, getcurrent
 from corolib._reentrant import Reentrant
 
 __all__ = ["get_ident", "LockType", "RLock", "allocate_lock", "CROSS_THREAD_SLICE"]

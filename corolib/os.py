@@ -23,8 +23,7 @@ import os as _stdos
 from collections.abc import Callable
 from typing import Any
 
-from corolib._core import sleep as _sleep
-from corolib._core import wait_readable as _wait_readable
+from corolib._core import sleep as _sleep, wait_readable as _wait_readable
 from corolib._socket_common import forget_fd as _forget_fd
 
 __all__ = ["waitpid", "wait", "fork"]

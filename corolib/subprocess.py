@@ -42,9 +42,11 @@ from time import monotonic as _monotonic
 from types import FunctionType, SimpleNamespace
 from typing import Any
 
-from corolib._core import sleep as _sleep
-from corolib._core import wait_readable as _wait_readable
-from corolib._core import wait_writable as _wait_writable
+from corolib._core import (
+    sleep as _sleep,
+    wait_readable as _wait_readable,
+    wait_writable as _wait_writable,
+)
 from corolib._socket_common import forget_fd as _forget_fd
 from corolib.selectors import PollSelector as _CoopSelector
 

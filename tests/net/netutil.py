@@ -14,11 +14,8 @@ import socket as std_socket
 from types import ModuleType
 
 from _support import worlds
-from _support.leaks import open_fds as open_fds
-from _support.leaks import raise_nofile as raise_nofile
-from _support.leaks import rss_kib as rss_kib
-from _support.worlds import ThreadTask as ThreadTask
-from _support.worlds import listener as listener
+from _support.leaks import open_fds as open_fds, raise_nofile as raise_nofile, rss_kib as rss_kib
+from _support.worlds import ThreadTask as ThreadTask, listener as listener
 
 import corolib.select
 import corolib.selectors

@@ -23,11 +23,8 @@ from types import ModuleType
 from typing import Any
 
 from _support import worlds
-from _support.leaks import open_fds as open_fds
-from _support.leaks import raise_nofile as raise_nofile
-from _support.worlds import ThreadTask as ThreadTask
-from _support.worlds import join as join
-from _support.worlds import listener
+from _support.leaks import open_fds as open_fds, raise_nofile as raise_nofile
+from _support.worlds import ThreadTask as ThreadTask, join as join, listener
 
 import corolib.select
 import corolib.socket
