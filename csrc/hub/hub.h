@@ -179,6 +179,7 @@ struct cl_hub {
     cl_loop loop;
     int loop_open;
     int destroyed;
+    int destroying;             /* Hub.destroy() is killing what is parked */
     unsigned long pid;          /* the process that made the loop */
     unsigned long fork_gen;     /* cl__fork_generation when (re)initialised */
 

@@ -486,14 +486,19 @@ hub_destroy(cl_hub *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "the hub cannot destroy itself");
         return NULL;
     }
+    if (self->destroying) {
+        Py_RETURN_NONE; /* from a finally block the first call runs: it finishes */
+    }
     Py_INCREF(self);
     if (!self->destroyed) {
         /* From here on nothing parks, starts or queues in this hub. */
         self->destroyed = 1;
+        self->destroying = 1;
         if (CL_G_ACTIVE(&self->g)) {
             cl__kill_released(ts, &self->g);
         }
         cl__hub_kill_parked(self);
+        self->destroying = 0;
     }
     cl__hub_fini(self);
     if (ts->hub == (PyObject *)self) {

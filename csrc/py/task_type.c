@@ -183,14 +183,16 @@ is_ready(cl_task *self)
 }
 
 /* Finished, killed before it ran, or its thread has exited (it can never
- * run again; a raw greenlet reports dead then too). */
+ * run again; a raw greenlet reports dead then too), also if it was only
+ * scheduled to start then. */
 static int
 is_dead(cl_task *self)
 {
     return is_ready(self) ||
            (CL_G_STARTED(&self->g) &&
             (!CL_G_ACTIVE(&self->g) ||
-             (self->g.main != NULL && self->g.main->thread == NULL)));
+             (self->g.main != NULL && self->g.main->thread == NULL))) ||
+           ((self->tflags & T_STARTED) && self->hub != NULL && self->hub->ts == NULL);
 }
 
 /* Record the outcome (both stolen, one of them NULL), wake joiners, and

@@ -281,12 +281,31 @@ def test_task_of_an_exited_thread_reports_dead():
         raw.switch()
         task = spawn(sleep, 100)
         sleep(0.01)
-        return raw, task
+        never_ran = spawn(sleep, 100)  # only scheduled when the thread ends
+        return raw, task, never_ran
 
-    raw, task = _in_thread(body)
+    raw, task, never_ran = _in_thread(body)
     assert raw.dead and not raw
     assert task.dead and not task
     assert not task.ready()
+    assert never_ran.dead and not never_ran
+
+
+def test_destroy_called_again_from_a_finally_block_it_runs():
+    ends = []
+
+    def body():
+        try:
+            sleep(30)
+        finally:
+            get_hub().destroy()  # the outer call finishes the job
+            ends.append("finally")
+
+    gs = [spawn(body) for _ in range(3)]
+    sleep(0.001)
+    get_hub().destroy()
+    assert ends == ["finally"] * 3
+    assert all(g.dead for g in gs)
 
 
 def test_waitqueue_left_by_an_exited_thread():
