@@ -57,7 +57,8 @@ test-python: $(VENV)/.installed
 matrix: deps
 	scripts/matrix.sh
 
-# AddressSanitizer + UBSan build of the extension, core tests under it.
+# AddressSanitizer + UBSan build of the extension, core tests (and the hub
+# life-cycle tests: thread exit, destroy, shutdown) under it.
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 sanitize: deps
 	@test -x .venv-asan/bin/pytest || ($(PYTHON) -m venv .venv-asan && .venv-asan/bin/pip install -q setuptools wheel pytest)
@@ -67,7 +68,7 @@ sanitize: deps
 	LD_PRELOAD=$(ASAN_LIB) PYTHONMALLOC=malloc COROLIB_TEST_SCALE=0.05 \
 	ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  .venv-asan/bin/pytest -q -p no:cacheprovider tests/core tests/c
+	  .venv-asan/bin/pytest -q -p no:cacheprovider tests/core tests/c tests/hub/test_lifecycle.py
 
 # The core tests under valgrind memcheck, on 3.11 and (when built by
 # `make matrix`) 3.12.  The suppression file covers CPython's own noise only.

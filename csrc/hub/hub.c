@@ -159,6 +159,16 @@ cl__parklist_remove(cl_park *p)
     p->next = p->prev = NULL;
 }
 
+/* A parked greenlet's timeout passed. */
+static void
+park_timeout_fire(cl_hub *hub, cl_tnode *t)
+{
+    cl__park_wake(hub, (cl_park *)((char *)t - offsetof(cl_park, timeout)),
+                  CL_PARK_TIMEOUT);
+}
+
+static const cl_tsink park_timeout_sink = {park_timeout_fire, NULL};
+
 cl_park *
 cl__park_new(cl_hub *hub, const char *what, intptr_t detail)
 {
@@ -175,8 +185,9 @@ cl__park_new(cl_hub *hub, const char *what, intptr_t detail)
         }
     }
     memset(p, 0, sizeof(*p));
+    p->hub = hub;
     p->timeout.index = CL_T_NONE;
-    p->timeout.kind = CL_T_PARK;
+    p->timeout.sink = &park_timeout_sink;
     p->timeout.ref = 1;
     p->what = what;
     p->detail = detail;
@@ -186,16 +197,42 @@ cl__park_new(cl_hub *hub, const char *what, intptr_t detail)
 void
 cl__park_free(cl_hub *hub, cl_park *p)
 {
+    PyObject *hubref = p->hubref;
+    p->hubref = NULL;
     Py_CLEAR(p->exc);
     Py_CLEAR(p->value);
+    Py_CLEAR(p->keep);
     p->state = CL_PARK_FREE;
     if (hub->n_free_parks >= MAX_FREE_PARKS) {
         PyMem_RawFree(p);
+    }
+    else {
+        p->next = hub->free_parks;
+        hub->free_parks = p;
+        hub->n_free_parks++;
+    }
+    Py_XDECREF(hubref); /* last: the hub may go with it */
+}
+
+/* Take `p` off the hub's list of parked nodes (if it is on it). */
+void
+cl__park_unlink_all(cl_hub *hub, cl_park *p)
+{
+    if (!p->in_all) {
         return;
     }
-    p->next = hub->free_parks;
-    hub->free_parks = p;
-    hub->n_free_parks++;
+    if (p->all_prev != NULL) {
+        p->all_prev->all_next = p->all_next;
+    }
+    else {
+        hub->all_parked = p->all_next;
+    }
+    if (p->all_next != NULL) {
+        p->all_next->all_prev = p->all_prev;
+    }
+    p->all_prev = p->all_next = NULL;
+    p->in_all = 0;
+    hub->n_parked--;
 }
 
 /* The owner is done with `p` (after cl__hub_park returned). */
@@ -311,6 +348,11 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
                         "corolib: a greenlet parked twice");
         return -1;
     }
+    if (hub->destroyed) {
+        /* e.g. a finally block of a greenlet Hub.destroy() is killing */
+        PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
+        return -1;
+    }
     if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
         return -1;
     }
@@ -325,6 +367,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
     }
     hub->all_parked = p;
     hub->n_parked++;
+    p->in_all = 1;
     me->sched = p;
     if (timeout_ns >= 0 && cl__timer_add(hub, &p->timeout, (uint64_t)timeout_ns) < 0) {
         r = NULL;
@@ -334,16 +377,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
     }
 
     me->sched = NULL;
-    if (p->all_prev != NULL) {
-        p->all_prev->all_next = p->all_next;
-    }
-    else {
-        hub->all_parked = p->all_next;
-    }
-    if (p->all_next != NULL) {
-        p->all_next->all_prev = p->all_prev;
-    }
-    hub->n_parked--;
+    cl__park_unlink_all(hub, p); /* Hub.destroy() may have done it */
     cl__timer_cancel(hub, &p->timeout);
     Py_CLEAR(p->g);
 
@@ -374,6 +408,10 @@ cl__hub_yield(cl_hub *hub)
 {
     cl_park *p;
     int r;
+    if (hub->destroyed) {
+        PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
+        return -1;
+    }
     if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
         return -1;
     }
@@ -560,7 +598,8 @@ drain(cl_hub *hub)
 static int
 has_work(cl_hub *hub)
 {
-    return hub->nheap_ref > 0 || hub->xpending > 0 ||
+    return hub->nheap_ref > 0 ||
+           __atomic_load_n(&hub->xpending, __ATOMIC_RELAXED) > 0 ||
            cl_loop_alive(&hub->loop);
 }
 

@@ -31,20 +31,26 @@ typedef struct cl_park cl_park;
 
 /* ---- deadlines (timers.c) -------------------------------------------- */
 
-enum {
-    CL_T_PARK = 1,   /* wake a parked greenlet with CL_PARK_TIMEOUT */
-    CL_T_HANDLE,     /* a TimerHandle: interrupt a greenlet, or call */
-};
+typedef struct cl_tnode cl_tnode;
+
+/* What a deadline does, filled in by its owner (as loop/'s cl_sink is by
+ * hub/): timers.c calls these and knows nothing else about the node. */
+typedef struct cl_tsink {
+    /* The deadline passed; the node is already out of the heap. */
+    void (*fire)(cl_hub *hub, cl_tnode *t);
+    /* The hub is torn down with the deadline still pending (may be NULL). */
+    void (*dropped)(cl_tnode *t);
+} cl_tsink;
 
 /* One deadline in the hub's heap (ordered by deadline, then by seq so
  * equal deadlines fire in the order they were set). */
-typedef struct cl_tnode {
+struct cl_tnode {
     uint64_t deadline; /* uv_hrtime() nanoseconds */
     uint64_t seq;
     size_t index;      /* in the heap; CL_T_NONE when not scheduled */
-    int kind;
+    const cl_tsink *sink;
     int ref;           /* counts towards "the loop has work" */
-} cl_tnode;
+};
 #define CL_T_NONE ((size_t)-1)
 
 CL_HIDDEN int cl__timer_add(cl_hub *hub, cl_tnode *t, uint64_t delay_ns);
@@ -76,8 +82,16 @@ typedef struct cl_parklist {
 
 struct cl_park {
     cl_greenlet *g;      /* strong while parked */
+    cl_hub *hub;         /* the hub it parks in (borrowed: the hub takes
+                            every node out of every list before it goes) */
+    PyObject *keep;      /* strong or NULL: what the waiting code needs
+                            alive (the WaitQueue, the joined task); dropped
+                            with the node if its greenlet never resumes */
+    PyObject *hubref;    /* strong or NULL: set on a node left behind by
+                            Hub.destroy() (see cl__hub_kill_parked) */
     int state;
     int queued;          /* 1 while a ready-queue entry points here */
+    int in_all;          /* 1 while on the hub's all_parked list */
     int result;          /* events, or CL_PARK_TIMEOUT */
     PyObject *exc;       /* strong: raise this when resumed */
     PyObject *value;     /* strong: handed over by the waker */
@@ -165,6 +179,7 @@ struct cl_hub {
     cl_loop loop;
     int loop_open;
     int destroyed;
+    int destroying;             /* Hub.destroy() is killing what is parked */
     unsigned long pid;          /* the process that made the loop */
     unsigned long fork_gen;     /* cl__fork_generation when (re)initialised */
 
@@ -257,8 +272,11 @@ CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
 CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);
 CL_HIDDEN void cl__hub_hold(cl_hub *hub, int delta);
 CL_HIDDEN int cl__hub_xmove(cl_hub *hub);
+CL_HIDDEN void cl__park_unlink_all(cl_hub *hub, cl_park *p);
 CL_HIDDEN int cl__hub_init(cl_hub *hub, cl_thread *ts);
 CL_HIDDEN void cl__hub_fini(cl_hub *hub);
+CL_HIDDEN void cl__hub_kill_parked(cl_hub *hub);
+CL_HIDDEN int cl__hub_thread_exit(cl_hub *hub);
 CL_HIDDEN PyObject *cl__hub_run(cl_hub *hub);
 CL_HIDDEN int cl__hub_check_thread(cl_hub *hub);
 CL_HIDDEN PyObject *cl__hub_describe_parked(cl_hub *hub);

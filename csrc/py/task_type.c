@@ -67,6 +67,11 @@ task_init(cl_task *self, PyObject *args, PyObject *kwds)
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     PyObject *fn = n > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
     PyObject *run_kw = kwds != NULL ? PyDict_GetItemString(kwds, "run") : NULL;
+    if (CL_G_STARTED(&self->g)) {
+        /* run() uses fn, args and kwargs without references of its own */
+        PyErr_SetString(PyExc_RuntimeError, "cannot re-initialise a Greenlet that has started");
+        return -1;
+    }
     if (run_kw != NULL) {
         /* Greenlet(run=fn, ...): run is the first parameter, by keyword */
         int r;
@@ -177,10 +182,17 @@ is_ready(cl_task *self)
     return (self->tflags & (T_READY | T_CANCELLED)) != 0;
 }
 
+/* Finished, killed before it ran, or its thread has exited (it can never
+ * run again; a raw greenlet reports dead then too), also if it was only
+ * scheduled to start then. */
 static int
 is_dead(cl_task *self)
 {
-    return is_ready(self) || (CL_G_STARTED(&self->g) && !CL_G_ACTIVE(&self->g));
+    return is_ready(self) ||
+           (CL_G_STARTED(&self->g) &&
+            (!CL_G_ACTIVE(&self->g) ||
+             (self->g.main != NULL && self->g.main->thread == NULL))) ||
+           ((self->tflags & T_STARTED) && self->hub != NULL && self->hub->ts == NULL);
 }
 
 /* Record the outcome (both stolen, one of them NULL), wake joiners, and
@@ -233,24 +245,68 @@ report(cl_task *self, PyObject *exc)
 
 /* ---- running -------------------------------------------------------------- */
 
+/* self._run(*self.args, **self.kwargs).  A plain function defined on the
+ * class is called unbound, with no reference held here: a bound method
+ * kept on this C stack would keep the task alive for ever if it never
+ * resumes (its thread exits while it waits). */
 static PyObject *
-task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
+call_run_method(cl_task *self)
 {
-    PyObject *fn, *result, *exc;
-    if (self->fn != NULL) {
-        fn = Py_NewRef(self->fn);
+    static PyObject *name;
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject *fn, *result;
+    if (name == NULL && (name = PyUnicode_InternFromString("_run")) == NULL) {
+        return NULL;
     }
-    else if ((fn = PyObject_GetAttrString((PyObject *)self, "_run")) == NULL) {
-        exc = cl_err_take();
-        if (finish(self, NULL, Py_NewRef(exc)) < 0) {
-            PyErr_WriteUnraisable((PyObject *)self);
+    if (type->tp_getattro == PyObject_GenericGetAttr) {
+        PyObject *own = self->g.dict != NULL ? PyDict_GetItemWithError(self->g.dict, name)
+                                             : NULL;
+        PyObject *descr = _PyType_Lookup(type, name); /* borrowed */
+        if (own == NULL && PyErr_Occurred()) {
+            return NULL;
         }
-        report(self, exc);
-        Py_DECREF(exc);
-        Py_RETURN_NONE;
+        if (own == NULL && descr != NULL && PyFunction_Check(descr)) {
+            PyObject *small[8], **stack = small;
+            Py_ssize_t n = PyTuple_GET_SIZE(self->args), i;
+            if (n + 1 > (Py_ssize_t)(sizeof(small) / sizeof(small[0]))) {
+                stack = PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
+                if (stack == NULL) {
+                    return PyErr_NoMemory();
+                }
+            }
+            stack[0] = (PyObject *)self;
+            for (i = 0; i < n; i++) {
+                stack[i + 1] = PyTuple_GET_ITEM(self->args, i);
+            }
+            /* The frame the call makes holds the function itself. */
+            result = PyObject_VectorcallDict(descr, stack, (size_t)n + 1, self->kwargs);
+            if (stack != small) {
+                PyMem_Free(stack);
+            }
+            return result;
+        }
+    }
+    fn = PyObject_GetAttr((PyObject *)self, name);
+    if (fn == NULL) {
+        return NULL;
     }
     result = PyObject_Call(fn, self->args, self->kwargs);
     Py_DECREF(fn);
+    return result;
+}
+
+static PyObject *
+task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *result, *exc;
+    /* fn, args and kwargs stay the task's while it runs (__init__ refuses
+     * a started task), so no reference is taken here; see call_run_method. */
+    if (self->fn != NULL) {
+        result = PyObject_Call(self->fn, self->args, self->kwargs);
+    }
+    else {
+        result = call_run_method(self);
+    }
     if (result != NULL) {
         if (finish(self, result, NULL) < 0) {
             PyErr_WriteUnraisable((PyObject *)self);
@@ -320,6 +376,7 @@ wait_ready(cl_task *self, PyObject *timeout)
     int64_t ns;
     cl_hub *hub;
     cl_park *p;
+    PyObject *keep;
     int r;
     if (is_ready(self)) {
         return 0;
@@ -344,10 +401,14 @@ wait_ready(cl_task *self, PyObject *timeout)
         return -1;
     }
     cl__parklist_append(&self->joiners, p);
-    Py_INCREF(self);
+    /* The joiner keeps the task alive through its node (dropped with the
+     * node if the joiner is never resumed). */
+    p->keep = Py_NewRef((PyObject *)self);
     r = cl__hub_park(hub, p, ns);
+    keep = p->keep;
+    p->keep = NULL;
     cl__park_release(hub, p);
-    Py_DECREF(self);
+    Py_XDECREF(keep);
     return r == -1 ? -1 : 0;
 }
 
