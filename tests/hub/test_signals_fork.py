@@ -405,3 +405,44 @@ def test_ctrl_c_not_lost_to_a_timeout_expiring_in_the_same_round():
         timeout=30,
     )
     assert proc.stdout.strip() == "KeyboardInterrupt"
+
+
+@pytest.mark.parametrize("how", ["fork", "preexec_fn"])
+def test_fork_from_a_worker_thread_keeps_ctrl_c_in_the_parent(how):
+    # The child's clean-up of the main thread's hub (not its own: it forked
+    # from another thread) must leave the epoll instance it shares with the
+    # parent alone; it used to unregister the parent's signal fd.
+    proc = run_py(
+        """
+        import os, signal, subprocess, sys, threading, time
+        import corolib
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        corolib.sleep(0.01)  # the main thread's hub watches its signal fd
+
+        def forker():
+            if sys.argv[1] == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+            else:
+                subprocess.run(["true"], preexec_fn=lambda: None, check=True)
+        t = threading.Thread(target=forker)
+        t.start()
+        t.join()
+
+        def kick():
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=kick).start()
+        t0 = time.monotonic()
+        try:
+            corolib.sleep(60)
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt after %.1f s" % (time.monotonic() - t0))
+        """,
+        how,
+        timeout=120,
+    )
+    took = float(proc.stdout.split()[2])
+    assert took < 20, proc.stdout
