@@ -406,8 +406,15 @@ cl__hub_after_fork(cl_hub *hub)
     hub->pid = (unsigned long)getpid();
     hub->fork_gen = cl__fork_generation;
     pthread_mutex_init(&hub->xlock, NULL);
-    hub->xhead = hub->xtail = NULL; /* their threads do not exist here */
+    /* Callbacks other threads posted before the fork are this hub's work
+     * (an Event.set() whose waiter is parked here): they stay queued.  What
+     * those threads announced but never posted (hold) cannot come here. */
     hub->xpending = 0;
+    hub->xtail = NULL;
+    for (cl_xentry *x = hub->xhead; x != NULL; x = x->next) {
+        hub->xtail = x;
+        hub->xpending++;
+    }
     if (!hub->loop_open) {
         return 0;
     }
@@ -420,6 +427,10 @@ cl__hub_after_fork(cl_hub *hub)
     if (err < 0) {
         PyErr_Format(PyExc_OSError, "corolib: uv_loop_fork failed (%d)", err);
         return -1;
+    }
+    cl_async_after_fork(&hub->async);
+    if (hub->xhead != NULL) {
+        cl_async_send(&hub->async); /* the next pass must not block */
     }
     return 0;
 }

@@ -200,6 +200,9 @@ def test_real_sigint_while_running_in_greenlet(run_python):
         import corolib.greenlet as greenlet
         from corolib.greenlet import getcurrent
 
+        # Started from a background shell, SIGINT may arrive ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
         def run():
             try:
                 os.kill(os.getpid(), signal.SIGINT)

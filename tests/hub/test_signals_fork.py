@@ -439,3 +439,86 @@ def test_ctrl_c_not_lost_to_a_timeout_expiring_in_the_same_round():
         timeout=30,
     )
     assert proc.stdout.strip() == "KeyboardInterrupt"
+
+
+@pytest.mark.parametrize("how", ["fork", "preexec_fn"])
+def test_fork_from_a_worker_thread_keeps_ctrl_c_in_the_parent(how):
+    # The child's clean-up of the main thread's hub (not its own: it forked
+    # from another thread) must leave the epoll instance it shares with the
+    # parent alone; it used to unregister the parent's signal fd.
+    proc = run_py(
+        """
+        import os, signal, subprocess, sys, threading, time
+        import corolib
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        corolib.sleep(0.01)  # the main thread's hub watches its signal fd
+
+        def forker():
+            if sys.argv[1] == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+            else:
+                subprocess.run(["true"], preexec_fn=lambda: None, check=True)
+        t = threading.Thread(target=forker)
+        t.start()
+        t.join()
+
+        def kick():
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=kick).start()
+        t0 = time.monotonic()
+        try:
+            corolib.sleep(60)
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt after %.1f s" % (time.monotonic() - t0))
+        """,
+        how,
+        timeout=120,
+    )
+    took = float(proc.stdout.split()[2])
+    assert took < 20, proc.stdout
+
+
+def test_crossthread_wakeups_posted_before_fork_run_in_the_child():
+    # Event.set() from another thread posts the wake-up to the waiter's hub;
+    # forked before that hub ran it, the child must still run it (its
+    # waiter is parked there and the flag is set), and later wake-ups from
+    # the child's own threads must still wake its loop at once: the async
+    # handle came through the fork marked "sent".
+    proc = run_py(
+        """
+        import os, threading, time
+        import corolib
+        ev = corolib.Event()
+        g = corolib.spawn(ev.wait)
+        corolib.sleep(0.01)  # g is parked on ev
+        t = threading.Thread(target=ev.set)
+        t.start()
+        t.join()  # posted; the hub has not run it
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with corolib.Timeout(30):
+                    g.join()
+                second = corolib.Event()
+                t0 = time.monotonic()
+                threading.Timer(0.05, second.set).start()
+                assert second.wait(60)
+                took = time.monotonic() - t0
+                os.write(1, b"child: woke, then %.1f s\\n" % took)
+            except BaseException as exc:
+                os.write(1, b"child: %r\\n" % (exc,))
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        g.join(30)
+        print("parent:", ev.is_set(), g.dead)
+        """,
+        timeout=180,
+    )
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("child: woke, then "), proc.stdout
+    assert float(lines[0].split()[3]) < 20, proc.stdout
+    assert lines[1] == "parent: True True", proc.stdout

@@ -188,6 +188,8 @@ def test_signal_handler_may_block_and_exceptions_reach_main(patched):
         else:
             raise AssertionError("not interrupted")
         assert signal.signal(signal.SIGUSR2, signal.SIG_DFL) is raiser
+        # Started from a background shell, SIGINT may arrive ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Timer(0.05, os.kill, args=(os.getpid(), signal.SIGINT)).start()
         try:
             time.sleep(5)
