@@ -123,6 +123,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal as _signal
 import socket as _stdsocket
 from collections.abc import Callable
 from typing import Any
@@ -131,7 +132,7 @@ from corolib import socket as _cosocket
 from corolib._core import GreenletExit, getcurrent
 from corolib._core import sleep as _sleep
 from corolib._socket_common import wait_fd
-from corolib.hub import Greenlet, Timeout
+from corolib.hub import Greenlet, Timeout, signal_handler
 from corolib.pool import Group, Pool
 from corolib.sync import Event
 
@@ -224,6 +225,42 @@ def _check_limit(name: str, value: Any) -> int | None:
     return value
 
 
+# The servers in serve_forever, and serve_forever's SIGINT handler while any is.
+_serving: dict[BaseServer, None] = {}
+_sigint: Any = None
+
+
+def _on_sigint() -> None:
+    # Runs in a greenlet of its own (corolib.signal_handler).
+    for server in list(_serving):
+        server._interrupted = True
+        server.stop()
+
+
+def _serving_add(server: BaseServer) -> None:
+    global _sigint
+    _serving[server] = None
+    if _sigint is not None:
+        return
+    try:
+        if _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
+            return
+        _sigint = signal_handler(_signal.SIGINT, _on_sigint)
+    except ValueError:  # not the main thread
+        pass
+
+
+def _serving_discard(server: BaseServer) -> None:
+    global _sigint
+    _serving.pop(server, None)
+    if _sigint is not None and not _serving:
+        handler, _sigint = _sigint, None
+        try:
+            handler.cancel()
+        except ValueError:
+            pass
+
+
 class BaseServer:
     """What :class:`StreamServer` and :class:`DatagramServer` share: the loop and its life.
 
@@ -279,6 +316,7 @@ class BaseServer:
         self._paused = False  # the accept greenlet waits on _wakeup
         self._wakeup = Event()
         self._active = 0  # handlers taken on and not finished
+        self._interrupted = False  # stopped by serve_forever's own SIGINT handler
         self.delay = self.min_delay  # the current back-off
         if isinstance(listener, _stdsocket.socket):
             self.socket: _cosocket.socket = _adopt(listener)
@@ -479,22 +517,34 @@ class BaseServer:
         Returns once :meth:`close` was called, or once a :meth:`stop` --
         called by any greenlet -- is complete (its handlers finished or
         killed).  ``stop_timeout``, if given, becomes :attr:`stop_timeout`
-        (what a ``stop()`` without an argument uses).  If the wait ends any
-        other way (``KeyboardInterrupt``, a kill), the server is stopped
-        before the exception goes on -- gracefully the first time, at once
-        if a stop was already under way.
+        (what a ``stop()`` without an argument uses).
+
+        Ctrl-C: while SIGINT has Python's default handler (the one that
+        raises ``KeyboardInterrupt`` wherever the program happens to be --
+        possibly in a handler, losing its request), ``serve_forever`` in the
+        main thread puts a handler of its own in its place for as long as it
+        serves: SIGINT then stops every server serving forever gracefully,
+        and ``serve_forever`` raises ``KeyboardInterrupt`` once that stop is
+        complete, as an unhandled Ctrl-C would.  A second SIGINT stops them
+        now.  If the wait ends any other way (an exception thrown in, a
+        kill), the server is stopped before the exception goes on --
+        gracefully the first time, at once if a stop was already under way.
         """
         if stop_timeout is not None:
             self.stop_timeout = _check_timeout("stop_timeout", stop_timeout)  # type: ignore[assignment]
         if not self._closed:
             self.start()
+        _serving_add(self)
         try:
             self._close_event.wait()
             if self._stopping:
                 self._stopped_event.wait()
         finally:
+            _serving_discard(self)
             if not self._stopped_event.is_set() and (self._stopping or not self._closed):
                 self.stop()
+        if self._interrupted:
+            raise KeyboardInterrupt
 
     def close(self) -> None:
         """Stop accepting and close the listener now; running handlers go on.
