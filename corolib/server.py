@@ -885,6 +885,11 @@ class StreamServer(BaseServer):
             return None
         finally:
             timer.cancel()
+            # The Timeout's traceback holds this frame, which holds the
+            # Timeout: break the cycle, or every timed-out handshake's
+            # frames, TLS objects and socket wait for the cyclic GC.
+            timer.__traceback__ = None
+            del timer
         with tls:
             return self.handle(tls, address)
 
