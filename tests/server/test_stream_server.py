@@ -456,13 +456,13 @@ def test_accept_loop_yields_to_handlers() -> None:
             sock.sendall(b"k")
 
     server = Server(LOCAL)
-    original = server._dispatch
+    original = server.do_handle
 
-    def counting(item: Any) -> None:
+    def counting(*args: Any) -> None:
         count[0] += 1
-        original(item)
+        original(*args)
 
-    server._dispatch = counting  # type: ignore[method-assign]
+    server.do_handle = counting  # type: ignore[method-assign]
     socks = []
     try:
         # Fill the backlog before the accept greenlet ever runs.
