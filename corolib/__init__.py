@@ -3,12 +3,13 @@
 Layer map (a module may import only from layers below it; nothing imports
 ``corolib.monkey``):
 
+    corolib.config, corolib.events   settings, events (import nothing of corolib)
     corolib._core        the compiled core: greenlets, hub, libuv binding
       corolib.greenlet   the greenlet-package-compatible surface
-        corolib.hub      hub, waiting, timeouts, tasks
+        corolib.hub      hub, waiting, timeouts, tasks; its monitor thread
           corolib.sync, .queue, .pool, .local, .threadpool
             corolib.socket, .dns, .ssl, .select, .selectors, .subprocess
-              corolib.server
+              corolib.server, corolib.util, corolib.backdoor
                 corolib.monkey
 """
 

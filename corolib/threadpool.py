@@ -7,7 +7,8 @@ imported, so monkey-patching never turns them into greenlets).
 calling greenlet waits on cooperatively; the result (or the exception, with
 its traceback) is delivered to the pool's hub with
 ``Hub.run_callback_threadsafe``.  :func:`get_threadpool` gives each hub a
-default pool of 10 threads.
+default pool of ``corolib.config.config.threadpool_size`` threads
+(``COROLIB_THREADPOOL_SIZE``, default 10).
 
 While jobs are outstanding the pool holds its hub (``Hub.hold()``), so a
 greenlet waiting for a result never gets ``LoopExit``.  Idle threads exit
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from corolib._core import WaitQueue, get_hub_if_exists
+from corolib.config import config
 from corolib.hub import Greenlet, get_hub
 from corolib.sync import AsyncResult, InvalidThreadUseError
 
@@ -289,7 +291,7 @@ def get_threadpool() -> ThreadPool:
     key = id(hub)
     pool = _default_pools.get(key)
     if pool is None or pool._hub_ref() is not hub:
-        pool = ThreadPool(DEFAULT_SIZE, hub)
+        pool = ThreadPool(config.threadpool_size, hub)
         _default_pools[key] = pool
         weakref.finalize(hub, _default_pools.pop, key, None)
     return pool

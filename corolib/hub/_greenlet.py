@@ -62,6 +62,32 @@ class Greenlet(_core.Task):
         self.__dict__["_name"] = value
 
     @property
+    def spawn_tree_locals(self) -> dict[str, Any]:
+        """A dict shared by the tree of greenlets spawned from one another.
+
+        Greenlets spawned (directly or not) by the same greenlet share one
+        dict; those spawned by a thread's main greenlet each start a tree of
+        their own.  Made on first use: a greenlet asking after its spawner
+        is gone gets a new dict.
+        """
+        d: dict[str, Any] | None = self.__dict__.get("_spawn_tree_locals")
+        if d is None:
+            ref = self.spawning_greenlet
+            spawner = ref() if ref is not None else None
+            if spawner is None or spawner.parent is None:
+                d = {}
+            elif isinstance(spawner, Greenlet):
+                d = spawner.spawn_tree_locals
+            else:
+                d = spawner.__dict__.setdefault("_spawn_tree_locals", {})
+            self.__dict__["_spawn_tree_locals"] = d
+        return d
+
+    @spawn_tree_locals.setter
+    def spawn_tree_locals(self, value: dict[str, Any]) -> None:
+        self.__dict__["_spawn_tree_locals"] = value
+
+    @property
     def exc_info(self) -> tuple[Any, Any, Any]:
         """``(type, value, traceback)`` of the failure, or ``(None, None, None)``."""
         e = self.exception

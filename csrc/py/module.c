@@ -1,6 +1,8 @@
 /* corolib._core: module functions and initialisation. */
 #include "../cl_internal.h"
 
+CL_HIDDEN int cl__introspect_ready(PyObject *module); /* py/introspect.c */
+
 static PyObject *
 mod_getcurrent(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -165,6 +167,9 @@ PyInit__core(void)
         goto fail;
     }
     if (cl__uv_types_ready(m) < 0) {
+        goto fail;
+    }
+    if (cl__introspect_ready(m) < 0) {
         goto fail;
     }
     return m;

@@ -32,6 +32,7 @@ typedef struct {
     PyObject *start_timer; /* TimerHandle of start_later() */
     cl_parklist joiners;
     int tflags;
+    PyObject *spawner;     /* weakref to the greenlet that created it */
 } cl_task;
 
 static PyObject *Timeout_class; /* corolib.Timeout, registered at import */
@@ -58,6 +59,15 @@ task_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->hub = (cl_hub *)Py_NewRef((PyObject *)hub);
     self->args = Py_NewRef(cl__empty_tuple);
     self->value = Py_NewRef(Py_None);
+    /* For run info's spawn tree.  A weak reference: a chain of greenlets
+     * each spawning the next must not keep every ancestor alive.  CPython
+     * hands out the same basic weakref for the same spawner, so spawning
+     * many from one greenlet costs an incref. */
+    self->spawner = PyWeakref_NewRef((PyObject *)hub->ts->current, NULL);
+    if (self->spawner == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     return (PyObject *)self;
 }
 
@@ -139,6 +149,7 @@ task_traverse(cl_task *self, visitproc visit, void *arg)
         Py_VISIT(self->start_timer);
         Py_VISIT(self->hub);
     }
+    Py_VISIT(self->spawner);
     return cl__greenlet_type.tp_traverse((PyObject *)self, visit, arg);
 }
 
@@ -154,6 +165,7 @@ task_clear(cl_task *self)
         Py_CLEAR(self->links);
         Py_CLEAR(self->start_timer);
     }
+    Py_CLEAR(self->spawner);
     return cl__greenlet_type.tp_clear((PyObject *)self);
 }
 
@@ -171,6 +183,7 @@ task_dealloc(cl_task *self)
     Py_CLEAR(self->links);
     Py_CLEAR(self->start_timer);
     Py_CLEAR(self->hub);
+    Py_CLEAR(self->spawner);
     cl__greenlet_type.tp_dealloc((PyObject *)self);
 }
 
@@ -683,6 +696,13 @@ get_fn(cl_task *self, void *c)
     return Py_NewRef(self->fn ? self->fn : Py_None);
 }
 
+static PyObject *
+get_spawner(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->spawner ? self->spawner : Py_None);
+}
+
 static PyGetSetDef task_getsets[] = {
     {"value", (getter)get_value, NULL, "What run returned (None until then).", NULL},
     {"exception", (getter)get_exception, NULL, "The exception run raised, or None.", NULL},
@@ -693,6 +713,8 @@ static PyGetSetDef task_getsets[] = {
     {"started", (getter)get_started, NULL, "True once start() was called.", NULL},
     {"_links", (getter)get_links, (setter)set_links, "Link records (internal).", NULL},
     {"_function", (getter)get_fn, NULL, "The callable given to the constructor.", NULL},
+    {"spawning_greenlet", (getter)get_spawner, NULL,
+     "A weak reference to the greenlet that created this one.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
