@@ -60,6 +60,7 @@ from typing import Any
 
 from corolib import dns as _dns
 from corolib._core import sleep as _sleep
+from corolib._core import sock_fresh as _sock_fresh
 from corolib._core import sock_recv as _sock_recv
 from corolib._core import sock_recv_into as _sock_recv_into
 from corolib._core import sock_send as _sock_send
@@ -205,6 +206,10 @@ class socket(_StdSocket):
             self._timeout = timeout
             if timeout != 0.0:
                 _c_settimeout(self, 0.0)
+        # A poll the hub still keeps under this fd number was left by an fd
+        # closed behind corolib's back (os.close): drop it, or this socket's
+        # waits would never wake (see cl__io_fresh in csrc/hub/io.c).
+        _sock_fresh(_c_fileno(self))
 
     def __del__(
         self, _fileno: Any = _c_fileno, _forget: Any = forget_fd, _finalize: Any = _c_del

@@ -135,6 +135,7 @@ CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns,
 CL_HIDDEN int cl__io_wait_many(cl_hub *hub, const int *fds, const int *events,
                                Py_ssize_t n, int64_t timeout_ns);
 CL_HIDDEN int cl__io_cancel(cl_hub *hub, int fd, PyObject *exc);
+CL_HIDDEN void cl__io_fresh(cl_hub *hub, int fd);
 CL_HIDDEN void cl__io_stop_idle(cl_hub *hub);
 CL_HIDDEN int cl__io_read_drained(cl_hub *hub, int fd);
 CL_HIDDEN void cl__io_note_drained(cl_hub *hub, int fd);
