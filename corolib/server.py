@@ -102,8 +102,13 @@ def _adopt(sock: _stdsocket.socket) -> _cosocket.socket:
     return new
 
 
-def _bind_new(address: tuple[Any, ...], family: int | None, socktype: int) -> _cosocket.socket:
+def _bind_new(
+    address: tuple[Any, ...], family: int | None, socktype: int, reuse_port: bool = False
+) -> _cosocket.socket:
     """A new corolib socket of ``socktype`` bound to ``address``, with SO_REUSEADDR.
+
+    With ``reuse_port``, also ``SO_REUSEPORT`` (several processes may then
+    bind the same address; the kernel spreads connections among them).
 
     A host name is resolved cooperatively first (``corolib.dns``; literal
     addresses, ``""`` and None need no lookup and do not switch); the first
@@ -125,6 +130,8 @@ def _bind_new(address: tuple[Any, ...], family: int | None, socktype: int) -> _c
     sock = _CoSocket(fam, socktype)
     try:
         sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEPORT, 1)
         sock.bind(sockaddr)
     except BaseException:
         sock.close()
@@ -394,10 +401,12 @@ class StreamServer(BaseServer):
     """A TCP (or other stream) server: ``handle(sock, address)`` per connection.
 
     ``StreamServer(listener, handle=None, spawn="default", backlog=None,
-    ssl_context=None)``.  ``handle`` gets a :class:`corolib.socket.socket`
+    ssl_context=None, *, reuse_port=False)``.  ``handle`` gets a :class:`corolib.socket.socket`
     in blocking mode (timeout None; set one if you need it) and the peer's
     address; the socket is closed when ``handle`` returns.  A subclass may
-    define a ``handle`` method instead of passing one.
+    define a ``handle`` method instead of passing one.  ``reuse_port=True``
+    binds an address listener with ``SO_REUSEPORT`` too, so that several
+    processes can serve one port (the kernel spreads the connections).
     """
 
     def __init__(
@@ -409,7 +418,9 @@ class StreamServer(BaseServer):
         ssl_context: Any = None,
         *,
         family: int | None = None,
+        reuse_port: bool = False,
     ) -> None:
+        self.reuse_port = reuse_port
         if ssl_context is not None:
             # A stdlib context would wrap our non-blocking fds in a stdlib
             # SSLSocket that raises SSLWantReadError instead of waiting.
@@ -424,7 +435,7 @@ class StreamServer(BaseServer):
         BaseServer.__init__(self, listener, handle, spawn, backlog=backlog, family=family)
 
     def _make_listener(self, address: tuple[Any, ...], family: int | None) -> _cosocket.socket:
-        return _bind_new(address, family, _stdsocket.SOCK_STREAM)
+        return _bind_new(address, family, _stdsocket.SOCK_STREAM, self.reuse_port)
 
     def _prepare(self) -> None:
         # Listening again is harmless; it also applies our backlog to a
