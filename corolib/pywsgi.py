@@ -538,8 +538,7 @@ class WSGIHandler:
         return self._error is None
 
     def _fail(self, error: _HTTPError) -> None:
-        self._error = error
-        self.close_connection = True
+        self._error = error  # answered once the requests before it are
         request = self._cur
         if request is not None and not request.complete:
             request.failed = True
@@ -806,6 +805,8 @@ class WSGIHandler:
             else:
                 self.close_connection = True  # the end of the body is the end of the connection
         self._length = length
+        if self.server._stopping:
+            self.close_connection = True
         if not request.complete and not self.close_connection:
             if request.expect_continue and not request.continue_sent:
                 self.close_connection = True
@@ -928,7 +929,8 @@ class WSGIHandler:
     def handle_error(self, exc: BaseException) -> None:
         """An exception from the application: 500 if nothing was sent yet; logged once."""
         error = self._error
-        if error is not None or isinstance(exc, _HTTPError):
+        request = self.request
+        if isinstance(exc, _HTTPError) or (error is not None and request and request.failed):
             # The client's fault (a bad or oversized body), not the application's.
             code = exc.code if isinstance(exc, _HTTPError) else error.code  # type: ignore[union-attr]
             if not self.headers_sent:
