@@ -45,7 +45,8 @@ SMUGGLING = {
     b"Content-Length: 4\r\n\r\n0\r\n\r\n",
     "two-cl-differ": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
     b"Content-Length: 30\r\n\r\nxGET /smuggled HTTP/1.1\r\n\r\n",
-    "two-cl-same": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+    "two-cl-same": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+    b"Content-Length: 1\r\n\r\nx",
     "cl-underscore": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1_0\r\n\r\n0123456789",
     "cl-plus": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc",
     "cl-negative": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import requests
-from wsgiutil import HERE, Server, connect, curl, free_port, read_response, recv_all
+from wsgiutil import HERE, connect, curl, free_port, read_response, recv_all
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -216,7 +216,8 @@ def test_logging_logger_and_adapter(tmp_path) -> None:
         "import logging, sys, socket\n"
         "import corolib\n"
         "from corolib.pywsgi import WSGIServer, LoggingLogAdapter\n"
-        "logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(levelname)s %(message)s')\n"
+        "logging.basicConfig(stream=sys.stdout, level=logging.INFO,\n"
+        "                    format='%(levelname)s %(message)s')\n"
         "def app(e, s):\n"
         "    if e['PATH_INFO'] == '/boom': raise ValueError('kaput')\n"
         "    s('200 OK', []); return [b'ok']\n"
@@ -228,7 +229,8 @@ def test_logging_logger_and_adapter(tmp_path) -> None:
         "    from corolib import socket as cs\n"
         "    for path in ('/x', '/boom'):\n"
         "        c = cs.create_connection(srv.address)\n"
-        "        c.sendall(b'GET ' + path.encode() + b' HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        "        c.sendall(b'GET ' + path.encode() + b' HTTP/1.1\\r\\nHost: x\\r\\n'\n"
+        "                  b'Connection: close\\r\\n\\r\\n')\n"
         "        while c.recv(1000): pass\n"
         "        c.close()\n"
         "corolib.spawn(client).join()\n"
