@@ -69,7 +69,7 @@ class Worker(AsyncWorker):  # type: ignore[misc]
         super().init_process()
 
     def init_signals(self) -> None:
-        """gunicorn's handlers; the hub keeps the wakeup fd so that signals wake it at once."""
+        """Gunicorn's handlers; the hub keeps the wakeup fd so that signals wake it at once."""
         hub_fd = _stdsignal.set_wakeup_fd(-1)
         _stdsignal.set_wakeup_fd(hub_fd)
         super().init_signals()
@@ -177,7 +177,7 @@ class Worker(AsyncWorker):  # type: ignore[misc]
         super().handle(listener, client, addr)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
-        """gunicorn's request handling; a killed greenlet or exit ends it quietly."""
+        """Gunicorn's request handling; a killed greenlet or exit ends it quietly."""
         from corolib import GreenletExit
 
         try:
