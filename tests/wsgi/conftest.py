@@ -8,10 +8,23 @@ need (``make wsgi-deps``); without it a test fails saying what is missing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 from wsgiutil import Server, start_server
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip this directory's tests marked slow unless asked for (``-m slow``)."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow (make test-wsgi-fuzz)")
+    for item in items:
+        if "slow" in item.keywords and str(item.path).startswith(HERE):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="module")
