@@ -103,6 +103,8 @@ import httptools
 
 from corolib import socket as _cosocket
 from corolib._core import GreenletExit, getcurrent
+from corolib._core import sock_recv_into as _sock_recv_into
+from corolib._core import sock_sendall as _sock_sendall
 from corolib.server import StreamServer
 from corolib.sync import Event
 
@@ -403,13 +405,23 @@ class WSGIHandler:
         self._error: _HTTPError | None = None
         self._idle = False
         self._timeout: float | None = None
+        # A plain corolib socket is driven through its fd by the C calls that
+        # its own methods use, with our timeout per call; a TLS one by its methods.
+        self._fd = sock.fileno() if type(sock) is _cosocket.socket else -1
         self.close_connection = False
         self._reset()
+
+    @property
+    def requestline(self) -> str:
+        """The request line as received (latin-1), for logs; "" before one arrives."""
+        request = self.request
+        if request is None:
+            return ""
+        return f"{request.method} {request.url.decode('latin-1')} HTTP/{request.version}"
 
     def _reset(self) -> None:
         self.environ: dict[str, Any] = {}
         self.request: _Request | None = None
-        self.requestline = ""
         self.status: str | None = None
         self.code: int | None = None
         self.response_headers: list[tuple[str, str]] = []
@@ -418,6 +430,8 @@ class WSGIHandler:
         self.time_start = 0.0
         self.time_finish = 0.0
         self._length: int | None = None
+        self._has_date = False
+        self._has_connection = False
         self._chunked = False
         self._no_body = False
         self.result: Any = None
@@ -510,15 +524,20 @@ class WSGIHandler:
     # -- reading --------------------------------------------------------------------------
 
     def _settimeout(self, timeout: float | None) -> None:
-        if timeout != self._timeout:
-            self._timeout = timeout
-            self.socket.settimeout(timeout)
+        # Only remembered: each recv/send passes it on (no syscall, no parsing).
+        self._timeout = timeout
 
     def _fill(self) -> bool:
         """Receive once and feed the parser; False at EOF or after a parse error."""
         if self._eof or self._error is not None:
             return False
-        n = self.socket.recv_into(self._buf)
+        fd = self._fd
+        if fd >= 0:
+            n = _sock_recv_into(fd, self._buf, 0, 0, self._timeout)
+        else:
+            sock = self.socket
+            sock.settimeout(self._timeout)
+            n = sock.recv_into(self._buf)
         if not n:
             self._eof = True
             return False
@@ -645,9 +664,6 @@ class WSGIHandler:
         """Run the application for ``request`` and send its response; then log it."""
         self.time_start = time.time()
         self.request = request
-        self.requestline = (
-            f"{request.method} {request.url.decode('latin-1')} HTTP/{request.version}"
-        )
         if not request.keep_alive or self.server._stopping:
             self.close_connection = True
         self._settimeout(self.server.io_timeout)
@@ -737,6 +753,7 @@ class WSGIHandler:
         if "\r" in status or "\n" in status:
             raise ValueError("CR or LF in the status")
         length = None
+        self._has_date = self._has_connection = False
         for header in headers:
             if type(header) is not tuple or len(header) != 2:
                 raise TypeError(f"a header must be a (name, value) tuple, not {header!r}")
@@ -748,8 +765,12 @@ class WSGIHandler:
             lname = name.lower()
             if lname == "content-length":
                 length = int(value)
-            elif lname == "connection" and value.lower() == "close":
-                self.close_connection = True
+            elif lname == "date":
+                self._has_date = True
+            elif lname == "connection":
+                self._has_connection = True
+                if value.lower() == "close":
+                    self.close_connection = True
         self.status = status
         self.code = int(status[:3])
         self.response_headers = headers
@@ -814,11 +835,11 @@ class WSGIHandler:
                 if request.content_length - request.body_received > self.server.max_drain:
                     self.close_connection = True
         if self.close_connection:
-            if not any(name.lower() == "connection" for name, _ in headers):
+            if not self._has_connection:
                 lines.append("Connection: close\r\n")
-        elif request.version == "1.0":
+        elif request.version == "1.0" and not self._has_connection:
             lines.append("Connection: keep-alive\r\n")
-        if not any(name.lower() == "date" for name, _ in headers):
+        if not self._has_date:
             lines += ["Date: ", _http_date(), "\r\n"]
         lines.append("\r\n")
         head = "".join(lines).encode("latin-1")
@@ -854,7 +875,13 @@ class WSGIHandler:
 
     def _send_raw(self, data: bytes) -> None:
         try:
-            self.socket.sendall(data)
+            fd = self._fd
+            if fd >= 0:
+                _sock_sendall(fd, data, 0, self._timeout)
+            else:
+                sock = self.socket
+                sock.settimeout(self._timeout)
+                sock.sendall(data)
         except OSError as exc:
             raise _ClientGone(exc) from None
 
@@ -878,6 +905,7 @@ class WSGIHandler:
             return True
         length = self._length
         try:
+            self.socket.settimeout(self._timeout)
             sent = self.socket.sendfile(filelike, offset, length) if length else 0
         except OSError as exc:
             raise _ClientGone(exc) from None
@@ -948,13 +976,14 @@ class WSGIHandler:
         self.headers_sent = True
         self.close_connection = True
         self.response_length = len(body)
+        self._timeout = min(self.server.io_timeout, 5.0)
         head = (
             f"HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {_http_date()}\r\n\r\n"
         ).encode()
         try:
-            self.socket.sendall(head + body)
-        except OSError:
+            self._send_raw(head + body)
+        except _ClientGone:
             pass
 
     def _log_error(self, what: str, exc: BaseException) -> None:
