@@ -11,7 +11,7 @@ SOURCES := $(shell find csrc corolib -name '*.c' -o -name '*.h' -o -name '*.py' 
 PYTEST_ARGS ?=
 
 .PHONY: all demo test test-python matrix sanitize valgrind cross lint clean deps \
-	test-stdlib thirdparty-deps
+	test-stdlib thirdparty-deps wsgi-deps test-wsgi-fuzz
 
 all: $(VENV)/.installed
 
@@ -26,6 +26,7 @@ $(VENV)/bin/python:
 $(VENV)/.installed: $(VENV)/bin/python $(SOURCES) | deps
 	@scripts/ensure-deps.sh
 	$(PIP) --no-build-isolation --force-reinstall --no-deps .
+	@$(PY) -c 'import httptools' 2>/dev/null || $(PIP) 'httptools>=0.6.4'
 	@touch $@
 
 # The greenlet core briefly, then the chat server with 1,000 simulated users.
@@ -33,13 +34,24 @@ demo: $(VENV)/.installed
 	$(PY) examples/greenlet_demo.py 100000
 	$(PY) examples/chat_demo.py
 
-test: lint thirdparty-deps test-python matrix test-stdlib bench-smoke
+test: lint thirdparty-deps wsgi-deps test-python matrix test-stdlib bench-smoke
 
 # What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
 # and a real redis-server.
 thirdparty-deps: $(VENV)/.installed
 	@scripts/ensure-deps.sh redis-server
 	@$(PY) -c 'import requests, redis' 2>/dev/null || $(PIP) requests redis
+
+# What tests/wsgi serves and drives: Flask, Django, gunicorn, requests, hypothesis, curl.
+WSGI_TEST_DEPS = flask django gunicorn requests hypothesis
+wsgi-deps: $(VENV)/.installed
+	@scripts/ensure-deps.sh curl
+	@$(PY) -c 'import flask, django, gunicorn, requests, hypothesis' 2>/dev/null || $(PIP) $(WSGI_TEST_DEPS)
+
+# The request-path fuzz test for longer (tests/wsgi, -m slow; WSGI_FUZZ_SECONDS each).
+WSGI_FUZZ_SECONDS ?= 120
+test-wsgi-fuzz: wsgi-deps
+	WSGI_FUZZ_SECONDS=$(WSGI_FUZZ_SECONDS) $(VENV)/bin/pytest -q -m slow tests/wsgi/test_fuzz.py
 
 # CPython's own test modules (test_socket, test_threading, ...) under patch_all(),
 # one process per module, 2 at a time, each with a timeout, on every CPython

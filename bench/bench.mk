@@ -39,7 +39,7 @@ bench_stamp := $(shell date -u +%Y%m%dT%H%M%SZ)
 # Every run upgrades the peers to the newest releases requirements.txt allows and
 # rebuilds corolib from this tree, so the figures are those of the tree being measured.
 bench-venvs:
-	@[ ! -x scripts/ensure-deps.sh ] || scripts/ensure-deps.sh wrk gcc
+	@[ ! -x scripts/ensure-deps.sh ] || scripts/ensure-deps.sh wrk gcc libev-dev
 	@for v in $(BENCH_PYTHONS); do \
 	  d=.venv-bench-$$v; \
 	  if [ ! -x $$d/bin/python ]; then \

@@ -157,8 +157,13 @@ def _adopt(sock: _stdsocket.socket) -> _cosocket.socket:
     return new
 
 
-def _bind_new(address: tuple[Any, ...], family: int | None, socktype: int) -> _cosocket.socket:
+def _bind_new(
+    address: tuple[Any, ...], family: int | None, socktype: int, reuse_port: bool = False
+) -> _cosocket.socket:
     """A new corolib socket of ``socktype`` bound to ``address``, with SO_REUSEADDR.
+
+    With ``reuse_port``, also ``SO_REUSEPORT`` (several processes may then
+    bind the same address; the kernel spreads connections among them).
 
     A host name is resolved cooperatively first (``corolib.dns``; literal
     addresses, ``""`` and None need no lookup and do not switch); the first
@@ -180,6 +185,8 @@ def _bind_new(address: tuple[Any, ...], family: int | None, socktype: int) -> _c
     sock = _CoSocket(fam, socktype)
     try:
         sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEPORT, 1)
         sock.bind(sockaddr)
     except BaseException:
         sock.close()
@@ -724,7 +731,7 @@ class StreamServer(BaseServer):
     ``StreamServer(listener, handle=None, spawn="default", backlog=None,
     ssl_context=None, *, family=None, max_connections=10000,
     handshake_timeout=10.0, idle_timeout=None, stop_timeout=None,
-    **ssl_args)``.  ``handle`` gets a :class:`corolib.socket.socket` (a
+    reuse_port=False, **ssl_args)``.  ``handle`` gets a :class:`corolib.socket.socket` (a
     :class:`corolib.ssl.SSLSocket` with TLS) whose timeout is
     ``idle_timeout`` (None: blocking) and the peer's address; the socket is
     closed when ``handle`` returns.  A subclass may define a ``handle``
@@ -732,6 +739,9 @@ class StreamServer(BaseServer):
     arguments (``keyfile``, ``certfile``, ``ca_certs``, ``cert_reqs``,
     ``ssl_version``, ``ciphers``, ``do_handshake_on_connect``,
     ``suppress_ragged_eofs``); see the module documentation for the rest.
+    ``reuse_port=True`` binds an address listener with ``SO_REUSEPORT`` too,
+    so that several processes can serve one port (the kernel spreads the
+    connections).
     """
 
     #: the most connections handled at once by default (None: no limit)
@@ -754,8 +764,10 @@ class StreamServer(BaseServer):
         handshake_timeout: float | None = _UNSET,
         idle_timeout: float | None = _UNSET,
         stop_timeout: float | None = None,
+        reuse_port: bool = False,
         **ssl_args: Any,
     ) -> None:
+        self.reuse_port = reuse_port
         unknown = set(ssl_args) - _SSL_ARGS
         if unknown:
             raise TypeError(
@@ -810,7 +822,7 @@ class StreamServer(BaseServer):
         return self.ssl_context is not None
 
     def _make_listener(self, address: tuple[Any, ...], family: int | None) -> _cosocket.socket:
-        return _bind_new(address, family, _stdsocket.SOCK_STREAM)
+        return _bind_new(address, family, _stdsocket.SOCK_STREAM, self.reuse_port)
 
     def init_socket(self) -> None:
         """Listen on the listener with :attr:`backlog` (run by :meth:`start`)."""

@@ -1,0 +1,217 @@
+"""corolib.gunicorn's workers under a real gunicorn master (subprocess, loopback only)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+from wsgiutil import HERE, free_port
+
+WORKERS = ["corolib.gunicorn.Worker", "corolib.gunicorn.PyWSGIWorker"]
+GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+
+
+class Gunicorn:
+    def __init__(self, tmp_path, worker: str, *args: str) -> None:
+        if not os.path.exists(GUNICORN):
+            pytest.fail("gunicorn is not installed (make wsgi-deps installs it)")
+        self.port = free_port()
+        self.log_path = str(tmp_path / f"gunicorn-{self.port}.log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [GUNICORN, "-k", worker, "-b", f"127.0.0.1:{self.port}", "--no-control-socket",
+                 "--worker-tmp-dir", str(tmp_path), *args, "gapp:app"],
+                cwd=HERE, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.wait_serving()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def log(self) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait_for(self, cond: Callable[[], bool], what: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; log:\n{self.log()}")
+            time.sleep(0.05)
+
+    def wait_serving(self) -> None:
+        def serving() -> bool:
+            assert self.proc.poll() is None, self.log()
+            try:
+                return requests.get(self.url("/"), timeout=5).ok
+            except requests.ConnectionError:
+                return False
+
+        self.wait_for(serving, "gunicorn to serve")
+
+    def pid(self) -> int:
+        return int(requests.get(self.url("/pid"), timeout=10).text)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def gunicorn(tmp_path) -> Iterator[Callable[..., Gunicorn]]:
+    started: list[Gunicorn] = []
+
+    def start(worker: str, *args: str) -> Gunicorn:
+        g = Gunicorn(tmp_path, worker, *args)
+        started.append(g)
+        return g
+
+    yield start
+    for g in started:
+        g.stop()
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_one_worker_serves(gunicorn, worker: str, tmp_path) -> None:
+    access = tmp_path / "access.log"
+    g = gunicorn(worker, "-w", "1", "--access-logfile", str(access))
+    with requests.Session() as s:
+        assert s.get(g.url("/patched"), timeout=10).text == "True corolib.socket"
+        payload = os.urandom(2_000_000)
+        r = s.post(g.url("/sha"), data=payload, timeout=30)
+        assert r.text == f"{len(payload)} {hashlib.sha256(payload).hexdigest()}"
+        pids = {s.get(g.url("/pid"), timeout=10).text for _ in range(5)}
+        assert len(pids) == 1
+    module = requests.get(g.url("/env"), timeout=10).text
+    assert module.endswith("corolib.pywsgi" if "PyWSGI" in worker else "gunicorn.http.body")
+    g.wait_for(lambda: access.exists() and "GET /pid HTTP/1.1" in access.read_text(), "access log")
+    assert '"GET /pid HTTP/1.1" 200' in access.read_text()
+    assert "MonkeyPatchWarning" not in g.log()
+    assert g.stop() == 0
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_graceful_term_with_requests_in_flight(gunicorn, worker: str) -> None:
+    g = gunicorn(worker, "-w", "2", "--graceful-timeout", "20")
+    results: list[object] = []
+
+    def slow() -> None:
+        try:
+            r = requests.get(g.url("/sleep?1.5"), timeout=30)
+            results.append(r.status_code)
+        except Exception as exc:  # noqa: BLE001
+            results.append(exc)
+
+    threads = [threading.Thread(target=slow) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # the requests reach the workers (they sleep 1.5 s there)
+    g.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(30)
+    assert results == [200] * 8, (results, g.log())
+    assert g.proc.wait(30) == 0
+    assert "Worker graceful timeout" not in g.log()
+
+
+def test_worker_sigkilled_is_replaced(gunicorn) -> None:
+    g = gunicorn("corolib.gunicorn.Worker", "-w", "2")
+    g.wait_for(lambda: g.log().count("Booting worker") >= 2, "two workers")
+    victim = g.pid()
+    os.kill(victim, signal.SIGKILL)
+    g.wait_for(lambda: g.log().count("Booting worker") >= 3, "a replacement worker")
+    # The port kept serving all along, and the dead worker answers no more.
+    pids = set()
+    for _ in range(20):
+        pids.add(g.pid())
+    assert victim not in pids
+
+
+def test_max_requests_restarts(gunicorn) -> None:
+    g = gunicorn("corolib.gunicorn.PyWSGIWorker", "-w", "1", "--max-requests", "5")
+    first = g.pid()
+    seen = {first}
+    deadline = time.monotonic() + 30
+    while len(seen) < 2 and time.monotonic() < deadline:
+        try:
+            seen.add(g.pid())
+        except requests.ConnectionError:
+            pass  # the instant between the old worker and the new one
+    assert len(seen) >= 2, g.log()
+    assert "Autorestarting worker after current request" in g.log()
+
+
+def test_timeout_blocked_hub_is_killed(gunicorn) -> None:
+    g = gunicorn("corolib.gunicorn.Worker", "-w", "1", "--timeout", "2")
+    victim = g.pid()
+    time.sleep(3)  # the heartbeat keeps an idle worker alive past the timeout
+    assert g.pid() == victim and "WORKER TIMEOUT" not in g.log()
+    try:
+        requests.get(g.url("/block?30"), timeout=20)
+    except requests.RequestException:
+        pass
+    g.wait_for(lambda: "WORKER TIMEOUT" in g.log(), "the master to kill the blocked worker")
+    g.wait_for(lambda: g.pid() != victim, "a new worker")
+
+
+def test_signals(gunicorn) -> None:
+    g = gunicorn("corolib.gunicorn.PyWSGIWorker", "-w", "1")
+    worker = g.pid()
+    os.kill(worker, signal.SIGUSR1)  # reopen logs: the worker goes on
+    g.wait_for(lambda: g.pid() == worker, "the worker after USR1")
+    g.proc.send_signal(signal.SIGHUP)  # reload: new workers
+    g.wait_for(lambda: "Handling signal: hup" in g.log(), "HUP")
+    g.wait_for(lambda: g.pid() != worker, "a reloaded worker")
+    newer = g.pid()
+    os.kill(newer, signal.SIGQUIT)  # a worker told to quit exits at once; replaced
+    g.wait_for(lambda: g.pid() != newer, "a replacement after QUIT")
+    start = time.monotonic()
+    g.proc.send_signal(signal.SIGQUIT)  # the master: fast shutdown
+    assert g.proc.wait(20) == 0
+    assert time.monotonic() - start < 10
+
+
+def test_tls(gunicorn, tmp_path) -> None:
+    key, crt = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", key, "-out", crt],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for worker in WORKERS:
+        port = free_port()
+        log_path = tmp_path / f"tls-{port}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [GUNICORN, "-k", worker, "-b", f"127.0.0.1:{port}", "--no-control-socket",
+                 "--certfile", crt, "--keyfile", key, "gapp:app"],
+                cwd=HERE, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    r = requests.get(f"https://127.0.0.1:{port}/env", verify=crt, timeout=5)
+                    break
+                except requests.ConnectionError:
+                    assert time.monotonic() < deadline, log_path.read_text()
+                    time.sleep(0.05)
+            assert r.text.startswith("https ")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
