@@ -1155,8 +1155,9 @@ class WSGIServer(StreamServer):
             context.set_ciphers(ciphers)
         return context
 
-    def _prepare(self) -> None:
-        StreamServer._prepare(self)
+    def init_socket(self) -> None:
+        """Listen (as :class:`StreamServer`), then fill the base environ's server keys."""
+        StreamServer.init_socket(self)
         host = self.server_host
         environ = self.environ
         if "SERVER_NAME" not in environ:

@@ -62,13 +62,13 @@ class Hub(_core.Hub):
             monitor = self.periodic_monitoring_thread = PeriodicMonitoringThread(self)
         return monitor
 
-    def destroy(self) -> None:
-        """Stop the monitor thread, if any, then close the loop (see the C base)."""
+    def destroy(self, destroy_loop: bool | None = None) -> None:
+        """Stop the monitor thread, if any, then destroy the hub (see the C base)."""
         monitor = self.periodic_monitoring_thread
         if monitor is not None:
             self.periodic_monitoring_thread = None
             monitor.kill()
-        super().destroy()
+        super().destroy(destroy_loop)
 
     @property
     def exception_stream(self) -> TextIO:
