@@ -18,6 +18,7 @@ In the spirit of trio's ``test_exports``, checked against the installed package:
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
@@ -53,8 +54,14 @@ def public_names(module: ModuleType) -> list[str]:
     declared = getattr(module, "__all__", None)
     if declared is not None:
         return list(declared)
-    source = Path(module.__file__ or "").read_text()
-    return sorted(set(re.findall(r"\bimport[\s(]+(?:\w+ as \w+,?\s*)*?(\w+) as \1\b", source)))
+    tree = ast.parse(Path(module.__file__ or "").read_text())
+    return sorted(
+        alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.asname == alias.name
+    )
 
 
 def resolve(dotted: str) -> object:
