@@ -107,14 +107,7 @@ def patch_time() -> bool:
 # sockets are instances of it).  ``_GiveupOnSendfile``: the exception
 # corolib's sendfile raises (tests catch ``socket._GiveupOnSendfile``).
 _SOCKET_NAMES = ("socket", "close", "_GiveupOnSendfile")
-_DNS_NAMES = (
-    "getaddrinfo",
-    "gethostbyname",
-    "gethostbyname_ex",
-    "gethostbyaddr",
-    "getnameinfo",
-    "getfqdn",
-)
+_DNS_NAMES = codns.RESOLVER_NAMES
 
 
 def patch_socket(dns: bool = True) -> bool:
