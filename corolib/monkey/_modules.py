@@ -40,19 +40,8 @@ from corolib import time as cotime
 from corolib.monkey import _fair, _state, events
 from corolib.monkey._session import session
 
-__all__ = [
-    "patch_module",
-    "patch_os",
-    "patch_time",
-    "patch_socket",
-    "patch_dns",
-    "patch_select",
-    "patch_selectors",
-    "patch_ssl",
-    "patch_subprocess",
-    "patch_signal",
-    "patch_queue",
-]
+# No __all__: corolib.monkey names what is public (its __all__ lists the patch_*
+# functions once).
 
 
 def patch_module(
