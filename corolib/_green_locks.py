@@ -11,7 +11,7 @@ import sys
 from collections import deque
 from time import monotonic as _monotonic
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from corolib._core import WaitQueue, get_hub as _get_hub, get_hub_if_exists, getcurrent
 from corolib._reentrant import Reentrant
@@ -54,7 +54,11 @@ class _LockWaiter(WaitQueue):
     hub: Any
 
 
-def _discard(waiters: deque[_LockWaiter], w: _LockWaiter) -> None:
+_W = TypeVar("_W")
+
+
+def _discard(waiters: deque[_W], w: _W) -> None:
+    """Remove ``w`` if a waker has not popped it already (corolib.sync uses it too)."""
     try:
         waiters.remove(w)
     except ValueError:

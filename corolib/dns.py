@@ -38,16 +38,18 @@ from typing import Any
 from corolib._core import WaitQueue
 from corolib.hub import get_hub
 
-__all__ = [
+#: The resolver functions of the :mod:`socket` module this module replaces
+#: (what ``corolib.socket`` exports from here and ``patch_dns`` patches).
+RESOLVER_NAMES = (
     "getaddrinfo",
     "gethostbyname",
     "gethostbyname_ex",
     "gethostbyaddr",
     "getnameinfo",
     "getfqdn",
-    "resolve_host",
-    "MAX_THREADS",
-]
+)
+
+__all__ = [*RESOLVER_NAMES, "resolve_host", "MAX_THREADS"]
 
 # The real thread primitives, before anyone can patch them.
 _start_new_thread = _thread.start_new_thread

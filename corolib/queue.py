@@ -532,7 +532,31 @@ class Queue(SimpleQueue):
 JoinableQueue = Queue
 
 
-class LifoQueue(Queue):
+class _ListQueue(Queue):
+    """A :class:`Queue` kept in a list (a stack or a heap) instead of a deque.
+
+    ``get`` takes the next item in the subclass's order through
+    ``self._pop``; the compiled fast path of :class:`SimpleQueue` only knows
+    deques.
+    """
+
+    __slots__ = ()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Take the next item (the most recent, or the smallest); see :meth:`SimpleQueue.get`."""
+        if timeout is None:  # the start of _get, inlined: this runs once per item
+            try:
+                item = self._pop()
+            except IndexError:
+                pass
+            else:
+                if self._putters:
+                    self._admit_putters()
+                return item
+        return self._get(block, timeout)
+
+
+class LifoQueue(_ListQueue):
     """A last-in, first-out :class:`Queue` (a stack)."""
 
     __slots__ = ()
@@ -546,21 +570,8 @@ class LifoQueue(Queue):
     def _peek(self) -> Any:
         return self._items[-1]
 
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Take the most recent item; see :meth:`SimpleQueue.get`."""
-        if timeout is None:
-            try:
-                item = self._pop()
-            except IndexError:
-                pass
-            else:
-                if self._putters:
-                    self._admit_putters()
-                return item
-        return self._get(block, timeout)
 
-
-class PriorityQueue(Queue):
+class PriorityQueue(_ListQueue):
     """A :class:`Queue` that returns the smallest item first (a heap).
 
     Items are often ``(priority, data)`` tuples.
@@ -587,19 +598,6 @@ class PriorityQueue(Queue):
                 self._serve_waiters()
             return
         self._put(item, block, timeout)
-
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Take the smallest item; see :meth:`SimpleQueue.get`."""
-        if timeout is None:
-            try:
-                item = self._pop()
-            except IndexError:
-                pass
-            else:
-                if self._putters:
-                    self._admit_putters()
-                return item
-        return self._get(block, timeout)
 
 
 class Channel:

@@ -92,12 +92,7 @@ _REPLACED = frozenset(
         "socketpair",
         "fromfd",
         "close",
-        "getaddrinfo",
-        "gethostbyname",
-        "gethostbyname_ex",
-        "gethostbyaddr",
-        "getnameinfo",
-        "getfqdn",
+        *_dns.RESOLVER_NAMES,
     }
 )
 

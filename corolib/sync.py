@@ -41,6 +41,7 @@ from typing import Any
 
 from corolib._core import WaitQueue, get_hub_if_exists
 from corolib._core import get_hub as _get_hub
+from corolib._green_locks import _discard as _discard  # queue.py takes it from here
 from corolib._reentrant import Reentrant
 from corolib.hub import Timeout
 
@@ -85,14 +86,6 @@ class _Waiter(WaitQueue):
 
     __slots__ = ("item",)
     item: Any
-
-
-def _discard(waiters: deque[_Waiter], w: _Waiter) -> None:
-    """Remove ``w`` if a waker has not popped it already."""
-    try:
-        waiters.remove(w)
-    except ValueError:
-        pass
 
 
 def _enqueue(owner: Any, waiters: deque[_Waiter], w: _Waiter) -> None:

@@ -56,13 +56,11 @@ def public_names(module: ModuleType) -> list[str]:
         return list(declared)
     tree = ast.parse(Path(module.__file__ or "").read_text())
     return sorted(
-        {
-            alias.name
-            for node in tree.body
-            if isinstance(node, ast.ImportFrom)
-            for alias in node.names
-            if alias.asname == alias.name
-        }
+        alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.asname == alias.name
     )
 
 

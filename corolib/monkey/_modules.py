@@ -40,19 +40,8 @@ from corolib import time as cotime
 from corolib.monkey import _fair, _state, events
 from corolib.monkey._session import session
 
-__all__ = [
-    "patch_module",
-    "patch_os",
-    "patch_time",
-    "patch_socket",
-    "patch_dns",
-    "patch_select",
-    "patch_selectors",
-    "patch_ssl",
-    "patch_subprocess",
-    "patch_signal",
-    "patch_queue",
-]
+# No __all__: corolib.monkey names what is public (its __all__ lists the patch_*
+# functions once).
 
 
 def patch_module(
@@ -107,14 +96,7 @@ def patch_time() -> bool:
 # sockets are instances of it).  ``_GiveupOnSendfile``: the exception
 # corolib's sendfile raises (tests catch ``socket._GiveupOnSendfile``).
 _SOCKET_NAMES = ("socket", "close", "_GiveupOnSendfile")
-_DNS_NAMES = (
-    "getaddrinfo",
-    "gethostbyname",
-    "gethostbyname_ex",
-    "gethostbyaddr",
-    "getnameinfo",
-    "getfqdn",
-)
+_DNS_NAMES = codns.RESOLVER_NAMES
 
 
 def patch_socket(dns: bool = True) -> bool:
