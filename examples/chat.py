@@ -61,6 +61,8 @@ import os
 import re
 import secrets
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from queue import Empty, Full
 from typing import Any
@@ -319,11 +321,24 @@ class ChatServer:
     def announce(
         self, room: str, line: str, skip: User | None = None, remote: bool = False
     ) -> None:
-        """Broadcast a notice (join, leave, nick), unless the room is too big for them."""
-        if len(self.rooms.get(room, ())) <= self.notice_limit:
+        """Broadcast a notice (join, leave, nick), unless the room is too big for them.
+
+        With a federation the room's size counts every server's members; a
+        notice from another server was checked there (``remote``).
+        """
+        if remote:
             self.broadcast(room, line, skip)
-        if self.federation is not None and not remote:
-            self.federation.notice(room, line)
+        elif self.room_size(room) <= self.notice_limit:
+            self.broadcast(room, line, skip)
+            if self.federation is not None:
+                self.federation.notice(room, line)
+
+    def room_size(self, room: str) -> int:
+        """Members of ``room`` here and, with a federation, on the other servers."""
+        size = len(self.rooms.get(room, ()))
+        if self.federation is not None:
+            size += self.federation.room_size(room)
+        return size
 
     def enter(self, user: User, room: str) -> None:
         members = self.rooms.setdefault(room, {})
@@ -332,10 +347,7 @@ class ChatServer:
         user.room = room
         if self.federation is not None:
             self.federation.present(user.nick, room)
-            here = len(members) + sum(1 for r in self.federation.directory().values() if r == room)
-        else:
-            here = len(members)
-        user.send(f"*** you are in #{room} ({here} here)")
+        user.send(f"*** you are in #{room} ({self.room_size(room)} here)")
 
     def leave(self, user: User) -> None:
         room = user.room
@@ -496,6 +508,9 @@ class Federation:
         self.redis = redis.Redis(connection_pool=pool)
         self.outbox: Queue = Queue(100_000)
         self.lost = 0  # events dropped: Redis too slow or away
+        self._directory: dict[str, str] = {}
+        self._directory_at = -1.0
+        self._sizes: Counter[str] = Counter()
         self.received = 0
         self.heartbeat()  # fails here, at start-up, if Redis is not there
         # Subscribed before the first user can say anything.
@@ -614,7 +629,25 @@ class Federation:
                 self.chat.log(f"redis heartbeat: {exc!r}")
 
     def directory(self) -> dict[str, str]:
-        """Nick -> room of the users on every *other* live server (one Redis round trip or two)."""
+        """Nick -> room of the users on every *other* live server (two Redis round trips).
+
+        Kept for a quarter of a second: a thousand users joining at once
+        cost a few lookups, not two thousand.
+        """
+        now = time.monotonic()
+        if now - self._directory_at < 0.25:
+            return self._directory
+        found = self._lookup()
+        self._directory, self._directory_at = found, time.monotonic()
+        self._sizes = Counter(found.values())
+        return found
+
+    def room_size(self, room: str) -> int:
+        """Members of ``room`` on the other servers (from :meth:`directory`)."""
+        self.directory()
+        return self._sizes[room]
+
+    def _lookup(self) -> dict[str, str]:
         try:
             ids = [i.decode() for i in self.redis.smembers(self.servers_key)]
             ids = [i for i in ids if i != self.id]

@@ -88,15 +88,19 @@ def test_crawler(run_example: Any) -> None:
 
 
 def test_chat_demo_small(run_example: Any) -> None:
+    # Part two (two servers, a real redis-server) as well: what `make demo` runs, smaller.
     r = run_example(
         "chat_demo.py", "--users", "120", "--rooms", "6", "--messages", "5",
-        "--spread", "0.05", "--lurkers", "3", "--flood", "4000",
+        "--spread", "0.05", "--lurkers", "3", "--flood", "4000", "--federated-users", "120",
     )  # fmt: skip
     assert r.returncode == 0, r
-    assert "every message reached every member of its room" in r.stdout, r
-    assert "delivered 11,400 of 11,400 expected" in r.stdout, r  # 120 * 5 * 19
+    assert r.stdout.count("every message reached every member of its room") == 2, r
+    assert r.stdout.count("delivered 11,400 of 11,400 expected") == 2, r  # 120 * 5 * 19
     assert "3 of them were told lines were dropped" in r.stdout, r
-    assert "latency (said -> heard): p50" in r.stdout, r
+    assert r.stdout.count("latency (said -> heard): p50") == 2, r
+    assert "120 users on 2 servers in 6 rooms" in r.stdout, r
+    assert "server 1: stopped: 300 messages said" in r.stdout, r
+    assert "server 2: stopped: 300 messages said" in r.stdout, r
 
 
 def test_greenlet_demo_still_runs(run_example: Any) -> None:
