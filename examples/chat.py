@@ -103,6 +103,22 @@ def escape_controls(text: str) -> str:
     return CONTROLS.sub(_visible, text.replace("\t", " "))
 
 
+def linger(sock: socket.socket, timeout: float = 2.0) -> None:
+    """Close politely: end our side, then read (and drop) until the peer ends its own.
+
+    Closing a TCP socket with unread input makes the kernel send a reset,
+    which can throw away replies still on their way; after ``shutdown``
+    and a read to the end (for at most ``timeout`` s) it sends a plain FIN.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        with corolib.Timeout(timeout):
+            while sock.recv(65536):
+                pass
+    except (OSError, corolib.Timeout):
+        pass
+
+
 class User:
     """One connection: its nick, its room, and its outgoing queue and writer."""
 
@@ -270,6 +286,7 @@ class ChatServer:
                     user.writer.join(timeout=5)
                 except Full:
                     pass
+                linger(sock)
             user.writer.kill()
 
     @staticmethod
@@ -453,13 +470,15 @@ class ChatServer:
     def shutting_down(self) -> None:
         """The server is stopping: tell everyone, and end their input.
 
-        Shutting a connection down for reading ends its handler's loop as an
-        end of input would: lines it already received are still handled,
-        and its writer flushes every reply before the connection closes.
+        Each handler handles the lines already received, then leaves its
+        loop as at the end of input: its writer flushes every reply and
+        notice queued, then the connection closes.
         """
         for user in list(self.users.values()):
             user.send("*** the server is shutting down")
             try:
+                # The handler reads what the kernel already has, then sees
+                # an end of input.
                 user.sock.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
