@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket as stdsocket
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -107,3 +110,74 @@ def test_greenlet_demo_still_runs(run_example: Any) -> None:
     r = run_example("greenlet_demo.py", "10000")
     assert r.returncode == 0, r
     assert "12\n56\n34\n" in r.stdout, r
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_echo_stop_lets_open_connections_finish(sig: int) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo.py"), "--port", "0", "--grace", "60"],
+        env=example_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        with stdsocket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            data = os.urandom(1 << 20)
+            s.sendall(data[: 1 << 19])
+            proc.send_signal(sig)
+            # The listener closes at once...
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    stdsocket.create_connection(("127.0.0.1", port), timeout=5).close()
+                except ConnectionRefusedError:
+                    break
+                assert time.monotonic() < deadline, "the listener stayed open"
+                time.sleep(0.02)
+            # ...while this connection is served to its end (well within the grace).
+            s.sendall(data[1 << 19 :])
+            got = b""
+            while len(got) < len(data):
+                chunk = s.recv(1 << 20)
+                assert chunk, "closed before the echo was complete"
+                got += chunk
+            assert got == data
+        out, err = proc.communicate(timeout=30)  # the last connection closed: it exits
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "stopped in" in out, out
+    assert err == "", err
+
+
+def test_echo_second_signal_cuts_the_grace_short() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo.py"), "--port", "0", "--grace", "600"],
+        env=example_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        with stdsocket.create_connection(("127.0.0.1", port), timeout=30) as idle:
+            idle.sendall(b"ping")
+            assert idle.recv(10) == b"ping"  # served: its handler runs
+            proc.send_signal(signal.SIGTERM)
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(0.5)  # waiting for the idle connection, up to 600 s
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            assert idle.recv(10) == b""  # closed by the server
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "stopped in" in out and err == "", (out, err)
