@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import secrets
@@ -516,6 +517,7 @@ class Federation:
         self.chat = chat
         self.id = secrets.token_hex(3)
         self.ttl = ttl
+        self.ttl_s = max(1, math.ceil(ttl))  # what Redis takes: whole seconds
         self.prefix = prefix
         self.channel = f"{prefix}:events"
         self.members_key = f"{prefix}:members:{self.id}"
@@ -529,6 +531,7 @@ class Federation:
         self.lost = 0  # events dropped: Redis too slow or away
         self._directory: dict[str, str] = {}
         self._directory_at = -1.0
+        self._retry_at = -1.0
         self._sizes: Counter[str] = Counter()
         self.received = 0
         self.heartbeat()  # fails here, at start-up, if Redis is not there
@@ -585,7 +588,7 @@ class Federation:
             pipe = self.redis.pipeline(transaction=False)
             for op, *args in ops:
                 getattr(pipe, op)(*args)
-            pipe.expire(self.members_key, int(self.ttl))
+            pipe.expire(self.members_key, self.ttl_s)
             try:
                 pipe.execute()
             except self.redis_errors as exc:
@@ -632,7 +635,7 @@ class Federation:
     # -- presence ------------------------------------------------------------------------
 
     def heartbeat(self) -> None:
-        ttl = int(self.ttl)
+        ttl = self.ttl_s
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.alive_key, 1, ex=ttl)
         pipe.sadd(self.servers_key, self.id)
@@ -654,7 +657,7 @@ class Federation:
         cost a few lookups, not two thousand.
         """
         now = time.monotonic()
-        if now - self._directory_at < 0.25:
+        if now - self._directory_at < 0.25 or now < self._retry_at:
             return self._directory
         found = self._lookup()
         self._directory, self._directory_at = found, time.monotonic()
@@ -678,8 +681,11 @@ class Federation:
                 pipe.exists(f"{self.prefix}:alive:{sid}")
             replies = pipe.execute()
         except self.redis_errors as exc:
+            # Redis away: the last directory known for a while, rather than
+            # every command waiting for the connect timeout.
             self.chat.log(f"redis directory: {exc!r}")
-            return {}
+            self._retry_at = time.monotonic() + 5.0
+            return self._directory
         found: dict[str, str] = {}
         for sid, members, alive in zip(ids, replies[::2], replies[1::2], strict=True):
             if not alive:  # expired: a server that died

@@ -311,3 +311,29 @@ def refused(port: int) -> bool:
     except ConnectionRefusedError:
         return True
     return False
+
+
+def test_a_fifo_in_the_store_does_not_block_the_server(start: Any) -> None:
+    server = start()
+    os.mkfifo(server.store / "fifo")
+    assert get(server, "fifo") == ("ERR no such file", None)  # and the server still answers
+    assert put(server, "after.bin", b"x") == f"OK {sha(b'x')}"
+
+
+def test_a_header_dribbled_byte_by_byte_times_out_as_a_whole(start: Any) -> None:
+    server = start("--timeout", "1")
+    with server.connect() as s:
+        s.settimeout(0.2)
+        deadline = time.monotonic() + 20
+        answer = b""
+        for byte in iter(lambda: b"P", None):  # one byte every 0.2 s: never a full second idle
+            assert time.monotonic() < deadline, "the header never timed out"
+            try:
+                s.sendall(byte)
+                answer = s.recv(100)
+                break
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                pytest.fail("reset without an answer")
+        assert answer == b"ERR timed out reading the header\n"
