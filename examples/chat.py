@@ -538,9 +538,9 @@ class Federation:
         # Subscribed before the first user can say anything.
         self.pubsub = self.redis.pubsub()
         self.pubsub.subscribe(self.channel)
-        while (message := self.pubsub.get_message(timeout=10)) is None:
-            pass
-        assert message["type"] == "subscribe", message
+        message = self.pubsub.get_message(timeout=10)
+        if message is None or message["type"] != "subscribe":
+            raise ConnectionError(f"no subscription to {self.channel} (got {message!r})")
         chat.federation = self
         self.workers = [
             corolib.spawn(self.publish_loop),

@@ -150,7 +150,7 @@ def test_two_servers_one_chat_and_a_server_killed(chat_server: Any) -> None:
             return alice.ask("/who", "*** in #tea")
 
         until(who_a, "*** in #tea (3): alice, bob, carol")
-        assert bob.ask("/who", "*** in #tea") == "*** in #tea (3): alice, bob, carol"
+        until(lambda: bob.ask("/who", "*** in #tea"), "*** in #tea (3): alice, bob, carol")
         assert "#tea (3)" in alice.ask("/rooms", "*** rooms:")
         assert alice.ask("/msg carol psst", "*** sent to") == "*** sent to carol"
         assert carol.expect("psst") == "[pm] alice: psst"
@@ -173,3 +173,18 @@ def test_two_servers_one_chat_and_a_server_killed(chat_server: Any) -> None:
     assert a.returncode == 0, err
     assert "stopped: 2 messages said" in out, out
     assert "Traceback" not in err, err
+
+
+def test_no_redis_there_is_a_clear_error() -> None:
+    port = free_port()  # nothing listens there
+    r = subprocess.run(
+        [sys.executable, str(EXAMPLES / "chat.py"), "serve", "--port", "0"]
+        + ["--redis", f"redis://127.0.0.1:{port}"],
+        env=example_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1, r
+    assert r.stderr.startswith(f"cannot join the federation at redis://127.0.0.1:{port}: "), r
+    assert "Traceback" not in r.stderr, r.stderr
