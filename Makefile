@@ -29,8 +29,10 @@ $(VENV)/.installed: $(VENV)/bin/python $(SOURCES) | deps
 	@$(PY) -c 'import httptools' 2>/dev/null || $(PIP) 'httptools>=0.6.4'
 	@touch $@
 
-# The greenlet core briefly, then the chat server with 1,000 simulated users.
-demo: $(VENV)/.installed
+# The greenlet core briefly, then the chat server with 1,000 simulated users,
+# then two chat servers sharing rooms through a real redis-server (hence
+# thirdparty-deps: redis-server and redis-py).
+demo: thirdparty-deps
 	$(PY) examples/greenlet_demo.py 100000
 	$(PY) examples/chat_demo.py
 

@@ -57,10 +57,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import secrets
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from queue import Empty, Full
 from typing import Any
@@ -99,6 +102,22 @@ def _visible(match: re.Match[str]) -> str:
 def escape_controls(text: str) -> str:
     """``text`` with every terminal control character shown as harmless visible text."""
     return CONTROLS.sub(_visible, text.replace("\t", " "))
+
+
+def linger(sock: socket.socket, timeout: float = 2.0) -> None:
+    """Close politely: end our side, then read (and drop) until the peer ends its own.
+
+    Closing a TCP socket with unread input makes the kernel send a reset,
+    which can throw away replies still on their way; after ``shutdown``
+    and a read to the end (for at most ``timeout`` s) it sends a plain FIN.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        with corolib.Timeout(timeout):
+            while sock.recv(65536):
+                pass
+    except (OSError, corolib.Timeout):
+        pass
 
 
 class User:
@@ -268,6 +287,7 @@ class ChatServer:
                     user.writer.join(timeout=5)
                 except Full:
                     pass
+                linger(sock)
             user.writer.kill()
 
     @staticmethod
@@ -319,11 +339,24 @@ class ChatServer:
     def announce(
         self, room: str, line: str, skip: User | None = None, remote: bool = False
     ) -> None:
-        """Broadcast a notice (join, leave, nick), unless the room is too big for them."""
-        if len(self.rooms.get(room, ())) <= self.notice_limit:
+        """Broadcast a notice (join, leave, nick), unless the room is too big for them.
+
+        With a federation the room's size counts every server's members; a
+        notice from another server was checked there (``remote``).
+        """
+        if remote:
             self.broadcast(room, line, skip)
-        if self.federation is not None and not remote:
-            self.federation.notice(room, line)
+        elif self.room_size(room) <= self.notice_limit:
+            self.broadcast(room, line, skip)
+            if self.federation is not None:
+                self.federation.notice(room, line)
+
+    def room_size(self, room: str) -> int:
+        """Members of ``room`` here and, with a federation, on the other servers."""
+        size = len(self.rooms.get(room, ()))
+        if self.federation is not None:
+            size += self.federation.room_size(room)
+        return size
 
     def enter(self, user: User, room: str) -> None:
         members = self.rooms.setdefault(room, {})
@@ -332,10 +365,7 @@ class ChatServer:
         user.room = room
         if self.federation is not None:
             self.federation.present(user.nick, room)
-            here = len(members) + sum(1 for r in self.federation.directory().values() if r == room)
-        else:
-            here = len(members)
-        user.send(f"*** you are in #{room} ({here} here)")
+        user.send(f"*** you are in #{room} ({self.room_size(room)} here)")
 
     def leave(self, user: User) -> None:
         room = user.room
@@ -441,13 +471,15 @@ class ChatServer:
     def shutting_down(self) -> None:
         """The server is stopping: tell everyone, and end their input.
 
-        Shutting a connection down for reading ends its handler's loop as an
-        end of input would: lines it already received are still handled,
-        and its writer flushes every reply before the connection closes.
+        Each handler handles the lines already received, then leaves its
+        loop as at the end of input: its writer flushes every reply and
+        notice queued, then the connection closes.
         """
         for user in list(self.users.values()):
             user.send("*** the server is shutting down")
             try:
+                # The handler reads what the kernel already has, then sees
+                # an end of input.
                 user.sock.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
@@ -485,6 +517,7 @@ class Federation:
         self.chat = chat
         self.id = secrets.token_hex(3)
         self.ttl = ttl
+        self.ttl_s = max(1, math.ceil(ttl))  # what Redis takes: whole seconds
         self.prefix = prefix
         self.channel = f"{prefix}:events"
         self.members_key = f"{prefix}:members:{self.id}"
@@ -496,14 +529,18 @@ class Federation:
         self.redis = redis.Redis(connection_pool=pool)
         self.outbox: Queue = Queue(100_000)
         self.lost = 0  # events dropped: Redis too slow or away
+        self._directory: dict[str, str] = {}
+        self._directory_at = -1.0
+        self._retry_at = -1.0
+        self._sizes: Counter[str] = Counter()
         self.received = 0
         self.heartbeat()  # fails here, at start-up, if Redis is not there
         # Subscribed before the first user can say anything.
         self.pubsub = self.redis.pubsub()
         self.pubsub.subscribe(self.channel)
-        while (message := self.pubsub.get_message(timeout=10)) is None:
-            pass
-        assert message["type"] == "subscribe", message
+        message = self.pubsub.get_message(timeout=10)
+        if message is None or message["type"] != "subscribe":
+            raise ConnectionError(f"no subscription to {self.channel} (got {message!r})")
         chat.federation = self
         self.workers = [
             corolib.spawn(self.publish_loop),
@@ -551,7 +588,7 @@ class Federation:
             pipe = self.redis.pipeline(transaction=False)
             for op, *args in ops:
                 getattr(pipe, op)(*args)
-            pipe.expire(self.members_key, int(self.ttl))
+            pipe.expire(self.members_key, self.ttl_s)
             try:
                 pipe.execute()
             except self.redis_errors as exc:
@@ -598,7 +635,7 @@ class Federation:
     # -- presence ------------------------------------------------------------------------
 
     def heartbeat(self) -> None:
-        ttl = int(self.ttl)
+        ttl = self.ttl_s
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.alive_key, 1, ex=ttl)
         pipe.sadd(self.servers_key, self.id)
@@ -614,7 +651,25 @@ class Federation:
                 self.chat.log(f"redis heartbeat: {exc!r}")
 
     def directory(self) -> dict[str, str]:
-        """Nick -> room of the users on every *other* live server (one Redis round trip or two)."""
+        """Nick -> room of the users on every *other* live server (two Redis round trips).
+
+        Kept for a quarter of a second: a thousand users joining at once
+        cost a few lookups, not two thousand.
+        """
+        now = time.monotonic()
+        if now - self._directory_at < 0.25 or now < self._retry_at:
+            return self._directory
+        found = self._lookup()
+        self._directory, self._directory_at = found, time.monotonic()
+        self._sizes = Counter(found.values())
+        return found
+
+    def room_size(self, room: str) -> int:
+        """Members of ``room`` on the other servers (from :meth:`directory`)."""
+        self.directory()
+        return self._sizes[room]
+
+    def _lookup(self) -> dict[str, str]:
         try:
             ids = [i.decode() for i in self.redis.smembers(self.servers_key)]
             ids = [i for i in ids if i != self.id]
@@ -626,8 +681,11 @@ class Federation:
                 pipe.exists(f"{self.prefix}:alive:{sid}")
             replies = pipe.execute()
         except self.redis_errors as exc:
+            # Redis away: the last directory known for a while, rather than
+            # every command waiting for the connect timeout.
             self.chat.log(f"redis directory: {exc!r}")
-            return {}
+            self._retry_at = time.monotonic() + 5.0
+            return self._directory
         found: dict[str, str] = {}
         for sid, members, alive in zip(ids, replies[::2], replies[1::2], strict=True):
             if not alive:  # expired: a server that died

@@ -224,6 +224,23 @@ def sync_and_close(fd: int) -> None:
         os.close(fd)
 
 
+def linger(sock: socket.socket, timeout: float = 1.0, limit: int = 1 << 20) -> None:
+    """End our side, then read and drop what the client still sends (a little, briefly).
+
+    An error can come while the client is still sending (a refused upload):
+    closing with its bytes unread would make the kernel reset the
+    connection, which may destroy the ``ERR`` line before the client reads it.
+    """
+    sock.shutdown(socket.SHUT_WR)
+    left = limit
+    try:
+        with corolib.Timeout(timeout):
+            while left > 0 and (chunk := sock.recv(min(left, 65536))):
+                left -= len(chunk)
+    except (OSError, corolib.Timeout):
+        pass
+
+
 # ---- the server ------------------------------------------------------------------------
 
 PART_PREFIX = ".upload-"  # temporary files: hidden, so no client can name one
@@ -286,7 +303,9 @@ class FileServer:
     def handle(self, sock: socket.socket, address: Any) -> None:
         sock.settimeout(self.timeout)
         try:
-            verb, _, header = read_line(sock).partition(b" ")
+            # The whole header within the timeout, not one byte per timeout.
+            with corolib.Timeout(self.timeout, TimeoutError("timed out reading the header")):
+                verb, _, header = read_line(sock).partition(b" ")
             try:
                 request = json.loads(header)
             except (ValueError, RecursionError):
@@ -313,8 +332,11 @@ class FileServer:
 
     @staticmethod
     def reply(sock: socket.socket, line: str) -> None:
+        """Send the answer; after an ``ERR``, close politely (see :func:`linger`)."""
         try:
             sock.sendall(line.encode("utf-8", "replace") + b"\n")
+            if line.startswith("ERR"):
+                linger(sock)
         except OSError:
             pass
 
@@ -359,7 +381,9 @@ class FileServer:
     def get(self, sock: socket.socket, request: dict[str, Any]) -> None:
         name = safe_name(request.get("name"))
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.dirfd)
+            # O_NONBLOCK: a FIFO planted in the store must not block the open.
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(name, flags, dir_fd=self.dirfd)
         except FileNotFoundError:
             raise Refused("no such file") from None
         except OSError as exc:
