@@ -15,6 +15,7 @@ from typing import Any
 
 from corolib._core import WaitQueue, get_hub_if_exists, getcurrent
 from corolib._core import get_hub as _get_hub
+from corolib._core import sleep as _sleep
 from corolib._reentrant import Reentrant
 
 __all__ = ["get_ident", "LockType", "RLock", "allocate_lock", "CROSS_THREAD_SLICE"]
@@ -110,6 +111,11 @@ class LockType:
         if inner.acquire(False):
             return True
         if not blocking or seconds == 0:
+            # A failed try-lock yields (as gevent's does): a greenlet spinning
+            # on acquire(False) would otherwise never let the holder run.
+            # (Not in the hub, which must never switch away.)
+            if getcurrent() is not get_hub_if_exists():
+                _sleep(0)
             return False
         deadline = None if seconds < 0 else _monotonic() + seconds
         waiters = self._waiters

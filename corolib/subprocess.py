@@ -42,6 +42,8 @@ from time import monotonic as _monotonic
 from types import FunctionType, SimpleNamespace
 from typing import Any
 
+from corolib._core import WaitQueue
+from corolib._core import getcurrent as _getcurrent
 from corolib._core import sleep as _sleep
 from corolib._core import wait_readable as _wait_readable
 from corolib._core import wait_writable as _wait_writable
@@ -89,6 +91,9 @@ class PipeIO(_io.RawIOBase):
         self._fd = fd
         self._readable = "r" in mode
         self.mode = mode
+        #: greenlets inside readinto/write, and a queue to wait for them to leave
+        self._users: list[Any] = []
+        self._idle: WaitQueue | None = None
 
     @property
     def name(self) -> int:
@@ -128,8 +133,12 @@ class PipeIO(_io.RawIOBase):
         with memoryview(buffer) as view, view.cast("B") as octets:
             if not octets:
                 return 0
-            _wait_readable(fd)
-            return _os.readv(fd, [octets])
+            self._enter()
+            try:
+                _wait_readable(fd)
+                return _os.readv(fd, [octets])
+            finally:
+                self._leave()
 
     def write(self, data: Any) -> int:
         """Wait until writable, then write up to ``PIPE_BUF`` bytes; return how many."""
@@ -139,8 +148,33 @@ class PipeIO(_io.RawIOBase):
         with memoryview(data) as view, view.cast("B") as octets:
             if not octets:
                 return 0
-            _wait_writable(fd)
-            return _os.write(fd, octets[:_PIPE_BUF])
+            self._enter()
+            try:
+                _wait_writable(fd)
+                return _os.write(fd, octets[:_PIPE_BUF])
+            finally:
+                self._leave()
+
+    def _enter(self) -> None:
+        self._users.append(_getcurrent())
+
+    def _leave(self) -> None:
+        self._users.remove(_getcurrent())
+        if not self._users and self._idle:
+            self._idle.wake_all()
+
+    def wait_idle(self) -> bool:
+        """Wait until no other greenlet is inside a read or write of this pipe.
+
+        Returns False at once if the caller itself is (a re-entrant call).
+        """
+        while self._users:
+            if _getcurrent() in self._users:
+                return False
+            if self._idle is None:
+                self._idle = WaitQueue()
+            self._idle.wait()
+        return True
 
     def close(self) -> None:
         """Close the fd (waking its waiters with EBADF first)."""
@@ -170,8 +204,41 @@ def _open_pipe(fd: int, mode: str, buffering: int = -1) -> Any:
         return raw
     size = _io.DEFAULT_BUFFER_SIZE if buffering < 0 or buffering == 1 else buffering
     if raw.readable():
-        return _io.BufferedReader(raw, size)
-    return _io.BufferedWriter(raw, size)
+        return _PipeReader(raw, size)
+    return _PipeWriter(raw, size)
+
+
+def _close_buffered(close: Callable[[Any], None], f: Any) -> None:
+    """Close a buffered pipe file, first waiting for a greenlet busy reading or writing it.
+
+    Closing a buffered file takes its lock; with threads, ``close()`` waits
+    for a read in progress in another thread.  Greenlets share the thread,
+    so the lock reports a "reentrant call" instead: wait for the other
+    greenlet to leave the pipe, as a thread would, then close.
+    """
+    while True:
+        try:
+            close(f)
+            return
+        except RuntimeError as exc:
+            if "reentrant" not in str(exc) or not f.raw.wait_idle():
+                raise
+
+
+class _PipeReader(_io.BufferedReader):
+    """``io.BufferedReader`` on a :class:`PipeIO` whose ``close`` waits for a reader."""
+
+    def close(self) -> None:
+        """Close it, once no other greenlet is reading it."""
+        _close_buffered(_io.BufferedReader.close, self)
+
+
+class _PipeWriter(_io.BufferedWriter):
+    """``io.BufferedWriter`` on a :class:`PipeIO` whose ``close`` waits for a writer."""
+
+    def close(self) -> None:
+        """Flush and close it, once no other greenlet is writing it."""
+        _close_buffered(_io.BufferedWriter.close, self)
 
 
 #: what the stdlib's Popen.__init__ sees as ``io``

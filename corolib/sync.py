@@ -266,13 +266,25 @@ class _Notifier:
         """
         if not self._links:
             return
+        # The links present now, in order; each is taken out of ``_links``
+        # just before it is called, so a callback that unlinks a later one
+        # (or links a new one, which waits for the next notification)
+        # is honoured.
         mine = [link for link in self._links if link[1] is hub]
-        self._links = [link for link in self._links if link[1] is not hub] or None
-        for callback, _ in mine:
+        for link in mine:
+            links = self._links
+            if not links:
+                return
+            index = next((n for n, other in enumerate(links) if other is link), -1)
+            if index < 0:
+                continue  # unlinked by an earlier callback
+            del links[index]
+            if not links and self._links is links:
+                self._links = None
             try:
-                callback(self)
+                link[0](self)
             except BaseException as exc:  # noqa: BLE001 - reported, never lost
-                hub.handle_error((callback, self), type(exc), exc, exc.__traceback__)
+                hub.handle_error((link[0], self), type(exc), exc, exc.__traceback__)
 
     def _waiter_count(self) -> int:
         count = len(self._waiters)
@@ -299,6 +311,11 @@ class Event(_Notifier):
     ``set`` wakes every waiter, oldest first; ``clear`` resets the flag.
     Thread-safe: ``set``/``clear``/``is_set``/``wait`` may be called from any
     thread.
+
+    ``set()`` at once followed by ``clear()`` wakes the greenlets already
+    waiting (their ``wait`` returns True) but not those that only start
+    waiting afterwards (e.g. spawned, not yet started): they wait for the
+    next ``set()``.  gevent does the same.
     """
 
     __slots__ = ()
@@ -359,12 +376,15 @@ class AsyncResult(_Notifier):
     ``set_exception``, ``get`` and ``wait`` may be called from any thread.
     """
 
-    __slots__ = ("_value", "_exception")
+    __slots__ = ("_value", "_exception", "_tb")
 
     def __init__(self) -> None:
         _Notifier.__init__(self)
         self._value: Any = _UNSET
         self._exception: BaseException | None = None
+        #: the exception's traceback when it was stored: every ``get``
+        #: raises it with this one, so repeated gets do not grow it
+        self._tb: TracebackType | None = None
 
     def __repr__(self) -> str:
         if not self._flag:
@@ -391,7 +411,7 @@ class AsyncResult(_Notifier):
         exc = self._exception
         if exc is None:
             return ()
-        return (type(exc), exc, exc.__traceback__)
+        return (type(exc), exc, self._tb)
 
     def successful(self) -> bool:
         """Tell whether it holds a value (not an exception)."""
@@ -401,6 +421,7 @@ class AsyncResult(_Notifier):
         """Store ``value`` and wake every waiter (never switches)."""
         self._value = value
         self._exception = None
+        self._tb = None
         self._flag = True
         self._wake_all()
 
@@ -419,6 +440,7 @@ class AsyncResult(_Notifier):
             exception = exception.with_traceback(exc_info[2])
         self._value = _UNSET
         self._exception = exception
+        self._tb = exception.__traceback__
         self._flag = True
         self._wake_all()
 
@@ -433,8 +455,9 @@ class AsyncResult(_Notifier):
                 raise Timeout()
             if not self._park(_check_timeout(timeout)):
                 raise Timeout(timeout)
-        if self._exception is not None:
-            raise self._exception
+        exc = self._exception
+        if exc is not None:
+            raise exc.with_traceback(self._tb)
         return self._value
 
     def get_nowait(self) -> Any:

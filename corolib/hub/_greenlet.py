@@ -11,6 +11,7 @@ and repr are here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from corolib import _core
@@ -62,12 +63,15 @@ class Greenlet(_core.Task):
         self.__dict__["_name"] = value
 
     @property
-    def exc_info(self) -> tuple[Any, Any, Any]:
-        """``(type, value, traceback)`` of the failure, or ``(None, None, None)``."""
+    def exc_info(self) -> tuple[type[BaseException], BaseException, TracebackType | None] | None:
+        """``(type, value, traceback)`` of the failure, or None (as gevent).
+
+        The traceback is the one it was raised with in the greenlet.
+        """
         e = self.exception
         if e is None:
-            return (None, None, None)
-        return (type(e), e, e.__traceback__)
+            return None
+        return (type(e), e, self._exc_tb)
 
     def __repr__(self) -> str:
         fn = self._function
@@ -101,13 +105,15 @@ class Greenlet(_core.Task):
             callback, raw, when = self._links.pop(0)
             if when == _ON_VALUE and not ok or when == _ON_EXCEPTION and ok:
                 continue
-            if raw:
-                try:
+            # An error in one callback is reported and the others still run
+            # (a link()'s greenlet raises into its parent, the hub: here).
+            try:
+                if raw:
                     callback(self)
-                except BaseException as exc:  # noqa: BLE001 - reported, never lost
-                    hub.handle_error(callback, type(exc), exc, exc.__traceback__)
-            else:
-                greenlet(callback, hub).switch(self)
+                else:
+                    greenlet(callback, hub).switch(self)
+            except BaseException as exc:  # noqa: BLE001 - reported, never lost
+                hub.handle_error((callback, self), type(exc), exc, exc.__traceback__)
         self._links = None
 
     def link(self, callback: Callable[[Greenlet], object]) -> None:

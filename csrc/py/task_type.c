@@ -188,6 +188,11 @@ is_dead(cl_task *self)
 static int
 finish(cl_task *self, PyObject *value, PyObject *exception)
 {
+    /* Failed: value holds the exception's traceback as it was raised, so
+     * that every get() raises it with that one (a re-raise would grow it). */
+    if (value == NULL && exception != NULL) {
+        value = PyException_GetTraceback(exception);
+    }
     Py_XSETREF(self->value, value ? value : Py_NewRef(Py_None));
     Py_XSETREF(self->exception, exception);
     self->tflags |= T_READY;
@@ -404,6 +409,9 @@ task_get(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         }
     }
     if (self->exception != NULL) {
+        if (PyException_SetTraceback(self->exception, self->value) < 0) {
+            return NULL;
+        }
         PyErr_SetObject((PyObject *)Py_TYPE(self->exception), self->exception);
         return NULL;
     }
@@ -556,7 +564,14 @@ static PyObject *
 get_value(cl_task *self, void *c)
 {
     (void)c;
-    return Py_NewRef(self->value ? self->value : Py_None);
+    return Py_NewRef(self->value && !self->exception ? self->value : Py_None);
+}
+
+static PyObject *
+get_exc_tb(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->value && self->exception ? self->value : Py_None);
 }
 
 static PyObject *
@@ -625,6 +640,7 @@ get_fn(cl_task *self, void *c)
 static PyGetSetDef task_getsets[] = {
     {"value", (getter)get_value, NULL, "What run returned (None until then).", NULL},
     {"exception", (getter)get_exception, NULL, "The exception run raised, or None.", NULL},
+    {"_exc_tb", (getter)get_exc_tb, NULL, "The traceback exception was raised with.", NULL},
     {"args", (getter)get_args, NULL, "Positional arguments for run.", NULL},
     {"kwargs", (getter)get_kwargs, NULL, "Keyword arguments for run.", NULL},
     {"dead", (getter)get_dead, NULL,
