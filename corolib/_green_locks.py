@@ -29,6 +29,9 @@ TIMEOUT_MAX: float = _real.TIMEOUT_MAX
 #: (a wake-up from another thread can race with the waiter's parking).
 CROSS_THREAD_SLICE = 0.05
 
+#: A failed try-lock yields when its count of failures has these bits clear.
+_SPINS_PER_YIELD = 7
+
 _NEGATIVE_TIMEOUT = (
     "timeout value must be a non-negative number"
     if sys.version_info >= (3, 13)
@@ -85,10 +88,12 @@ class LockType:
     errors.  See the module docstring for how it waits.
     """
 
-    __slots__ = ("_inner", "_waiters", "__weakref__")
+    __slots__ = ("_inner", "_waiters", "_spins", "__weakref__")
 
     def __init__(self) -> None:
         self._inner = _real_allocate_lock()
+        #: failed try-locks (every few of them yield)
+        self._spins = 0
         #: made on the first contended acquire (most locks never are)
         self._waiters: deque[_LockWaiter] | None = None
 
@@ -111,10 +116,12 @@ class LockType:
         if inner.acquire(False):
             return True
         if not blocking or seconds == 0:
-            # A failed try-lock yields (as gevent's does): a greenlet spinning
-            # on acquire(False) would otherwise never let the holder run.
-            # (Not in the hub, which must never switch away.)
-            if getcurrent() is not get_hub_if_exists():
+            # Every few failed try-locks yield: a greenlet spinning on
+            # acquire(False) would otherwise never let the holder run (gevent
+            # yields on each; a single probe such as Thread.is_alive() does
+            # not switch here).  Never in the hub, which must not switch away.
+            self._spins += 1
+            if not self._spins & _SPINS_PER_YIELD and getcurrent() is not get_hub_if_exists():
                 _sleep(0)
             return False
         deadline = None if seconds < 0 else _monotonic() + seconds

@@ -43,7 +43,9 @@ from types import FunctionType, SimpleNamespace
 from typing import Any
 
 from corolib._core import WaitQueue
+from corolib._core import get_hub as _get_hub
 from corolib._core import getcurrent as _getcurrent
+from corolib._core import greenlet as _greenlet
 from corolib._core import sleep as _sleep
 from corolib._core import wait_readable as _wait_readable
 from corolib._core import wait_writable as _wait_writable
@@ -298,6 +300,54 @@ class Popen(_stdsubprocess.Popen):  # type: ignore[type-arg]
         if getattr(self, "returncode", None) is not None:
             self._close_pidfd()
         super().__del__(*args, **kwargs)
+
+    # -- gevent's link protocol: corolib.wait([popen, ...]) and iwait ----------
+
+    def ready(self) -> bool:
+        """Tell whether the child has exited (reaping it if so; never switches)."""
+        return self.poll() is not None
+
+    def rawlink(self, callback: Callable[[Any], object]) -> None:
+        """Call ``callback(self)`` in the hub once the child has exited."""
+        if not callable(callback):
+            raise TypeError(f"Expected callable: {callback!r}")
+        links = self.__dict__.setdefault("_corolib_links", [])
+        links.append(callback)
+        if self.ready():
+            _get_hub().run_callback(self._notify_links)
+        elif self.__dict__.get("_corolib_watcher") is None:
+            hub = _get_hub()
+            watcher = self.__dict__["_corolib_watcher"] = _greenlet(self._watch_exit, hub)
+            hub.start_greenlet(watcher)
+
+    def unlink(self, callback: Callable[[Any], object]) -> None:
+        """Forget ``callback``; the last one gone stops the watch."""
+        links = self.__dict__.get("_corolib_links")
+        if links:
+            links[:] = [cb for cb in links if cb != callback]
+
+    def _watch_exit(self) -> None:
+        try:
+            while self.__dict__.get("_corolib_links") and not self.ready():
+                # Wake at least every 50 ms to notice every link was removed.
+                try:
+                    self._wait(0.05)
+                except _TimeoutExpired:
+                    pass
+        finally:
+            self.__dict__["_corolib_watcher"] = None
+        if self.returncode is not None:
+            self._notify_links()
+
+    def _notify_links(self) -> None:
+        links = self.__dict__.get("_corolib_links")
+        hub: Any = _get_hub()
+        while links:
+            callback = links.pop(0)
+            try:
+                callback(self)
+            except BaseException as exc:  # noqa: BLE001 - reported, never lost
+                hub.handle_error((callback, self), type(exc), exc, exc.__traceback__)
 
     def _wait(self, timeout: float | None) -> int:
         """Wait for the child to exit (cooperatively); set and return ``returncode``."""

@@ -49,6 +49,7 @@ from corolib.hub._greenlet import spawn_later as spawn_later
 from corolib.hub._greenlet import spawn_raw as spawn_raw
 from corolib.hub._hub import Hub as Hub
 from corolib.hub._hub import get_hub as get_hub
+from corolib.hub._loop import Waiter as Waiter
 from corolib.hub._signal import reinit as reinit
 from corolib.hub._signal import signal_handler as signal_handler
 from corolib.hub._timeout import Timeout as Timeout

@@ -8,14 +8,17 @@ raised in the thread's main greenlet instead.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 import traceback
+import weakref
 from types import TracebackType
 from typing import Any, TextIO
 
 from corolib import _core
 from corolib._core import GreenletExit, getcurrent
+from corolib.hub._loop import Loop, Waiter
 
 __all__ = ["Hub", "get_hub"]
 
@@ -34,6 +37,29 @@ class Hub(_core.Hub):
     NOT_ERROR: tuple[type[BaseException], ...] = (GreenletExit, SystemExit, KeyboardInterrupt)
     #: Exceptions that go to the main greenlet, wherever they were raised.
     SYSTEM_ERROR: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, SystemError)
+
+    @property
+    def loop(self) -> Loop:
+        """gevent-style loop calls: ``run_callback``, ``timer``, ``io``, ``async_``, ``now``."""
+        loop = _loops.get(self)
+        if loop is None:
+            loop = _loops[self] = Loop(self)
+        return loop
+
+    @property
+    def threadpool(self) -> Any:
+        """The hub's :class:`corolib.threadpool.ThreadPool` (made on first use)."""
+        # Imported here: the thread pool sits in a layer above the hub.
+        return importlib.import_module("corolib.threadpool").get_threadpool()
+
+    def wait(self, watcher: Any) -> Any:
+        """Wait in the calling greenlet until ``watcher`` (from :attr:`loop`) fires."""
+        waiter = Waiter()
+        watcher.start(waiter.switch, None)
+        try:
+            return waiter.get()
+        finally:
+            watcher.stop()
 
     @property
     def exception_stream(self) -> TextIO:
@@ -89,6 +115,8 @@ def _safe_repr(obj: object) -> str:
     except Exception as exc:  # noqa: BLE001
         return f"<{type(obj).__name__} (repr failed: {exc!r})>"
 
+
+_loops: weakref.WeakKeyDictionary[Hub, Loop] = weakref.WeakKeyDictionary()
 
 _core.set_hub_class(Hub)
 
