@@ -401,6 +401,8 @@ class _GreenFuture(_futures.Future[T]):
         result.rawlink(self._settle)
 
     def _settle(self, source: AsyncResult[T]) -> None:
+        if self.done():  # settled already by a waiter that got there first
+            return
         if not self.set_running_or_notify_cancel():
             return
         if source.successful():

@@ -103,6 +103,23 @@ class Greenlet(_core.Task, Generic[T]):
         """True from ``start()`` until it finishes."""
         return _task_started(self) and not self.ready()
 
+    @classmethod
+    def add_spawn_callback(cls, callback: Callable[[Greenlet[Any]], object]) -> None:
+        """Call ``callback(greenlet)`` as each greenlet is started (gevent's hook for tracers).
+
+        Adding a callback twice has no effect; the order is unspecified.
+        An exception from a callback propagates from ``start()``/``spawn()``.
+        """
+        _spawn_callbacks[callback] = None
+        _core._set_spawn_hook(_call_spawn_callbacks)
+
+    @classmethod
+    def remove_spawn_callback(cls, callback: Callable[[Greenlet[Any]], object]) -> None:
+        """Forget a callback given to :meth:`add_spawn_callback` (no error if unknown)."""
+        _spawn_callbacks.pop(callback, None)
+        if not _spawn_callbacks:
+            _core._set_spawn_hook(None)  # nothing to call: no cost per start
+
     @property
     def minimal_ident(self) -> int:
         """A small integer unique among this hub's live greenlets, reused after they die."""
@@ -211,6 +228,14 @@ class Greenlet(_core.Task, Generic[T]):
     def has_links(self) -> bool:
         """True if something is linked."""
         return bool(self._links)
+
+
+_spawn_callbacks: dict[Callable[[Any], object], None] = {}
+
+
+def _call_spawn_callbacks(g: Greenlet[Any]) -> None:
+    for callback in list(_spawn_callbacks):
+        callback(g)
 
 
 def _as_exception(exception: Any) -> Any:

@@ -36,6 +36,20 @@ typedef struct {
 
 static PyObject *Timeout_class; /* corolib.Timeout, registered at import */
 static PyObject *Greenlet_class; /* corolib.Greenlet, what spawn() makes */
+static PyObject *spawn_hook;     /* called with each task started, or NULL */
+
+/* Greenlet.add_spawn_callback's callbacks, before a task is started. */
+static int
+call_spawn_hook(cl_task *self)
+{
+    PyObject *r;
+    if (spawn_hook == NULL) {
+        return 0;
+    }
+    r = PyObject_CallOneArg(spawn_hook, (PyObject *)self);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
 
 /* ---- construction --------------------------------------------------------- */
 
@@ -284,7 +298,7 @@ task_start(cl_task *self, PyObject *Py_UNUSED(ignored))
     if ((self->tflags & (T_STARTED | T_CANCELLED)) || CL_G_STARTED(&self->g)) {
         Py_RETURN_NONE;
     }
-    if (cl__hub_check_thread(self->hub) < 0) {
+    if (cl__hub_check_thread(self->hub) < 0 || call_spawn_hook(self) < 0) {
         return NULL;
     }
     self->tflags |= T_STARTED;
@@ -302,6 +316,9 @@ task_start_later(cl_task *self, PyObject *seconds)
     PyObject *start, *timer;
     if ((self->tflags & (T_STARTED | T_CANCELLED)) || CL_G_STARTED(&self->g)) {
         Py_RETURN_NONE;
+    }
+    if (call_spawn_hook(self) < 0) {
+        return NULL;
     }
     start = PyObject_GetAttrString((PyObject *)self->hub, "start_greenlet");
     if (start == NULL) {
@@ -697,6 +714,18 @@ mod_set_greenlet_class(PyObject *m, PyObject *cls)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_set_spawn_hook(PyObject *m, PyObject *hook)
+{
+    (void)m;
+    if (hook != Py_None && !PyCallable_Check(hook)) {
+        PyErr_SetString(PyExc_TypeError, "needs a callable or None");
+        return NULL;
+    }
+    Py_XSETREF(spawn_hook, hook == Py_None ? NULL : Py_NewRef(hook));
+    Py_RETURN_NONE;
+}
+
 /* spawn(fn, *args, **kwargs): Greenlet(fn, *args, **kwargs).start() */
 static PyObject *
 mod_spawn(PyObject *m, PyObject *args, PyObject *kwds)
@@ -726,6 +755,8 @@ static PyMethodDef task_module_methods[] = {
      "The class Task.get() raises when it times out."},
     {"_set_greenlet_class", mod_set_greenlet_class, METH_O,
      "The class spawn() instantiates."},
+    {"_set_spawn_hook", mod_set_spawn_hook, METH_O,
+     "hook(task) runs as each task is started (None: nothing)."},
     {"spawn", (PyCFunction)(void (*)(void))mod_spawn, METH_VARARGS | METH_KEYWORDS,
      "spawn(function, *args, **kwargs)\n--\n\n"
      "Create a Greenlet running function(*args, **kwargs) and start it."},

@@ -339,3 +339,20 @@ def test_patch_module(run_python):
         print(target.f(), monkey.get_original("target_mod", "f")())
         """
     ).expect(stdout="new orig\n")
+
+
+def test_add_spawn_callback():
+    seen: list[object] = []
+    corolib.Greenlet.add_spawn_callback(seen.append)
+    corolib.Greenlet.add_spawn_callback(seen.append)  # once only
+    try:
+        g = corolib.spawn(lambda: 1)
+        later = corolib.Greenlet(lambda: 2)
+        later.start_later(0.001)
+        assert seen == [g, later]
+        corolib.joinall([g, later])
+    finally:
+        corolib.Greenlet.remove_spawn_callback(seen.append)
+    corolib.spawn(lambda: 3).join()
+    assert len(seen) == 2
+    corolib.Greenlet.remove_spawn_callback(seen.append)  # unknown: no error
