@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from corolib import _core
 from corolib._core import get_hub as _get_hub
 from corolib._core import get_hub_if_exists
+from corolib._core import getcurrent as _getcurrent
+from corolib._core import sleep as _sleep
 from corolib.sync import InvalidThreadUseError, _bind_lock, _call_threadsafe, _discard, _Waiter
 
 T = TypeVar("T")
@@ -694,6 +696,10 @@ class Channel(Generic[T]):
             w = getters.popleft()
             if w.wake():
                 w.item = item
+                if block and _getcurrent() is not self._hub:
+                    # The getter runs before this putter goes on, as in
+                    # gevent (where every put waits for the hand-over).
+                    _sleep(0)
                 return
         if not block:
             raise Full
@@ -724,6 +730,13 @@ class Channel(Generic[T]):
         putters = self._putters
         if putters:
             self._check_thread()
+            if block and _getcurrent() is not self._hub:
+                # Let the greenlets already ready run first (a putter just
+                # handed over may put again), as in gevent, where every get
+                # waits for the hand-over: putters are served in turn.
+                _sleep(0)
+                if self._returned:
+                    return self._returned.popleft()
         while putters:
             w = putters.popleft()
             if w.wake():

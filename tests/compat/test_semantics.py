@@ -356,3 +356,53 @@ def test_add_spawn_callback():
     corolib.spawn(lambda: 3).join()
     assert len(seen) == 2
     corolib.Greenlet.remove_spawn_callback(seen.append)  # unknown: no error
+
+
+def test_channel_interleaving_as_gevent():
+    # Two producers, one consumer: the order of events gevent 26.9 gives.
+    log: list[str] = []
+    ch: Channel[tuple[int, int]] = Channel()
+
+    def producer(n: int) -> None:
+        for i in range(3):
+            log.append(f"p{n} put {i}")
+            ch.put((n, i))
+            log.append(f"p{n} put {i} done")
+
+    def consumer() -> None:
+        for _ in range(6):
+            log.append(f"got {ch.get()}")
+
+    corolib.joinall(
+        [corolib.spawn(producer, 1), corolib.spawn(producer, 2), corolib.spawn(consumer)]
+    )
+    assert log == [
+        "p1 put 0", "p2 put 0", "got (1, 0)", "p1 put 0 done", "p1 put 1", "got (2, 0)",
+        "p2 put 0 done", "p2 put 1", "got (1, 1)", "p1 put 1 done", "p1 put 2", "got (2, 1)",
+        "p2 put 1 done", "p2 put 2", "got (1, 2)", "p1 put 2 done", "got (2, 2)", "p2 put 2 done",
+    ]  # fmt: skip
+
+
+def test_channel_interleaving_with_waiting_getters_as_gevent():
+    log: list[str] = []
+    ch: Channel[int] = Channel()
+
+    def consumer(n: int) -> None:
+        for _ in range(2):
+            log.append(f"c{n} get")
+            log.append(f"c{n} got {ch.get()}")
+
+    def producer() -> None:
+        for i in range(4):
+            log.append(f"put {i}")
+            ch.put(i)
+            log.append(f"put {i} done")
+
+    corolib.joinall(
+        [corolib.spawn(consumer, 1), corolib.spawn(consumer, 2), corolib.spawn(producer)]
+    )
+    assert log == [
+        "c1 get", "c2 get", "put 0", "c1 got 0", "c1 get", "put 0 done", "put 1", "c2 got 1",
+        "c2 get", "put 1 done", "put 2", "c1 got 2", "put 2 done", "put 3", "c2 got 3",
+        "put 3 done",
+    ]  # fmt: skip
