@@ -156,6 +156,12 @@ class _IO(_Watcher):
             self._hub.start_greenlet(self._greenlet)
 
     def _watch(self) -> None:
+        try:
+            self._watch_loop()
+        except _Stopped:
+            pass  # stop(): the normal end
+
+    def _watch_loop(self) -> None:
         readable = (self.fd,) if self.events & READ else ()
         writable = (self.fd,) if self.events & WRITE else ()
         while self.callback is not None:
@@ -175,7 +181,11 @@ class _IO(_Watcher):
         """Stop watching; a greenlet it started ends."""
         _Watcher.stop(self)
         g, self._greenlet = self._greenlet, None
-        if g is not None and g and g is not getcurrent():
+        if g is None or g.dead or g is getcurrent():
+            return
+        if not g:
+            self._hub.cancel_start(g)  # never ran
+        elif not self._hub.interrupt(g, _Stopped()):
             self._hub.run_callback(g.throw, _Stopped())
 
 

@@ -406,3 +406,27 @@ def test_channel_interleaving_with_waiting_getters_as_gevent():
         "c2 get", "put 1 done", "put 2", "c1 got 2", "put 2 done", "put 3", "c2 got 3",
         "put 3 done",
     ]  # fmt: skip
+
+
+def test_loop_io_watcher_stops_quietly(capsys):
+    hub = corolib.get_hub()
+    a, b = socket.socketpair()
+    try:
+        calls: list[int] = []
+        io = hub.loop.io(a.fileno(), 1)
+        io.start(calls.append, 1)
+        io.stop()  # before its greenlet ever ran
+        b.send(b"x")
+        io = hub.loop.io(a.fileno(), 1)
+        io.start(calls.append, 2)
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            corolib.sleep(0.001)
+        io.stop()  # while it runs (the fd stays readable: level-triggered)
+        corolib.sleep(0.01)
+        assert calls and set(calls) == {2}
+        assert not io.active
+    finally:
+        a.close()
+        b.close()
+    assert capsys.readouterr().err == ""
