@@ -12,6 +12,9 @@ Layer map (a module may import only from layers below it; nothing imports
                 corolib.monkey
 """
 
+import os as _os
+import sys as _sys
+
 from corolib.greenlet import GreenletExit as GreenletExit
 from corolib.greenlet import getcurrent as getcurrent
 from corolib.hub import BlockingSwitchOutError as BlockingSwitchOutError
@@ -45,5 +48,11 @@ from corolib.sync import InvalidThreadUseError as InvalidThreadUseError
 from corolib.sync import Lock as Lock
 from corolib.sync import RLock as RLock
 from corolib.sync import Semaphore as Semaphore
+
+#: gevent's spellings of the interpreter's switch interval and of fork
+#: (corolib re-initialises the hub in the child of any fork)
+getswitchinterval = _sys.getswitchinterval
+setswitchinterval = _sys.setswitchinterval
+fork = _os.fork
 
 __version__ = "0.1.0"

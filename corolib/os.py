@@ -142,8 +142,14 @@ def _threadpool() -> Any:
     return importlib.import_module("corolib.threadpool").get_threadpool()
 
 
+#: gevent's names: corolib re-initialises the hub after any fork, and its
+#: waitpid() waits cooperatively for any child, so these are plain fork.
+fork_gevent = fork_and_watch = fork
+__all__ += ["fork_gevent", "fork_and_watch"]
+
 if hasattr(_stdos, "forkpty"):
     forkpty = _stdos.forkpty  # the hub is re-initialised in the child (register_at_fork)
-    __all__ += ["forkpty"]
+    forkpty_gevent = forkpty_and_watch = forkpty
+    __all__ += ["forkpty", "forkpty_gevent", "forkpty_and_watch"]
 
 __all__ += ["make_nonblocking", "nb_read", "nb_write", "tp_read", "tp_write"]

@@ -16,6 +16,9 @@ from corolib._core import (
     BlockingSwitchOutError as BlockingSwitchOutError,
 )
 from corolib._core import (
+    GreenletExit as GreenletExit,
+)
+from corolib._core import (
     InvalidSwitchError as InvalidSwitchError,
 )
 from corolib._core import (
@@ -59,3 +62,6 @@ from corolib.hub._wait import iwait as iwait
 from corolib.hub._wait import joinall as joinall
 from corolib.hub._wait import killall as killall
 from corolib.hub._wait import wait as wait
+
+#: gevent.hub's name for signal_handler
+signal = signal_handler

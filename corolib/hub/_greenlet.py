@@ -121,6 +121,11 @@ class Greenlet(_core.Task, Generic[T]):
             _core._set_spawn_hook(None)  # nothing to call: no cost per start
 
     @property
+    def loop(self) -> Any:
+        """The loop facade of the hub it runs in (gevent's ``Greenlet.loop``)."""
+        return self.parent.loop  # type: ignore[union-attr]
+
+    @property
     def minimal_ident(self) -> int:
         """A small integer unique among this hub's live greenlets, reused after they die."""
         return _minimal_ident(self)

@@ -17,6 +17,7 @@ the loop's own ``run``/``destroy`` are not offered: see the porting guide.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -226,7 +227,16 @@ class Loop:
     """gevent's ``hub.loop`` calls, on a corolib hub (see the module docstring)."""
 
     def __init__(self, hub: Any) -> None:
-        self._hub = hub
+        # Weakly: the hub keeps its Loop (in a WeakKeyDictionary), which must
+        # not keep the hub alive in turn.
+        self._hub_ref = weakref.ref(hub)
+
+    @property
+    def _hub(self) -> Any:
+        hub = self._hub_ref()
+        if hub is None:
+            raise RuntimeError("this loop's hub is gone")
+        return hub
 
     def now(self) -> float:
         """The loop's idea of the time: ``time.monotonic()``."""
@@ -264,7 +274,7 @@ class Loop:
         return _Async(self._hub, ref)
 
     def __repr__(self) -> str:
-        return f"<corolib loop of {self._hub!r}>"
+        return f"<corolib loop of {self._hub_ref()!r}>"
 
 
 class Waiter:

@@ -97,6 +97,7 @@ __all__ = [
     "patch_signal",
     "patch_queue",
     "patch_sys",
+    "patch_builtins",
     "patch_psycopg",
     "patch_module",
     "get_original",
@@ -219,6 +220,11 @@ def patch_sys(stdin: bool = True, stdout: bool = True, stderr: bool = True) -> b
     pipe or terminal) to read it cooperatively.
     """
     _state.patched_modules.add("sys")
+    return True
+
+
+def patch_builtins() -> bool:
+    """Accepted for gevent compatibility; does nothing (as gevent's on Python 3)."""
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import queue
 import signal
 import socket
@@ -430,3 +431,39 @@ def test_loop_io_watcher_stops_quietly(capsys):
         a.close()
         b.close()
     assert capsys.readouterr().err == ""
+
+
+def test_gevent_spellings_exist():
+    import corolib.hub
+    import corolib.monkey
+    import corolib.os
+    import corolib.selectors
+
+    assert corolib.getswitchinterval() == sys.getswitchinterval()
+    assert corolib.fork is os.fork and corolib.os.fork_gevent is os.fork
+    assert corolib.selectors.GeventSelector is corolib.selectors.DefaultSelector
+    assert corolib.hub.signal is corolib.signal_handler
+    assert corolib.hub.GreenletExit is corolib.GreenletExit
+    assert corolib.monkey.patch_builtins() is True
+    g = corolib.spawn(lambda: 1)
+    assert g.loop is corolib.get_hub().loop
+    g.join()
+
+
+def test_a_hub_whose_loop_was_used_can_be_freed():
+    # The loop facade must not keep a destroyed hub alive.
+    import weakref
+
+    def in_thread() -> object:
+        hub = corolib.get_hub()
+        hub.loop.run_callback(lambda: None)
+        corolib.sleep(0)
+        assert corolib.spawn(lambda: 1).minimal_ident >= 0
+        return weakref.ref(hub)
+
+    box: list[object] = []
+    t = threading.Thread(target=lambda: box.append(in_thread()))
+    t.start()
+    t.join(30)
+    gc.collect()
+    assert box[0]() is None  # type: ignore[operator]
