@@ -11,7 +11,7 @@ SOURCES := $(shell find csrc corolib -name '*.c' -o -name '*.h' -o -name '*.py' 
 PYTEST_ARGS ?=
 
 .PHONY: all demo test test-python matrix sanitize valgrind cross lint clean deps \
-	test-stdlib thirdparty-deps wsgi-deps test-wsgi-fuzz
+	test-stdlib thirdparty-deps wsgi-deps test-wsgi-fuzz compat-deps
 
 all: $(VENV)/.installed
 
@@ -36,7 +36,7 @@ demo: thirdparty-deps
 	$(PY) examples/greenlet_demo.py 100000
 	$(PY) examples/chat_demo.py
 
-test: lint thirdparty-deps wsgi-deps test-python matrix test-stdlib bench-smoke
+test: lint thirdparty-deps wsgi-deps compat-deps test-python matrix test-stdlib bench-smoke
 
 # What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
 # and a real redis-server.
@@ -54,6 +54,14 @@ wsgi-deps: $(VENV)/.installed
 WSGI_FUZZ_SECONDS ?= 120
 test-wsgi-fuzz: wsgi-deps
 	WSGI_FUZZ_SECONDS=$(WSGI_FUZZ_SECONDS) $(VENV)/bin/pytest -q -m slow tests/wsgi/test_fuzz.py
+
+# What tests/db runs against: real PostgreSQL and MariaDB servers (started by the
+# tests as throw-away instances on 127.0.0.1) and their client libraries; and
+# mypy, which tests/typing runs on users' code.
+compat-deps: $(VENV)/.installed
+	@scripts/ensure-deps.sh postgresql mariadb-server || echo "corolib: database servers missing: tests/db will skip"
+	@$(PY) -c 'import psycopg2, psycopg, pymysql, mypy' 2>/dev/null || \
+	  $(PIP) psycopg2-binary 'psycopg[binary]' PyMySQL mypy
 
 # CPython's own test modules (test_socket, test_threading, ...) under patch_all(),
 # one process per module, 2 at a time, each with a timeout, on every CPython

@@ -13,6 +13,9 @@ Layer map (a module may import only from layers below it; nothing imports
                 corolib.monkey
 """
 
+import os as _os
+import sys as _sys
+
 from corolib.greenlet import GreenletExit as GreenletExit, getcurrent as getcurrent
 from corolib.hub import (
     BlockingSwitchOutError as BlockingSwitchOutError,
@@ -49,5 +52,11 @@ from corolib.sync import (
     RLock as RLock,
     Semaphore as Semaphore,
 )
+
+#: gevent's spellings of the interpreter's switch interval and of fork
+#: (corolib re-initialises the hub in the child of any fork)
+getswitchinterval = _sys.getswitchinterval
+setswitchinterval = _sys.setswitchinterval
+fork = _os.fork
 
 __version__ = "0.1.0"

@@ -56,8 +56,7 @@ class Worker(AsyncWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         """Patch, adopt the listeners, then gunicorn's own setup (which runs :meth:`run`)."""
-        from corolib import get_hub, monkey
-        from corolib import socket as cosocket
+        from corolib import get_hub, monkey, socket as cosocket
 
         monkey.patch_all()
         get_hub()  # the hub owns the signal wakeup fd (see init_signals)

@@ -19,11 +19,16 @@ be reaped (never with ``WNOHANG``).
 
 from __future__ import annotations
 
+import importlib
 import os as _stdos
 from collections.abc import Callable
 from typing import Any
 
-from corolib._core import sleep as _sleep, wait_readable as _wait_readable
+from corolib._core import (
+    sleep as _sleep,
+    wait_readable as _wait_readable,
+    wait_writable as _wait_writable,
+)
 from corolib._socket_common import forget_fd as _forget_fd
 
 __all__ = ["waitpid", "wait", "fork"]
@@ -85,3 +90,68 @@ def waitpid(pid: int, options: int, /) -> tuple[int, int]:
 def wait() -> tuple[int, int]:
     """``os.wait``: wait for any child; ``(pid, status)``."""
     return waitpid(-1, 0)
+
+
+# ---- gevent's fd helpers ------------------------------------------------------------
+
+
+def make_nonblocking(fd: int) -> bool:
+    """Put ``fd`` in non-blocking mode; True if it was blocking (gevent's helper)."""
+    if _stdos.get_blocking(fd):
+        _stdos.set_blocking(fd, False)
+        return True
+    return False
+
+
+def nb_read(fd: int, n: int) -> bytes:
+    """Read up to ``n`` bytes from ``fd``, parking until it is readable.
+
+    ``fd`` should be non-blocking (:func:`make_nonblocking`); for a blocking
+    fd the read itself could still block after the readiness wait.
+    """
+    while True:
+        try:
+            return _stdos.read(fd, n)
+        except BlockingIOError:
+            pass
+        _wait_readable(fd)
+
+
+def nb_write(fd: int, data: Any) -> int:
+    """Write ``data`` to ``fd``, parking until it is writable; return bytes written."""
+    while True:
+        try:
+            return _stdos.write(fd, data)
+        except BlockingIOError:
+            pass
+        _wait_writable(fd)
+
+
+def tp_read(fd: int, n: int) -> bytes:
+    """Read up to ``n`` bytes from ``fd`` in the hub's thread pool (any file, even regular)."""
+    data: bytes = _threadpool().spawn(_stdos.read, fd, n).get()
+    return data
+
+
+def tp_write(fd: int, data: Any) -> int:
+    """Write ``data`` to ``fd`` in the hub's thread pool; return bytes written."""
+    written: int = _threadpool().spawn(_stdos.write, fd, data).get()
+    return written
+
+
+def _threadpool() -> Any:
+    # Imported on use: the thread pool sits above this module's layer.
+    return importlib.import_module("corolib.threadpool").get_threadpool()
+
+
+#: gevent's names: corolib re-initialises the hub after any fork, and its
+#: waitpid() waits cooperatively for any child, so these are plain fork.
+fork_gevent = fork_and_watch = fork
+__all__ += ["fork_gevent", "fork_and_watch"]
+
+if hasattr(_stdos, "forkpty"):
+    forkpty = _stdos.forkpty  # the hub is re-initialised in the child (register_at_fork)
+    forkpty_gevent = forkpty_and_watch = forkpty
+    __all__ += ["forkpty", "forkpty_gevent", "forkpty_and_watch"]
+
+__all__ += ["make_nonblocking", "nb_read", "nb_write", "tp_read", "tp_write"]

@@ -102,9 +102,12 @@ from urllib.parse import unquote_to_bytes
 import httptools
 
 from corolib import socket as _cosocket
-from corolib._core import GreenletExit, getcurrent
-from corolib._core import sock_recv_into as _sock_recv_into
-from corolib._core import sock_sendall as _sock_sendall
+from corolib._core import (
+    GreenletExit,
+    getcurrent,
+    sock_recv_into as _sock_recv_into,
+    sock_sendall as _sock_sendall,
+)
 from corolib.server import StreamServer
 from corolib.sync import Event
 

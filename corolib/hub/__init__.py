@@ -14,6 +14,7 @@ and ``Timeout.start`` never do.
 
 from corolib._core import (
     BlockingSwitchOutError as BlockingSwitchOutError,
+    GreenletExit as GreenletExit,
     InvalidSwitchError as InvalidSwitchError,
     LoopExit as LoopExit,
     WaitQueue as WaitQueue,
@@ -32,6 +33,7 @@ from corolib.hub._greenlet import (
     spawn_raw as spawn_raw,
 )
 from corolib.hub._hub import Hub as Hub, get_hub as get_hub
+from corolib.hub._loop import Waiter as Waiter
 from corolib.hub._signal import reinit as reinit, signal_handler as signal_handler
 from corolib.hub._timeout import Timeout as Timeout, with_timeout as with_timeout
 from corolib.hub._wait import (
@@ -41,3 +43,6 @@ from corolib.hub._wait import (
     killall as killall,
     wait as wait,
 )
+
+#: gevent.hub's name for signal_handler
+signal = signal_handler

@@ -12,6 +12,7 @@ or ``python -X dev``), and keeps a registry of live hubs for run info.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ from corolib import _core
 from corolib._core import GreenletExit, getcurrent
 from corolib._monitor import PeriodicMonitoringThread
 from corolib.config import config
+from corolib.hub._loop import Loop, Waiter
 
 #: Every live hub, for run info (corolib.util).
 _all_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
@@ -69,6 +71,29 @@ class Hub(_core.Hub):
             self.periodic_monitoring_thread = None
             monitor.kill()
         super().destroy(destroy_loop)
+
+    @property
+    def loop(self) -> Loop:
+        """gevent-style loop calls: ``run_callback``, ``timer``, ``io``, ``async_``, ``now``."""
+        loop = _loops.get(self)
+        if loop is None:
+            loop = _loops[self] = Loop(self)
+        return loop
+
+    @property
+    def threadpool(self) -> Any:
+        """The hub's :class:`corolib.threadpool.ThreadPool` (made on first use)."""
+        # Imported here: the thread pool sits in a layer above the hub.
+        return importlib.import_module("corolib.threadpool").get_threadpool()
+
+    def wait(self, watcher: Any) -> Any:
+        """Wait in the calling greenlet until ``watcher`` (from :attr:`loop`) fires."""
+        waiter = Waiter()
+        watcher.start(waiter.switch, None)
+        try:
+            return waiter.get()
+        finally:
+            watcher.stop()
 
     @property
     def exception_stream(self) -> TextIO:
@@ -124,6 +149,8 @@ def _safe_repr(obj: object) -> str:
     except Exception as exc:  # noqa: BLE001
         return f"<{type(obj).__name__} (repr failed: {exc!r})>"
 
+
+_loops: weakref.WeakKeyDictionary[Hub, Loop] = weakref.WeakKeyDictionary()
 
 _core.set_hub_class(Hub)
 

@@ -123,7 +123,7 @@ _SELECT_REMOVED = ("epoll", "devpoll", "kqueue", "kevent")
 _SELECTORS_REMOVED = ("EpollSelector", "DevpollSelector", "KqueueSelector")
 
 
-def patch_select() -> bool:
+def patch_select(aggressive: bool = True) -> bool:
     """``select.select``/``poll`` are cooperative; ``epoll``/``devpoll``/``kqueue`` go away.
 
     Libraries that probe for the best mechanism then fall back to the
@@ -135,6 +135,8 @@ def patch_select() -> bool:
 
     def apply() -> None:
         _copy(select, _fair, ("select", "poll"))
+        if not aggressive:
+            return  # gevent's aggressive=False: epoll & co. stay (and block)
         for name in _SELECT_REMOVED:
             if hasattr(select, name):
                 _state.remove_item(select, name)
@@ -142,11 +144,11 @@ def patch_select() -> bool:
     with session():
         done = patch_module("select", select, coselect, apply)
         if done:
-            patch_selectors()
+            patch_selectors(aggressive=aggressive)
     return done
 
 
-def patch_selectors() -> bool:
+def patch_selectors(aggressive: bool = True) -> bool:
     """``selectors.DefaultSelector`` is corolib's; the stdlib selectors wait cooperatively.
 
     ``SelectSelector`` and ``PollSelector`` captured the builtin
@@ -159,6 +161,8 @@ def patch_selectors() -> bool:
         _state.patch_item(selectors, "DefaultSelector", _fair.DefaultSelector)
         _state.patch_item(selectors.SelectSelector, "_select", staticmethod(_fair.select))
         _state.patch_item(selectors.PollSelector, "_selector_cls", _fair.Poll)
+        if not aggressive:
+            return
         for name in _SELECTORS_REMOVED:
             if hasattr(selectors, name):
                 _state.remove_item(selectors, name)

@@ -37,6 +37,20 @@ typedef struct {
 
 static PyObject *Timeout_class; /* corolib.Timeout, registered at import */
 static PyObject *Greenlet_class; /* corolib.Greenlet, what spawn() makes */
+static PyObject *spawn_hook;     /* called with each task started, or NULL */
+
+/* Greenlet.add_spawn_callback's callbacks, before a task is started. */
+static int
+call_spawn_hook(cl_task *self)
+{
+    PyObject *r;
+    if (spawn_hook == NULL) {
+        return 0;
+    }
+    r = PyObject_CallOneArg(spawn_hook, (PyObject *)self);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
 
 /* ---- construction --------------------------------------------------------- */
 
@@ -213,6 +227,11 @@ is_dead(cl_task *self)
 static int
 finish(cl_task *self, PyObject *value, PyObject *exception)
 {
+    /* Failed: value holds the exception's traceback as it was raised, so
+     * that every get() raises it with that one (a re-raise would grow it). */
+    if (value == NULL && exception != NULL) {
+        value = PyException_GetTraceback(exception);
+    }
     Py_XSETREF(self->value, value ? value : Py_NewRef(Py_None));
     Py_XSETREF(self->exception, exception);
     self->tflags |= T_READY;
@@ -348,7 +367,7 @@ task_start(cl_task *self, PyObject *Py_UNUSED(ignored))
     if ((self->tflags & (T_STARTED | T_CANCELLED)) || CL_G_STARTED(&self->g)) {
         Py_RETURN_NONE;
     }
-    if (cl__hub_check_thread(self->hub) < 0) {
+    if (cl__hub_check_thread(self->hub) < 0 || call_spawn_hook(self) < 0) {
         return NULL;
     }
     self->tflags |= T_STARTED;
@@ -366,6 +385,9 @@ task_start_later(cl_task *self, PyObject *seconds)
     PyObject *start, *timer;
     if ((self->tflags & (T_STARTED | T_CANCELLED)) || CL_G_STARTED(&self->g)) {
         Py_RETURN_NONE;
+    }
+    if (call_spawn_hook(self) < 0) {
+        return NULL;
     }
     start = PyObject_GetAttrString((PyObject *)self->hub, "start_greenlet");
     if (start == NULL) {
@@ -478,6 +500,9 @@ task_get(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         }
     }
     if (self->exception != NULL) {
+        if (PyException_SetTraceback(self->exception, self->value) < 0) {
+            return NULL;
+        }
         PyErr_SetObject((PyObject *)Py_TYPE(self->exception), self->exception);
         return NULL;
     }
@@ -630,7 +655,14 @@ static PyObject *
 get_value(cl_task *self, void *c)
 {
     (void)c;
-    return Py_NewRef(self->value ? self->value : Py_None);
+    return Py_NewRef(self->value && !self->exception ? self->value : Py_None);
+}
+
+static PyObject *
+get_exc_tb(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->value && self->exception ? self->value : Py_None);
 }
 
 static PyObject *
@@ -706,6 +738,7 @@ get_spawner(cl_task *self, void *c)
 static PyGetSetDef task_getsets[] = {
     {"value", (getter)get_value, NULL, "What run returned (None until then).", NULL},
     {"exception", (getter)get_exception, NULL, "The exception run raised, or None.", NULL},
+    {"_exc_tb", (getter)get_exc_tb, NULL, "The traceback exception was raised with.", NULL},
     {"args", (getter)get_args, NULL, "Positional arguments for run.", NULL},
     {"kwargs", (getter)get_kwargs, NULL, "Keyword arguments for run.", NULL},
     {"dead", (getter)get_dead, NULL,
@@ -764,6 +797,18 @@ mod_set_greenlet_class(PyObject *m, PyObject *cls)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_set_spawn_hook(PyObject *m, PyObject *hook)
+{
+    (void)m;
+    if (hook != Py_None && !PyCallable_Check(hook)) {
+        PyErr_SetString(PyExc_TypeError, "needs a callable or None");
+        return NULL;
+    }
+    Py_XSETREF(spawn_hook, hook == Py_None ? NULL : Py_NewRef(hook));
+    Py_RETURN_NONE;
+}
+
 /* spawn(fn, *args, **kwargs): Greenlet(fn, *args, **kwargs).start() */
 static PyObject *
 mod_spawn(PyObject *m, PyObject *args, PyObject *kwds)
@@ -793,6 +838,8 @@ static PyMethodDef task_module_methods[] = {
      "The class Task.get() raises when it times out."},
     {"_set_greenlet_class", mod_set_greenlet_class, METH_O,
      "The class spawn() instantiates."},
+    {"_set_spawn_hook", mod_set_spawn_hook, METH_O,
+     "hook(task) runs as each task is started (None: nothing)."},
     {"spawn", (PyCFunction)(void (*)(void))mod_spawn, METH_VARARGS | METH_KEYWORDS,
      "spawn(function, *args, **kwargs)\n--\n\n"
      "Create a Greenlet running function(*args, **kwargs) and start it."},
