@@ -261,8 +261,8 @@ class BackdoorServer:
                 sock.close()
                 raise
             self.socket = sock
-        self._acceptor: Greenlet | None = None
-        self._connections: set[Greenlet] = set()
+        self._acceptor: Greenlet[None] | None = None
+        self._connections: set[Greenlet[Any]] = set()
         self.closed = False
 
     @property

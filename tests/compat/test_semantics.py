@@ -14,8 +14,7 @@ import time
 import pytest
 
 import corolib
-from corolib import Timeout, subprocess
-from corolib import socket as cosocket
+from corolib import Timeout, socket as cosocket, subprocess
 from corolib.hub import Waiter
 from corolib.queue import Channel, PriorityQueue, Queue
 from corolib.sync import AsyncResult, BoundedSemaphore, Event, Semaphore

@@ -19,8 +19,7 @@ import socket
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from wsgiutil import Server, connect
 
 STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
