@@ -123,11 +123,11 @@ class Greenlet(_core.Task, Generic[T]):
     @property
     def started(self) -> bool:
         """True from ``start()`` until it finishes (gevent: the same as ``bool(self)``)."""
-        return _task_started(self) and not self.ready()
+        return _task_started(self) and not self.ready() and not self.dead
 
     def __bool__(self) -> bool:
-        """True from ``start()`` until it finishes."""
-        return _task_started(self) and not self.ready()
+        """True from ``start()`` until it finishes (or its thread exits under it)."""
+        return _task_started(self) and not self.ready() and not self.dead
 
     @classmethod
     def add_spawn_callback(cls, callback: Callable[[Greenlet[Any]], object]) -> None:
