@@ -30,6 +30,7 @@ def _release_closed_fds() -> None:
         except OSError:  # closed: any record of it is stale
             hub.cancel_wait(fd)
 
+
 #: idiom -> why corolib differs (see the porting guide)
 DIFFERENT = {
     "queue_subclass_protocol": "corolib's queues keep their items in C-read containers",
