@@ -45,16 +45,21 @@ extra_ldflags = shlex.split(os.environ.get("COROLIB_LDFLAGS", ""))
 
 
 class BuildExt(build_ext):
-    """Rebuild everything when the flags change (e.g. a sanitizer build).
+    """Rebuild everything when the flags or any C file change.
 
     setuptools only compares timestamps, so objects or a linked module left
-    by a build with other flags would otherwise be reused silently.
+    by a build with other flags (e.g. a sanitizer build) would otherwise be
+    reused silently -- and so would a module built while a header was being
+    edited, whose objects disagree about a struct's layout.
     """
 
     def finalize_options(self) -> None:
         super().finalize_options()
-        flags = " ".join(extra_cflags + extra_ldflags)
-        tag = hashlib.sha1(flags.encode()).hexdigest()
+        digest = hashlib.sha1(" ".join(extra_cflags + extra_ldflags).encode())
+        for path in sorted(glob("csrc/**/*.[ch]", recursive=True)):
+            with open(path, "rb") as f:
+                digest.update(path.encode() + b"\0" + f.read())
+        tag = digest.hexdigest()
         os.makedirs("build", exist_ok=True)
         stamp = os.path.join("build", "flags")
         previous = open(stamp).read() if os.path.exists(stamp) else ""
