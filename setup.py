@@ -59,14 +59,19 @@ class BuildExt(build_ext):
         for path in sorted(glob("csrc/**/*.[ch]", recursive=True)):
             with open(path, "rb") as f:
                 digest.update(path.encode() + b"\0" + f.read())
-        tag = digest.hexdigest()
-        os.makedirs("build", exist_ok=True)
-        stamp = os.path.join("build", "flags")
-        previous = open(stamp).read() if os.path.exists(stamp) else ""
-        if previous != tag:
+        self._tag = digest.hexdigest()
+        self._stamp = os.path.join(self.build_temp, "corolib-build-tag")
+        previous = open(self._stamp).read() if os.path.exists(self._stamp) else ""
+        if previous != self._tag:
             self.force = True
-            with open(stamp, "w") as f:
-                f.write(tag)
+
+    def run(self) -> None:
+        super().run()
+        # Only once the module is built: a failed build must not leave a
+        # stamp that makes the next one reuse what is there.
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(self._stamp, "w") as f:
+            f.write(self._tag)
 
 
 setup(
