@@ -195,10 +195,14 @@ cl__hub_init(cl_hub *hub, cl_thread *ts)
  * references the nodes hold and free them.  The greenlets are then freed
  * like any greenlet of a dead thread (csrc/core: frames released, their
  * objects' finalizers run); the C stacks that owned the nodes are never
- * resumed. */
+ * resumed.  In a forked child (a thread of the parent that does not exist
+ * here) the references are leaked instead, as CPython leaks the frames of
+ * such threads: their objects' finalizers must not run a second time in
+ * the child (flushing a buffer the parent flushes too). */
 static void
 release_parked(cl_hub *hub)
 {
+    int drop = hub->pid == (unsigned long)getpid();
     cl_park *p;
     while ((p = hub->all_parked) != NULL) {
         cl_greenlet *g = p->g;
@@ -212,8 +216,10 @@ release_parked(cl_hub *hub)
             g->sched = NULL;
         }
         cl__park_free(hub, p);
-        Py_XDECREF(g);
-        Py_XDECREF(keep);
+        if (drop) {
+            Py_XDECREF(g);
+            Py_XDECREF(keep);
+        }
     }
 }
 
