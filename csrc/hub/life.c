@@ -215,6 +215,16 @@ release_parked(cl_hub *hub)
         if (g != NULL && g->sched == p) {
             g->sched = NULL;
         }
+        if (p->proxies != NULL) {
+            /* wait_fds: one proxy node per fd, in those fds' lists */
+            for (Py_ssize_t i = 0; i < p->nproxies; i++) {
+                cl__parklist_remove(p->proxies[i]);
+                cl__park_free(hub, p->proxies[i]);
+            }
+            PyMem_RawFree(p->proxies);
+            p->proxies = NULL;
+            p->nproxies = 0;
+        }
         cl__park_free(hub, p);
         if (drop) {
             Py_XDECREF(g);
