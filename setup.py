@@ -45,23 +45,33 @@ extra_ldflags = shlex.split(os.environ.get("COROLIB_LDFLAGS", ""))
 
 
 class BuildExt(build_ext):
-    """Rebuild everything when the flags change (e.g. a sanitizer build).
+    """Rebuild everything when the flags or any C file change.
 
     setuptools only compares timestamps, so objects or a linked module left
-    by a build with other flags would otherwise be reused silently.
+    by a build with other flags (e.g. a sanitizer build) would otherwise be
+    reused silently -- and so would a module built while a header was being
+    edited, whose objects disagree about a struct's layout.
     """
 
     def finalize_options(self) -> None:
         super().finalize_options()
-        flags = " ".join(extra_cflags + extra_ldflags)
-        tag = hashlib.sha1(flags.encode()).hexdigest()
-        os.makedirs("build", exist_ok=True)
-        stamp = os.path.join("build", "flags")
-        previous = open(stamp).read() if os.path.exists(stamp) else ""
-        if previous != tag:
+        digest = hashlib.sha1(" ".join(extra_cflags + extra_ldflags).encode())
+        for path in sorted(glob("csrc/**/*.[ch]", recursive=True)):
+            with open(path, "rb") as f:
+                digest.update(path.encode() + b"\0" + f.read())
+        self._tag = digest.hexdigest()
+        self._stamp = os.path.join(self.build_temp, "corolib-build-tag")
+        previous = open(self._stamp).read() if os.path.exists(self._stamp) else ""
+        if previous != self._tag:
             self.force = True
-            with open(stamp, "w") as f:
-                f.write(tag)
+
+    def run(self) -> None:
+        super().run()
+        # Only once the module is built: a failed build must not leave a
+        # stamp that makes the next one reuse what is there.
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(self._stamp, "w") as f:
+            f.write(self._tag)
 
 
 setup(

@@ -101,6 +101,10 @@ struct cl_park {
     cl_parklist *list;   /* the list it is in, if any */
     cl_park *target;     /* a proxy (one of several fds a greenlet waits
                             on): waking it wakes the target instead */
+    cl_park **proxies;   /* on the target while parked: its proxies (owned
+                            by the waiting code; freed with the node if it
+                            never resumes) */
+    Py_ssize_t nproxies;
     cl_park *next;
     cl_park *prev;
     cl_park *all_next;   /* every parked node of the hub */

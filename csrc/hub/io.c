@@ -300,7 +300,11 @@ cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n,
             goto done;
         }
     }
+    main->proxies = proxies; /* see release_parked (life.c) */
+    main->nproxies = made;
     r = cl__hub_park(hub, main, timeout_ns);
+    main->proxies = NULL;
+    main->nproxies = 0;
 done:
     for (i = 0; i < made; i++) {
         int fd = (int)proxies[i]->detail;

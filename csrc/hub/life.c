@@ -195,10 +195,14 @@ cl__hub_init(cl_hub *hub, cl_thread *ts)
  * references the nodes hold and free them.  The greenlets are then freed
  * like any greenlet of a dead thread (csrc/core: frames released, their
  * objects' finalizers run); the C stacks that owned the nodes are never
- * resumed. */
+ * resumed.  In a forked child (a thread of the parent that does not exist
+ * here) the references are leaked instead, as CPython leaks the frames of
+ * such threads: their objects' finalizers must not run a second time in
+ * the child (flushing a buffer the parent flushes too). */
 static void
 release_parked(cl_hub *hub)
 {
+    int drop = hub->pid == (unsigned long)getpid();
     cl_park *p;
     while ((p = hub->all_parked) != NULL) {
         cl_greenlet *g = p->g;
@@ -211,9 +215,21 @@ release_parked(cl_hub *hub)
         if (g != NULL && g->sched == p) {
             g->sched = NULL;
         }
+        if (p->proxies != NULL) {
+            /* wait_fds: one proxy node per fd, in those fds' lists */
+            for (Py_ssize_t i = 0; i < p->nproxies; i++) {
+                cl__parklist_remove(p->proxies[i]);
+                cl__park_free(hub, p->proxies[i]);
+            }
+            PyMem_RawFree(p->proxies);
+            p->proxies = NULL;
+            p->nproxies = 0;
+        }
         cl__park_free(hub, p);
-        Py_XDECREF(g);
-        Py_XDECREF(keep);
+        if (drop) {
+            Py_XDECREF(g);
+            Py_XDECREF(keep);
+        }
     }
 }
 

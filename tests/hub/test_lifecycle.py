@@ -391,3 +391,47 @@ def test_interpreter_exit_while_a_daemon_thread_runs_its_loop(tmp_path):
     assert exited is None, f"the child died (exit {exited}):\n{err}"
     assert proc.returncode == -signal.SIGTERM, err
     assert "Sanitizer" not in err, err
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_from_a_thread_does_not_finalize_the_parents_parked_greenlets():
+    # In the child, the main thread's hub is torn down (CPython clears the
+    # thread states it did not fork): what is parked there belongs to the
+    # parent, and its finalizers must not run a second time in the child.
+    proc = run_py(
+        """
+        import os, sys, threading, warnings
+        import corolib
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+
+        class Noisy:
+            def __del__(self):
+                where = b"child" if os.getpid() != parent else b"parent"
+                os.write(1, b"finalized in %s\\n" % where)
+
+        parent = os.getpid()
+
+        def body(obj):
+            corolib.sleep(30)
+
+        corolib.spawn(body, Noisy())  # only its park node refers to it
+        corolib.sleep(0.001)
+        box = []
+
+        def forker():
+            pid = os.fork()
+            if pid == 0:
+                os.write(1, b"child ran\\n")
+                os._exit(0)
+            box.append(os.waitpid(pid, 0)[1])
+
+        t = threading.Thread(target=forker)
+        t.start()
+        t.join()
+        print("child status", box[0], flush=True)
+        """
+    )
+    _no_sanitizer_report(proc)
+    lines = proc.stdout.splitlines()
+    assert "child ran" in lines and "child status 0" in lines, proc.stdout
+    assert "finalized in child" not in lines, proc.stdout
