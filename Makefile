@@ -36,10 +36,10 @@ demo: $(VENV)/.installed
 test: thirdparty-deps test-python matrix test-stdlib bench-smoke
 
 # What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
-# and a real redis-server.
+# and a real redis-server; dnspython for tests/net's cooperative resolver.
 thirdparty-deps: $(VENV)/.installed
 	@scripts/ensure-deps.sh redis-server
-	@$(PY) -c 'import requests, redis' 2>/dev/null || $(PIP) requests redis
+	@$(PY) -c 'import requests, redis, dns.message' 2>/dev/null || $(PIP) requests redis dnspython
 
 # CPython's own test modules (test_socket, test_threading, ...) under patch_all(),
 # one process per module, 2 at a time, each with a timeout, on every CPython

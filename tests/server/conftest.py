@@ -46,3 +46,17 @@ def no_leaks() -> Any:
         gc.collect()
         leaked = open_fds() - before
     assert not leaked, f"fds leaked: {sorted(leaked, key=int)}"
+
+
+# ---- slow tests -----------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked slow unless asked for (``-m slow`` or COROLIB_SLOW=1)."""
+    if os.environ.get("COROLIB_SLOW") == "1" or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow or COROLIB_SLOW=1")
+    here = os.path.dirname(__file__)
+    for item in items:
+        if "slow" in item.keywords and str(item.fspath).startswith(here):
+            item.add_marker(skip)
