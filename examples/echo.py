@@ -17,11 +17,19 @@ each handshake runs in that connection's greenlet).  It uses
 ``--cert``/``--key`` if given, else a throwaway self-signed certificate for
 127.0.0.1 made with the ``openssl`` command; the clients verify it.
 Try it with ``openssl s_client -connect 127.0.0.1:7000``.
+
+A client that fails its TLS handshake (or never finishes it: ``--handshake-
+timeout``, 10 s), sends a bad TLS record, resets its connection or stays
+silent longer than ``--idle-timeout`` (300 s) costs one line on stderr, not
+a traceback.  Ctrl-C or SIGTERM stops the server gracefully: the echoes in
+flight are finished first (for up to a second), a second Ctrl-C stops it at
+once.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import ssl as stdssl
@@ -42,8 +50,10 @@ def handle_tcp(sock: socket.socket, address: Any) -> None:
     try:
         while data := sock.recv(65536):
             sock.sendall(data)
-    except ConnectionResetError:
-        pass
+    except TimeoutError:
+        raise  # the server's idle timeout: the server says so in one line
+    except OSError as exc:  # a reset, a bad TLS record (ssl.SSLError), ...
+        print(f"{address[0]}:{address[1]}: {exc}", file=sys.stderr, flush=True)
 
 
 class UDPEcho(DatagramServer):
@@ -110,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls", action="store_true", help="TCP over TLS")
     parser.add_argument("--cert", help="with --tls: certificate chain file (PEM)")
     parser.add_argument("--key", help="with --tls: private key file (PEM)")
+    parser.add_argument(
+        "--handshake-timeout", type=float, default=10.0, help="with --tls: seconds (default 10)"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=300.0, help="close silent clients (default 300 s)"
+    )
     args = parser.parse_args(argv)
     if args.tls and args.udp:
         parser.error("--tls is for TCP")
@@ -121,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else (0 if args.clients else 7000)
+    # The server's own notices (a failed or timed-out handshake, an idle
+    # client closed): one line each.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     server: StreamServer | DatagramServer
     client_tls = None
     if args.udp:
@@ -128,11 +147,17 @@ def run(args: argparse.Namespace) -> int:
     elif args.tls:
         server_tls = cossl.SSLContext(stdssl.PROTOCOL_TLS_SERVER)
         server_tls.load_cert_chain(args.cert, args.key)
-        server = StreamServer((args.host, port), handle_tcp, ssl_context=server_tls)
+        server = StreamServer(
+            (args.host, port),
+            handle_tcp,
+            ssl_context=server_tls,
+            handshake_timeout=args.handshake_timeout,
+            idle_timeout=args.idle_timeout,
+        )
         client_tls = cossl.SSLContext(stdssl.PROTOCOL_TLS_CLIENT)
         client_tls.load_verify_locations(args.cert)
     else:
-        server = StreamServer((args.host, port), handle_tcp)
+        server = StreamServer((args.host, port), handle_tcp, idle_timeout=args.idle_timeout)
     server.start()
     kind = "UDP" if args.udp else "TLS" if args.tls else "TCP"
     print(f"{kind} echo server on {server.server_host}:{server.server_port}", flush=True)

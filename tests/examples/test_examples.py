@@ -103,3 +103,70 @@ def test_greenlet_demo_still_runs(run_example: Any) -> None:
     r = run_example("greenlet_demo.py", "10000")
     assert r.returncode == 0, r
     assert "12\n56\n34\n" in r.stdout, r
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_echo_tls_bad_clients_cost_one_line_each(tmp_path: Any) -> None:
+    """A failed handshake, a stalled one and a bad record after a good
+    handshake: one line each on stderr, no traceback; SIGTERM then stops it."""
+    import re
+    import signal
+    import socket
+    import ssl
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo.py"), "--tls", "--port", "0"]
+        + ["--handshake-timeout", "0.5"],
+        cwd=tmp_path,
+        env=example_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        match = re.search(r":(\d+)$", proc.stdout.readline().strip())
+        assert match, proc.stderr.read()
+        address = ("127.0.0.1", int(match.group(1)))
+        lines: list[str] = []
+
+        def next_line() -> str:
+            line = proc.stderr.readline()  # type: ignore[union-attr]
+            lines.append(line)
+            return line
+
+        # 1. Not TLS at all.
+        with socket.create_connection(address, timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert "TLS handshake" in next_line() and "failed" in lines[-1]
+        # 2. A handshake that never finishes.
+        with socket.create_connection(address, timeout=10) as s:
+            s.sendall(b"\x16\x03\x01")
+            assert "timed out" in next_line()
+        # 3. A good handshake, then a record that is not valid TLS.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(address, timeout=10) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(b"ping")
+                assert tls.recv(10) == b"ping"
+                os.write(tls.fileno(), b"\x17\x03\x03\x00\x05hello")  # no valid MAC
+                line = next_line()
+                assert "127.0.0.1:" in line and "SSL" in line.upper()
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        assert proc.wait(30) == 0
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+    assert "Traceback" not in "".join(lines) + rest, lines + [rest]
+    assert rest == "", rest
+    assert len(lines) == 3
