@@ -11,6 +11,7 @@ import errno
 import logging
 import signal as _signal
 import socket as _stdsocket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from corolib import socket as _cosocket
 from corolib._core import GreenletExit, getcurrent
 from corolib._core import sleep as _sleep
 from corolib._socket_common import wait_fd
-from corolib.hub import Greenlet, signal_handler
+from corolib.hub import Greenlet, get_hub, signal_handler
 from corolib.pool import Group, Pool
 from corolib.sync import Event
 
@@ -155,6 +156,7 @@ class BaseServer:
         self._paused = False  # the accept greenlet waits on _wakeup
         self._wakeup = Event()
         self._active = 0  # handlers taken on and not finished
+        self._started = 0  # handlers that began to run (ever)
         self._interrupted = False  # stopped by serve_forever's own SIGINT handler
         self.delay = self.min_delay  # the current back-off
         if isinstance(listener, _stdsocket.socket):
@@ -297,6 +299,7 @@ class BaseServer:
 
     def _handle(self, *args: Any) -> None:
         # What every handler greenlet runs: the handler, then the bookkeeping.
+        self._started += 1
         try:
             self._run_handler(*args)
         finally:
@@ -510,14 +513,19 @@ class BaseServer:
                         break
                     self.delay = self.min_delay
                     self._active += 1
+                    started = self._started
                     try:
                         self.do_handle(*args)
                     except GreenletExit:
-                        self._give_up(args)
+                        if self._started == started:
+                            self._give_up(args)
                         raise
                     except Exception:
-                        self._give_up(args)
-                        log.exception("%r: could not start a handler", self)
+                        if self._started == started:  # never ran: release it here
+                            self._give_up(args)
+                            log.exception("%r: could not start a handler", self)
+                        else:  # ran inline (spawn=None) and failed: report, go on
+                            get_hub().handle_error(self, *sys.exc_info())
                     if self._closed or not self._accepting or self.full():
                         break
                 else:
@@ -536,8 +544,7 @@ class BaseServer:
                 self.close()
 
     def _give_up(self, args: tuple[Any, ...]) -> None:
-        # do_handle failed: the handler will not run (unless it was started
-        # and failed later, in which case _handle already did this).
+        # do_handle failed before the handler ran: it never will.
         self._active -= 1
         self.do_close(*args)
 

@@ -311,12 +311,14 @@ class StreamServer(BaseServer):
         conn.close()
 
     def _release_leftovers(self) -> None:
+        # Accepted, but their handlers were killed before they ever ran.
         conns, self._conns = self._conns, set()
         for conn in conns:
             conn.close()
 
     def _run_handler(self, *args: Any) -> None:
         conn, address = args
+        self._conns.discard(conn)  # its handler runs: closing it is the handler's now
         idle = self.idle_timeout
         if idle is not None:
             conn.settimeout(idle)
