@@ -133,6 +133,7 @@ from corolib._server_base import (
     _check_timeout,
     log,
 )
+from corolib._socket_common import wait_fd
 from corolib.hub import Timeout
 
 __all__ = ["BaseServer", "StreamServer", "DatagramServer"]
@@ -342,6 +343,8 @@ class StreamServer(BaseServer):
         """
         timer = Timeout.start_new(self.handshake_timeout)
         try:
+            if self._wrap_args.get("do_handshake_on_connect", True):
+                _await_first_record(client_socket)
             tls = self.wrap_socket(client_socket)
         except Timeout as exc:
             if exc is not timer:
@@ -375,6 +378,65 @@ class StreamServer(BaseServer):
         return self.ssl_context.wrap_socket(conn, server_side=True, **self._wrap_args)
 
     handle: Callable[[_cosocket.socket, Any], Any]
+
+
+# TLS records: type (0x16: handshake), version (2 bytes), length (2 bytes).
+_HANDSHAKE = 0x16
+_HEADER = 5
+_MAX_RECORD = _HEADER + 16384 + 2048
+_SOL_SOCKET = _stdsocket.SOL_SOCKET
+_SO_RCVLOWAT: int = getattr(_stdsocket, "SO_RCVLOWAT", -1)
+_PEEK_NOW = _stdsocket.MSG_PEEK | _stdsocket.MSG_DONTWAIT
+_c_recv = _csock.recv
+_lowat_works = _SO_RCVLOWAT != -1
+
+
+def _await_first_record(conn: _cosocket.socket) -> None:
+    """Wait until the client's first TLS record (its ClientHello) is all here.
+
+    Only then is the TLS state made (OpenSSL's, some 50 KiB a connection):
+    a client that trickles its hello a byte at a time, or sends nothing,
+    costs a greenlet and a socket until the handshake deadline, not that.
+    The bytes are only peeked at.  The wait is for the kernel to hold
+    ``SO_RCVLOWAT`` bytes, so it takes no wake-up per byte; where that
+    option does not work the TLS state is made at once, as before.
+    Anything that is not a handshake record goes straight to OpenSSL,
+    which rejects it.
+    """
+    global _lowat_works
+    if not _lowat_works:
+        return
+    need = 1
+    try:
+        while True:
+            try:
+                have = _c_recv(conn, _MAX_RECORD, _PEEK_NOW)
+            except BlockingIOError:
+                have = b""
+            else:
+                if not have:
+                    return  # closed: OpenSSL will say so
+            if len(have) >= _HEADER:
+                if have[0] != _HANDSHAKE:
+                    return
+                want = _HEADER + int.from_bytes(have[3:5], "big")
+                if want > _MAX_RECORD or len(have) >= want:
+                    return  # all here (the usual case: at the first look)
+            else:
+                want = _HEADER
+            if want == need:
+                # Woken without the bytes asked for: the option is not honoured here.
+                _lowat_works = False
+                return
+            need = want
+            conn.setsockopt(_SOL_SOCKET, _SO_RCVLOWAT, need)
+            wait_fd(conn.fileno(), False, None)
+    finally:
+        if need != 1:
+            try:
+                conn.setsockopt(_SOL_SOCKET, _SO_RCVLOWAT, 1)
+            except OSError:
+                pass
 
 
 def _context_from_args(
