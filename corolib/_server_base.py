@@ -74,7 +74,7 @@ def _on_sigint() -> None:
     # Runs in a greenlet of its own (corolib.signal_handler).
     for server in list(_serving):
         server._interrupted = True
-        server.stop()
+        Greenlet.spawn(server.stop)  # every server drains at the same time
 
 
 def _serving_add(server: BaseServer) -> None:
