@@ -90,9 +90,11 @@ that stop is complete, so ``signal_handler(SIGTERM, server.stop)`` followed
 by ``serve_forever()`` lets the requests in flight finish.  A second
 ``stop()`` while one is under way means *stop now*: the remaining handlers
 are killed at once (so a second SIGTERM or SIGINT delivered through
-``signal_handler`` ends a drain early; so does a ``KeyboardInterrupt`` that
-interrupts the drain in ``serve_forever``).  A server that was stopped or
-closed cannot be started again.  A connection's socket is closed when its
+``signal_handler`` ends a drain early).  Ctrl-C needs nothing installed:
+while SIGINT has Python's default handler, ``serve_forever`` replaces it
+with one that stops the servers serving forever the same way, and raises
+``KeyboardInterrupt`` once the drain is over (a second Ctrl-C: at once).
+A server that was stopped or closed cannot be started again.  A connection's socket is closed when its
 handler returns (or fails, or is killed, or the server gives up on it).
 
 Switch points: :meth:`BaseServer.serve_forever` (until stopped),
