@@ -382,3 +382,34 @@ def test_stop_leaves_untracked_handlers_their_sockets() -> None:
         gate.set()
         assert c.recv(20) == b"still here"
     wait_until(lambda: server.active == 0)
+
+
+def test_serve_forever_holds_sigint_only_while_serving() -> None:
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        server = StreamServer(LOCAL, echo)
+        serving = corolib.spawn(server.serve_forever)
+        wait_until(lambda: server.started)
+        # Its own handler (Ctrl-C drains the server) while it serves...
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        server.stop()
+        serving.get(timeout=10)
+        # ...and Python's back afterwards.
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        # A handler the program installed itself is left alone.
+        mine = corolib.signal_handler(signal.SIGINT, lambda: None)
+        try:
+            installed = signal.getsignal(signal.SIGINT)
+            server = StreamServer(LOCAL, echo)
+            serving = corolib.spawn(server.serve_forever)
+            wait_until(lambda: server.started)
+            assert signal.getsignal(signal.SIGINT) is installed
+            server.stop()
+            serving.get(timeout=10)
+        finally:
+            mine.cancel()
+    finally:
+        signal.signal(signal.SIGINT, previous)
