@@ -195,6 +195,29 @@ def _sort(addresses: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return sorted(addresses, key=keys.__getitem__)  # stable: rule 10
 
 
+def _resolv_options(path: str = "/etc/resolv.conf") -> dict[str, int]:
+    """Return ``timeout:n`` and ``attempts:n`` from resolv.conf and RES_OPTIONS.
+
+    As the C library reads them; its defaults (when absent) are 5 s and 2.
+    """
+    found: dict[str, int] = {}
+    words: list[str] = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if fields and fields[0] == "options":
+                    words += fields[1:]
+    except OSError:
+        pass
+    words += os.environ.get("RES_OPTIONS", "").split()
+    for word in words:
+        name, _, value = word.partition(":")
+        if name in ("timeout", "attempts") and value.isdigit():
+            found[name] = max(1, int(value))
+    return found
+
+
 class DnsPythonResolver:
     """Name lookups from the hosts file and DNS, cooperatively (see the module doc).
 
@@ -224,8 +247,9 @@ class DnsPythonResolver:
             self.nameservers = ["127.0.0.1"]
         self.port = port
         self.hosts = _HostsFile(hosts_file)
-        self.timeout = float(timeout if timeout is not None else conf.timeout)
-        self.attempts = int(attempts if attempts is not None else 2)
+        options = _resolv_options()
+        self.timeout = float(timeout if timeout is not None else options.get("timeout", 5))
+        self.attempts = int(attempts if attempts is not None else options.get("attempts", 2))
         if search is not None:
             self.search = [dns.name.from_text(s) for s in search]
         else:

@@ -94,8 +94,9 @@ are killed at once (so a second SIGTERM or SIGINT delivered through
 while SIGINT has Python's default handler, ``serve_forever`` replaces it
 with one that stops the servers serving forever the same way, and raises
 ``KeyboardInterrupt`` once the drain is over (a second Ctrl-C: at once).
-A server that was stopped or closed cannot be started again.  A connection's socket is closed when its
-handler returns (or fails, or is killed, or the server gives up on it).
+A server that was stopped or closed cannot be started again.  A
+connection's socket is closed when its handler returns (or fails, or is
+killed, or the server gives up on it).
 
 Switch points: :meth:`BaseServer.serve_forever` (until stopped),
 :meth:`BaseServer.stop`, and :meth:`DatagramServer.sendto` when the

@@ -442,3 +442,40 @@ def test_environment_variable_selects_the_resolver() -> None:
     result = run_env("bogus")
     assert result.returncode != 0
     assert "COROLIB_RESOLVER='bogus'" in result.stderr and "dnspython" in result.stderr
+
+
+def test_resolv_conf_options(monkeypatch: Any) -> None:
+    monkeypatch.setenv("RES_OPTIONS", "timeout:3 attempts:4")
+    r = codns.DnsPythonResolver()
+    assert (r.timeout, r.attempts) == (3.0, 4)
+    monkeypatch.delenv("RES_OPTIONS")
+    with open("/etc/resolv.conf") as f:
+        configured = any(
+            line.split()[:1] == ["options"] and "timeout:" in line for line in f if line.strip()
+        )
+    if not configured:
+        assert codns.DnsPythonResolver().timeout == 5.0  # the C library's default
+
+
+def test_silent_server_times_out_with_eai_again() -> None:
+    silent = std_socket.socket(std_socket.AF_INET, std_socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))  # receives the queries, never answers
+    try:
+        codns.set_resolver(
+            codns.DnsPythonResolver(
+                nameservers=["127.0.0.1"],
+                port=silent.getsockname()[1],
+                hosts_file="/nonexistent",
+                timeout=0.3,
+                attempts=2,
+            )
+        )
+        t0 = time.monotonic()
+        with pytest.raises(S.gaierror) as info:
+            S.getaddrinfo("www.test", 80, S.AF_INET)
+        elapsed = time.monotonic() - t0
+        assert info.value.errno == std_socket.EAI_AGAIN
+        assert 0.6 * 0.95 <= elapsed < 10  # two attempts of 0.3 s, not fewer
+    finally:
+        codns.set_resolver(None)
+        silent.close()
