@@ -58,11 +58,19 @@ class FakeDNS:
     """
 
     def __init__(self) -> None:
-        self.udp = std_socket.socket(std_socket.AF_INET, std_socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.port = self.udp.getsockname()[1]
-        self.tcp = std_socket.socket()
-        self.tcp.bind(("127.0.0.1", self.port))
+        for _ in range(100):  # a port free for both UDP and TCP
+            self.udp = std_socket.socket(std_socket.AF_INET, std_socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = std_socket.socket()
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+        else:
+            raise RuntimeError("found no port free for both UDP and TCP")
         self.tcp.listen(16)
         self.queries: list[tuple[str, str, str]] = []  # (transport, name, type)
         self.slow_batch = 1
