@@ -7,8 +7,10 @@ life of a server: start, pause, close, the graceful stop, and
 
 from __future__ import annotations
 
+import _thread
 import errno
 import logging
+import os
 import signal as _signal
 import socket as _stdsocket
 import sys
@@ -77,8 +79,20 @@ def _on_sigint() -> None:
         Greenlet.spawn(server.stop)  # every server drains at the same time
 
 
+def _in_main_thread() -> bool:
+    # Signal handlers run in the main thread, and a server belongs to its
+    # thread: only the main thread's servers are stopped by Ctrl-C.
+    if sys.platform.startswith("linux"):
+        return _thread.get_native_id() == os.getpid()  # unaffected by monkey patching
+    import threading  # (not at import: corolib leaves threading to the program)
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def _serving_add(server: BaseServer) -> None:
     global _sigint
+    if not _in_main_thread():
+        return
     _serving[server] = None
     if _sigint is not None:
         return

@@ -413,3 +413,29 @@ def test_serve_forever_holds_sigint_only_while_serving() -> None:
             mine.cancel()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_serve_forever_in_another_thread_leaves_sigint_alone() -> None:
+    import signal
+    import threading
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    seen: list[Any] = []
+    try:
+
+        def run() -> None:
+            server = StreamServer(LOCAL, echo)
+            serving = corolib.spawn(server.serve_forever)
+            while not server.started:
+                corolib.sleep(0.005)
+            seen.append(signal.getsignal(signal.SIGINT))
+            server.stop()
+            serving.get(timeout=10)
+            corolib.get_hub().destroy()
+
+        t = threading.Thread(target=run)
+        t.start()
+        t.join(30)
+        assert seen == [signal.default_int_handler]
+    finally:
+        signal.signal(signal.SIGINT, previous)
