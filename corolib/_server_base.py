@@ -163,7 +163,7 @@ class BaseServer:
         self.set_spawn(spawn)
         self._acceptor: Greenlet | None = None
         self._closed = False  # close() was called: no more accepting
-        self._stopping = False  # stop() was called: draining the handlers
+        self._stop_begun = False  # stop() was called: draining the handlers
         self._close_event = Event()  # set by close()
         self._stopped_event = Event()  # set when stop() is complete
         self._accepting = True  # start_accepting()/stop_accepting()
@@ -344,7 +344,14 @@ class BaseServer:
         self._acceptor.name = f"{type(self).__name__}-accept-{self.server_port}"
 
     def init_socket(self) -> None:
-        """Hook run by :meth:`start` before the accept greenlet starts (listen, for TCP)."""
+        """Make the listener ready (gevent's name); run by :meth:`start`.
+
+        Calls :meth:`_prepare`, the hook subclasses extend (listen, for TCP).
+        """
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Hook run by :meth:`init_socket` before the accept greenlet starts."""
 
     def start_accepting(self) -> None:
         """Resume taking connections off the listener (after :meth:`stop_accepting`).
@@ -393,11 +400,11 @@ class BaseServer:
         _serving_add(self)
         try:
             self._close_event.wait()
-            if self._stopping:
+            if self._stop_begun:
                 self._stopped_event.wait()
         finally:
             _serving_discard(self)
-            if not self._stopped_event.is_set() and (self._stopping or not self._closed):
+            if not self._stopped_event.is_set() and (self._stop_begun or not self._closed):
                 self.stop()
         if self._interrupted:
             raise KeyboardInterrupt
@@ -431,10 +438,10 @@ class BaseServer:
         """
         if self._stopped_event.is_set():
             return
-        if self._stopping:
+        if self._stop_begun:
             self._stop_now()
             return
-        self._stopping = True
+        self._stop_begun = True
         self.close()
         pool = self.pool
         if pool is not None and getcurrent() in pool:

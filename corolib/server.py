@@ -287,7 +287,7 @@ class StreamServer(BaseServer):
     def _make_listener(self, address: tuple[Any, ...], family: int | None) -> _cosocket.socket:
         return _bind_new(address, family, _stdsocket.SOCK_STREAM)
 
-    def init_socket(self) -> None:
+    def _prepare(self) -> None:
         """Listen on the listener with :attr:`backlog` (run by :meth:`start`)."""
         # Listening again is harmless; it also applies our backlog to a
         # socket given bound but not yet listening.
