@@ -39,10 +39,10 @@ demo: thirdparty-deps
 test: lint thirdparty-deps wsgi-deps compat-deps test-python matrix test-stdlib bench-smoke
 
 # What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
-# and a real redis-server.
+# and a real redis-server; dnspython for tests/net's cooperative resolver.
 thirdparty-deps: $(VENV)/.installed
 	@scripts/ensure-deps.sh redis-server
-	@$(PY) -c 'import requests, redis' 2>/dev/null || $(PIP) requests redis
+	@$(PY) -c 'import requests, redis, dns.message' 2>/dev/null || $(PIP) requests redis dnspython
 
 # What tests/wsgi serves and drives: Flask, Django, gunicorn, requests, hypothesis, curl.
 WSGI_TEST_DEPS = flask django gunicorn requests hypothesis

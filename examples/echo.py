@@ -18,14 +18,18 @@ each handshake runs in that connection's greenlet).  It uses
 127.0.0.1 made with the ``openssl`` command; the clients verify it.
 Try it with ``openssl s_client -connect 127.0.0.1:7000``.
 
-Ctrl-C or SIGTERM stops the server gracefully: no new connections, and
-those open get ``--grace`` seconds to finish (a second Ctrl-C cuts that
-short) before they are closed; the process then exits 0.
+A client that fails its TLS handshake (or never finishes it: ``--handshake-
+timeout``, 10 s), sends a bad TLS record, resets its connection or stays
+silent longer than ``--idle-timeout`` (300 s) costs one line on stderr, not
+a traceback.  Ctrl-C or SIGTERM stops the server gracefully: no new
+connections, and those open get ``--grace`` seconds to finish (a second
+Ctrl-C cuts that short) before they are closed; the process then exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import ssl as stdssl
 import subprocess
@@ -48,8 +52,10 @@ def handle_tcp(sock: socket.socket, address: Any) -> None:
     try:
         while data := sock.recv(65536):
             sock.sendall(data)
-    except OSError:
-        pass  # reset by the peer; with TLS, also an EOF without close_notify
+    except TimeoutError:
+        raise  # the server's idle timeout: the server says so in one line
+    except OSError as exc:  # a reset, a bad TLS record (ssl.SSLError), ...
+        print(f"{address[0]}:{address[1]}: {exc}", file=sys.stderr, flush=True)
 
 
 class UDPEcho(DatagramServer):
@@ -117,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cert", help="with --tls: certificate chain file (PEM)")
     parser.add_argument("--key", help="with --tls: private key file (PEM)")
     parser.add_argument("--grace", type=float, default=5.0, help="on a stop, s left to clients")
+    parser.add_argument(
+        "--handshake-timeout", type=float, default=10.0, help="with --tls: seconds (default 10)"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=300.0, help="close silent clients (default 300 s)"
+    )
     args = parser.parse_args(argv)
     if args.tls and args.udp:
         parser.error("--tls is for TCP")
@@ -128,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else (0 if args.clients else 7000)
+    # The server's own notices (a failed or timed-out handshake, an idle
+    # client closed): one line each.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     server: StreamServer | DatagramServer
     client_tls = None
     if args.udp:
@@ -135,11 +150,20 @@ def run(args: argparse.Namespace) -> int:
     elif args.tls:
         server_tls = cossl.SSLContext(stdssl.PROTOCOL_TLS_SERVER)
         server_tls.load_cert_chain(args.cert, args.key)
-        server = StreamServer((args.host, port), handle_tcp, Group(), ssl_context=server_tls)
+        server = StreamServer(
+            (args.host, port),
+            handle_tcp,
+            Group(),
+            ssl_context=server_tls,
+            handshake_timeout=args.handshake_timeout,
+            idle_timeout=args.idle_timeout,
+        )
         client_tls = cossl.SSLContext(stdssl.PROTOCOL_TLS_CLIENT)
         client_tls.load_verify_locations(args.cert)
     else:
-        server = StreamServer((args.host, port), handle_tcp, spawn=Group())
+        server = StreamServer(
+            (args.host, port), handle_tcp, spawn=Group(), idle_timeout=args.idle_timeout
+        )
     kind = "UDP" if args.udp else "TLS" if args.tls else "TCP"
 
     def started() -> None:

@@ -324,3 +324,118 @@ def test_handler_timeout_without_idle_timeout_is_the_handlers(capsys: Any) -> No
         with connect(server) as c:
             assert c.recv(10) == b""
     assert "TimeoutError" in capsys.readouterr().err
+
+
+# ---- bookkeeping edge cases --------------------------------------------------------------
+
+
+def test_spawn_none_failing_handler_is_reported_and_server_goes_on(capsys: Any) -> None:
+    def handle(sock: socket.socket, address: Any) -> None:
+        data = sock.recv(10)
+        if data == b"boom":
+            raise ValueError("handler failed")
+        sock.sendall(data)
+
+    with StreamServer(LOCAL, handle, spawn=None) as server:
+        with connect(server) as c:
+            c.sendall(b"boom")
+            assert c.recv(10) == b""
+        with connect(server) as c:
+            c.sendall(b"fine")
+            assert c.recv(10) == b"fine"
+        wait_until(lambda: server.active == 0)
+        assert server.started
+    err = capsys.readouterr().err
+    assert "ValueError: handler failed" in err
+    assert "could not start" not in err
+
+
+def test_connection_whose_handler_never_ran_is_closed_by_stop() -> None:
+    ran = []
+    server = StreamServer(LOCAL, lambda sock, address: ran.append(address))
+    server.init_socket()  # listening, but no accept greenlet: we accept by hand
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as c:
+        wait_until(lambda: accept_queue(server) == 1)
+        args = server.do_read()
+        assert args is not None
+        server.do_handle(*args)  # spawned, not yet run
+        assert server.pool is not None
+        server.pool.kill(block=False)  # killed before it ran (as by a stop under load)
+        server.stop()
+        assert c.recv(10) == b""  # and its socket is closed all the same
+    assert not ran
+
+
+def test_stop_leaves_untracked_handlers_their_sockets() -> None:
+    # Handlers started by a plain callable are not the server's to stop.
+    gate = Event()
+
+    def handle(sock: socket.socket, address: Any) -> None:
+        gate.wait()
+        sock.sendall(b"still here")
+
+    server = StreamServer(LOCAL, handle, spawn=corolib.spawn)
+    server.start()
+    with connect(server) as c:
+        wait_until(lambda: server.active == 1)
+        server.stop(timeout=0.01)
+        gate.set()
+        assert c.recv(20) == b"still here"
+    wait_until(lambda: server.active == 0)
+
+
+def test_serve_forever_holds_sigint_only_while_serving() -> None:
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        server = StreamServer(LOCAL, echo)
+        serving = corolib.spawn(server.serve_forever)
+        wait_until(lambda: server.started)
+        # Its own handler (Ctrl-C drains the server) while it serves...
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        server.stop()
+        serving.get(timeout=10)
+        # ...and Python's back afterwards.
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        # A handler the program installed itself is left alone.
+        mine = corolib.signal_handler(signal.SIGINT, lambda: None)
+        try:
+            installed = signal.getsignal(signal.SIGINT)
+            server = StreamServer(LOCAL, echo)
+            serving = corolib.spawn(server.serve_forever)
+            wait_until(lambda: server.started)
+            assert signal.getsignal(signal.SIGINT) is installed
+            server.stop()
+            serving.get(timeout=10)
+        finally:
+            mine.cancel()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_serve_forever_in_another_thread_leaves_sigint_alone() -> None:
+    import signal
+    import threading
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    seen: list[Any] = []
+    try:
+
+        def run() -> None:
+            server = StreamServer(LOCAL, echo)
+            serving = corolib.spawn(server.serve_forever)
+            while not server.started:
+                corolib.sleep(0.005)
+            seen.append(signal.getsignal(signal.SIGINT))
+            server.stop()
+            serving.get(timeout=10)
+            corolib.get_hub().destroy()
+
+        t = threading.Thread(target=run)
+        t.start()
+        t.join(30)
+        assert seen == [signal.default_int_handler]
+    finally:
+        signal.signal(signal.SIGINT, previous)

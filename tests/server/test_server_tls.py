@@ -171,6 +171,56 @@ def test_handshake_deadline_cuts_off_a_trickling_client(cert: tuple[str, str], c
     assert any("timed out" in r.getMessage() for r in caplog.records)
 
 
+def test_client_hello_in_pieces_is_served(cert: tuple[str, str]) -> None:
+    """The server waits for the whole first record before making its TLS state;
+    a hello that arrives in pieces (header split, body split) is then served
+    normally, and later reads are not held back by that wait."""
+    import time
+
+    client = stdssl.create_default_context(cafile=cert[1])
+    incoming, outgoing = stdssl.MemoryBIO(), stdssl.MemoryBIO()
+    tls = client.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    with StreamServer(LOCAL, echo, ssl_context=server_context(cert)) as server:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+            try:
+                tls.do_handshake()
+            except stdssl.SSLWantReadError:
+                pass
+            hello = outgoing.read()
+            assert hello[0] == 0x16 and len(hello) > 10
+            for piece in (hello[:2], hello[2:7], hello[7:-1], hello[-1:]):
+                sock.sendall(piece)
+                corolib.sleep(0.05)  # the pieces arrive apart (the point of the test)
+
+            def pump() -> None:
+                if outgoing.pending:
+                    sock.sendall(outgoing.read())
+                data = sock.recv(65536)
+                assert data, "the server closed the connection"
+                incoming.write(data)
+
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except stdssl.SSLWantReadError:
+                    assert time.monotonic() < deadline
+                    pump()
+            if outgoing.pending:
+                sock.sendall(outgoing.read())
+            tls.write(b"a")  # one byte: must not wait for a low-water mark
+            sock.sendall(outgoing.read())
+            got = b""
+            while not got:
+                incoming.write(sock.recv(65536))
+                try:
+                    got = tls.read(10)
+                except stdssl.SSLWantReadError:
+                    pass
+            assert got == b"a"
+
+
 STALLED_SERVER = """
 import ctypes, gc, os, resource, signal, ssl, sys
 import corolib
@@ -275,6 +325,8 @@ def test_stalled_handshakes_are_closed_at_the_timeout(
                 s.setblocking(False)
                 sel.register(s, selectors.EVENT_READ)
                 stalled.append(s)
+            wait_for(lambda: fds() >= base_fds + count, "not all stalled connections accepted")
+            peak = report()
             normal_client()  # still served while they stall
             open_ = len(stalled)
             first_close = None
@@ -300,6 +352,9 @@ def test_stalled_handshakes_are_closed_at_the_timeout(
             after = report()
             assert after[0] - base[0] < 200, (base, after)  # GC objects: nothing left behind
             residue.append(after[2] - base[2])
+            # While stalled, a connection holds a socket and a greenlet, not
+            # TLS state (that is made once the ClientHello is all here).
+            assert (peak[2] - base[2]) / count < 20, (base, peak)  # KiB each
         # Memory: what the first round left (free lists and caches grown to
         # the high-water mark, heap fragmentation) is bounded, and the second
         # round, as large, adds nothing to it.
