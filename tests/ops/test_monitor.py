@@ -9,7 +9,7 @@ import time
 import pytest
 
 import corolib
-from corolib import events
+from corolib import _core, events
 from corolib.config import config
 
 HOG = """
@@ -239,3 +239,54 @@ def test_monitor_stops_with_its_hub_thread():
     t.join(10)
     assert not t.is_alive()
     assert started[0].join(5.0), "the monitor of a destroyed hub kept running"
+
+
+# ---- the sampler itself (corolib._core.HubWatch) ------------------------------------
+
+
+def watch_in_thread(watch, *args):
+    out = []
+    t = threading.Thread(target=lambda: out.append(watch.wait(*args)))
+    t.start()
+    return t, out
+
+
+def test_hubwatch_finds_a_hub_that_resumes_nothing():
+    hub = corolib.get_hub()
+    watch = _core.HubWatch()
+    t, out = watch_in_thread(watch, hub, 0.005, 0.05, 30.0)
+    deadline = time.monotonic() + 20
+    while not out:  # this thread computes; the hub neither resumes nor polls
+        assert time.monotonic() < deadline
+    t.join(10)
+    switches, blocked = out[0]
+    assert switches == hub.statistics()["switches"]
+    assert blocked >= 0.05
+
+
+def test_hubwatch_ignores_a_polling_hub_and_stops_at_once():
+    hub = corolib.get_hub()
+    watch = _core.HubWatch()
+    t, out = watch_in_thread(watch, hub, 0.005, 0.05, 0.3)
+    while t.is_alive():
+        corolib.sleep(0.01)  # the hub polls: idle is not blocked
+    assert out == [None]
+    t, out = watch_in_thread(watch, hub, 0.005, 60.0, 60.0)
+    start = time.monotonic()
+    watch.stop()
+    t.join(10)
+    assert out == [None] and watch.stopped
+    assert time.monotonic() - start < 5
+    assert watch.wait(hub, 0.005, 60.0, 60.0) is None  # stopped for good
+
+
+def test_hubwatch_arguments():
+    watch = _core.HubWatch()
+    with pytest.raises(TypeError):
+        watch.wait(object(), 0.01, 0.1, 1.0)
+    with pytest.raises(ValueError, match="tick"):
+        watch.wait(corolib.get_hub(), 0, 0.1, 1.0)
+    with pytest.raises(ValueError, match="threshold"):
+        watch.wait(corolib.get_hub(), 0.01, float("nan"), 1.0)
+    with pytest.raises(TypeError):
+        _core.HubWatch(1)
