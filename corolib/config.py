@@ -196,10 +196,10 @@ SETTINGS: tuple[Setting, ...] = (
         "resolver_threads",
         "COROLIB_RESOLVER_THREADS",
         _parse_count(1, 10_000),
-        lambda: 50,
-        "50",
-        "OS threads for the thread resolver's lookups (a slow DNS server holds one "
-        "thread per lookup in flight).",
+        lambda: 100,
+        "100",
+        "Most OS threads the thread resolver runs lookups on (a slow DNS server "
+        "holds one thread per lookup in flight); corolib.dns.set_max_threads().",
     ),
 )
 
