@@ -137,7 +137,9 @@ class PeriodicMonitoringThread:
         """The monitored hub, or None once it is gone."""
         return self._hub_ref()
 
-    def add_monitoring_function(self, function: Callable[[Any], object], period: float) -> None:
+    def add_monitoring_function(
+        self, function: Callable[[Any], object], period: float | None
+    ) -> None:
         """Call ``function(hub)`` every ``period`` seconds, in the monitor thread.
 
         ``period`` None removes it.  It must not call hub functions.
