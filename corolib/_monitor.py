@@ -3,20 +3,22 @@
 A greenlet that runs without yielding keeps its hub -- and every other
 greenlet of that thread -- from running.  The monitor notices it without
 any cost on the switch path: the hub counts the greenlets it resumes
-(``hub.switches``, kept in C anyway), and the monitor samples that count,
-the greenlet running now and how many greenlets wait, a few times per
-``max_blocking_time``.  When the count has not moved for
-``max_blocking_time`` while a greenlet other than the hub runs and someone
-waits, that greenlet is blocking: the monitor sends
+(``hub.switches``, kept in C anyway) and flags when it is blocked polling
+for events.  The monitor samples both a few times per
+``max_blocking_time`` *without taking the GIL* (``_core.HubWatch``, in C),
+so a busy hub never has to hand the GIL over to it.  When the count has
+not moved for ``max_blocking_time`` while the hub was not polling, the
+monitor takes the GIL once, and if a greenlet other than the hub runs and
+someone waits, that greenlet is blocking: the monitor sends
 :class:`corolib.events.EventLoopBlocked` and prints one report (the
 greenlet, its function, its current stack, how long so far).  One report
 per blocking stretch, however long it lasts.
 
 Sampling every quarter of the threshold means a stretch is reported
 between 1x and 1.25x the threshold after it began (plus the interpreter's
-switch interval, 5 ms, for the GIL), and the time it reports is exact to
-a quarter of the threshold.  Code that blocks in C *holding* the GIL
-cannot be seen until it returns.
+switch interval, 5 ms, to get the GIL), and the time it reports is exact
+to a quarter of the threshold.  Code that blocks in C *holding* the GIL
+is reported only once it returns.
 
 The thread is started with the real ``_thread`` functions captured at
 import, so monkey patching never turns it into a greenlet, and it never
@@ -105,11 +107,8 @@ class PeriodicMonitoringThread:
         self.hub_thread_ident: int = ident
         self.max_blocking_time: float = config.max_blocking_time
         self.print_reports: bool = config.monitor_print_blocking_reports
-        self._tick = min(max(self.max_blocking_time / 4, 0.002), 0.25)
-        # Blocking detection state (monitor thread only).
-        self._last: tuple[int, int] | None = None
-        self._since = 0.0
-        self._reported = False
+        self._tick = min(max(self.max_blocking_time / 4, 0.001), 0.25)
+        self._watch = _core.HubWatch()
         #: how many blocking stretches were reported
         self.reports = 0
         self._ignored: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -117,12 +116,10 @@ class PeriodicMonitoringThread:
         self.max_memory_usage: int | None = config.max_memory_usage
         self._memory_exceeded = False
         self._memory_peak = 0
-        self._functions: list[list[Any]] = [[self.monitor_blocking, 0.0, 0.0]]
+        self._functions: list[list[Any]] = []
         if self.max_memory_usage is not None and _owns_memory_check(ident):
             self._functions.append([self.monitor_memory_usage, config.memory_monitor_period, 0.0])
-        # Stopping: kill() releases _stop; the thread holds _done while it runs.
-        self._stop = _allocate_lock()
-        self._stop.acquire()
+        # The thread holds _done while it runs.
         self._done = _allocate_lock()
         self._done.acquire()
         self.pid = os.getpid()
@@ -140,7 +137,9 @@ class PeriodicMonitoringThread:
         """The monitored hub, or None once it is gone."""
         return self._hub_ref()
 
-    def add_monitoring_function(self, function: Callable[[Any], object], period: float) -> None:
+    def add_monitoring_function(
+        self, function: Callable[[Any], object], period: float | None
+    ) -> None:
         """Call ``function(hub)`` every ``period`` seconds, in the monitor thread.
 
         ``period`` None removes it.  It must not call hub functions.
@@ -160,11 +159,8 @@ class PeriodicMonitoringThread:
         self._ignored.discard(_core.getcurrent())
 
     def kill(self) -> None:
-        """Stop the thread (returns at once; it exits within one tick)."""
-        try:
-            self._stop.release()
-        except RuntimeError:
-            pass  # already stopped
+        """Stop the thread (returns at once; it exits right away)."""
+        self._watch.stop()
 
     def join(self, timeout: float = 5.0) -> bool:
         """Wait until the thread has exited; True if it has."""
@@ -179,42 +175,48 @@ class PeriodicMonitoringThread:
 
     def _run(self) -> None:
         try:
-            while not self._stop.acquire(timeout=self._tick):
+            while not self._watch.stopped:
                 hub = self._hub_ref()
-                if hub is None:
+                if hub is None or _core._hub_monitor_state(hub) is None:
                     break
+                # Without the GIL until a suspect or the next periodic function.
+                now = _monotonic()
+                budget = 1.0
+                for _, period, last in self._functions:
+                    budget = min(budget, max(last + period - now, 0.001))
+                suspect = self._watch.wait(hub, self._tick, self.max_blocking_time, budget)
+                if suspect is not None:
+                    self._guarded(self.monitor_blocking, hub, *suspect)
                 now = _monotonic()
                 for entry in self._functions:
                     function, period, last = entry
-                    if now - last < period:
-                        continue
-                    entry[2] = now
-                    try:
-                        if function(hub) is False:
-                            return
-                    except Exception:  # noqa: BLE001 - the monitor must keep going
-                        _print_exc(f"corolib monitor: {function!r} failed")
+                    if now - last >= period:
+                        entry[2] = now
+                        self._guarded(function, hub)
                 del hub
         finally:
             self._done.release()
 
-    def monitor_blocking(self, hub: Any) -> bool:
-        """One sample; report the running greenlet if it blocks.  False: stop."""
+    def _guarded(self, function: Callable[..., object], *args: Any) -> None:
+        try:
+            function(*args)
+        except Exception:  # noqa: BLE001 - the monitor must keep going
+            _print_exc(f"corolib monitor: {function!r} failed")
+
+    def monitor_blocking(self, hub: Any, resumes: int, blocked: float) -> bool:
+        """Report the running greenlet if it is still blocking; True if reported.
+
+        Called when the hub has resumed nothing for ``blocked`` seconds (its
+        count stayed at ``resumes``) while not polling.
+        """
         state = _core._hub_monitor_state(hub)
         if state is None:
             return False
-        resumes, current, waiting = state
-        now = _monotonic()
-        key = (resumes, id(current))
-        if key != self._last or current is hub or waiting == 0:
-            self._last = key
-            self._since = now
-            self._reported = False
-            return True
-        blocked = now - self._since
-        if self._reported or blocked < self.max_blocking_time or current in self._ignored:
-            return True
-        self._reported = True
+        now_resumes, current, waiting = state
+        if now_resumes != resumes or current is hub or waiting == 0:
+            return False  # over, or the hub itself, or nobody is kept waiting
+        if current in self._ignored:
+            return False
         self.reports += 1
         self.report_blocking(hub, current, blocked)
         return True

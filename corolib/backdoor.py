@@ -18,7 +18,9 @@ anything the process can.  So the server binds loopback only: a host of
 ``""``/``None`` (or a bare port number) means ``127.0.0.1``.  Any other
 address is bound only when given explicitly, and then with a
 :class:`BackdoorWarning`.  Reaching it from elsewhere is best done through
-an SSH tunnel.
+an SSH tunnel.  A string listener is a Unix socket path, made readable and
+writable by the process's user only (mode 0600, set before it listens):
+file permissions are then the authentication (``nc -U path``).
 
 Limits: at most ``max_connections`` sessions at once (16; more are told so
 and closed), lines up to 64 KiB.  ``stop()`` closes the listener and ends
@@ -203,6 +205,18 @@ def _loopback_address(listener: Any, stacklevel: int) -> tuple[str, int]:
     return (host, port)
 
 
+def _unix_listener(path: str, backlog: int) -> _socket.socket:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o600)  # before listen(): nobody else ever connects
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -215,10 +229,11 @@ def _is_loopback(host: str) -> bool:
 class BackdoorServer:
     """A Python console per TCP connection (see the module's documentation).
 
-    ``listener``: ``(host, port)``, a port number (loopback), or a
-    listening socket.  ``locals``: the names each console starts with (each
-    connection gets its own copy).  ``banner``: printed on connect
-    (default: Python's version and the process id).
+    ``listener``: ``(host, port)``, a port number (loopback), a Unix
+    socket path (mode 0600), or a listening socket.  ``locals``: the names
+    each console starts with (each connection gets its own copy).
+    ``banner``: printed on connect (default: Python's version and the
+    process id).
     """
 
     def __init__(
@@ -232,6 +247,7 @@ class BackdoorServer:
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
+        self._unix_path: str | None = None
         self.locals = dict(locals) if locals is not None else {}
         self.banner = banner
         self.max_connections = max_connections
@@ -249,6 +265,9 @@ class BackdoorServer:
                     listener.family, listener.type, listener.proto, fileno=listener.detach()
                 )
             self.socket = listener
+        elif isinstance(listener, (str, os.PathLike)):
+            self._unix_path = os.fspath(listener)
+            self.socket = _unix_listener(self._unix_path, backlog)
         else:
             address = _loopback_address(listener, stacklevel=2)
             family = _socket.AF_INET6 if ":" in address[0] else _socket.AF_INET
@@ -296,6 +315,11 @@ class BackdoorServer:
 
     def stop(self, timeout: float | None = 1.0) -> None:
         """Close the listener and end every session (waits up to ``timeout``)."""
+        if not self.closed and self._unix_path is not None:
+            try:
+                os.unlink(self._unix_path)
+            except OSError:
+                pass
         self.closed = True
         self.socket.close()
         acceptor, self._acceptor = self._acceptor, None

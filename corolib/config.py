@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Config", "ConfigError", "Setting", "SETTINGS", "config", "describe"]
@@ -119,16 +118,29 @@ def _dev_mode() -> bool:
     return bool(sys.flags.dev_mode)
 
 
-@dataclass(frozen=True)
 class Setting:
     """One setting: its attribute name, variable, parser, default and meaning."""
 
-    name: str
-    env: str
-    parse: Callable[[object], Any]
-    default: Callable[[], Any]
-    default_doc: str
-    doc: str
+    __slots__ = ("name", "env", "parse", "default", "default_doc", "doc")
+
+    def __init__(
+        self,
+        name: str,
+        env: str,
+        parse: Callable[[object], Any],
+        default: Callable[[], Any],
+        default_doc: str,
+        doc: str,
+    ) -> None:
+        self.name = name
+        self.env = env
+        self.parse = parse
+        self.default = default
+        self.default_doc = default_doc
+        self.doc = doc
+
+    def __repr__(self) -> str:
+        return f"<Setting {self.name} ({self.env})>"
 
 
 #: Every setting, in the order of the docs' table.
@@ -196,10 +208,10 @@ SETTINGS: tuple[Setting, ...] = (
         "resolver_threads",
         "COROLIB_RESOLVER_THREADS",
         _parse_count(1, 10_000),
-        lambda: 50,
-        "50",
-        "OS threads for the thread resolver's lookups (a slow DNS server holds one "
-        "thread per lookup in flight).",
+        lambda: 100,
+        "100",
+        "Most OS threads the thread resolver runs lookups on (a slow DNS server "
+        "holds one thread per lookup in flight); corolib.dns.set_max_threads().",
     ),
 )
 

@@ -33,7 +33,8 @@ other subscribers still get the event; one raised by a subscriber of a
 patch event propagates to the code that patches (that is how
 :class:`DoNotPatch` vetoes).
 
-This module imports nothing else from corolib, so anything may import it.
+This module imports nothing else from corolib, so anything may import it,
+and nothing costly (no dataclasses: ``import corolib`` imports it).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -86,12 +86,27 @@ def notify_quietly(event: object) -> None:
                 pass
 
 
-@dataclass
-class Event:
+class _Record:
+    """Base of the event classes: repr and equality from ``_fields``."""
+
+    _fields: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self._fields)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+
+class Event(_Record):
     """Base class of the events corolib's monitor sends."""
 
 
-@dataclass
 class EventLoopBlocked(Event):
     """A greenlet ran ``blocking_time`` seconds (so far) without yielding.
 
@@ -101,31 +116,54 @@ class EventLoopBlocked(Event):
     ``stack``: its current stack, formatted.
     """
 
-    greenlet: Any = None
-    blocking_time: float = 0.0
-    info: list[str] = field(default_factory=list)
-    hub: Any = None
-    function: str = ""
-    stack: list[str] = field(default_factory=list)
+    _fields = ("greenlet", "blocking_time", "info", "hub", "function", "stack")
+
+    def __init__(
+        self,
+        greenlet: Any = None,
+        blocking_time: float = 0.0,
+        info: list[str] | None = None,
+        hub: Any = None,
+        function: str = "",
+        stack: list[str] | None = None,
+    ) -> None:
+        self.greenlet = greenlet
+        self.blocking_time = blocking_time
+        self.info: list[str] = [] if info is None else info
+        self.hub = hub
+        self.function = function
+        self.stack: list[str] = [] if stack is None else stack
 
 
-@dataclass
 class MemoryUsageThresholdExceeded(Event):
     """Resident memory ``mem_usage`` (bytes) went over ``max_allowed``."""
 
-    mem_usage: int = 0
-    max_allowed: int = 0
-    memory_info: dict[str, int] = field(default_factory=dict)
+    _fields = ("mem_usage", "max_allowed", "memory_info")
+
+    def __init__(
+        self, mem_usage: int = 0, max_allowed: int = 0, memory_info: dict[str, int] | None = None
+    ) -> None:
+        self.mem_usage = mem_usage
+        self.max_allowed = max_allowed
+        self.memory_info: dict[str, int] = {} if memory_info is None else memory_info
 
 
-@dataclass
 class MemoryUsageUnderThreshold(Event):
     """Resident memory went back under ``max_allowed``; it peaked at ``max_memory_usage``."""
 
-    mem_usage: int = 0
-    max_allowed: int = 0
-    max_memory_usage: int = 0
-    memory_info: dict[str, int] = field(default_factory=dict)
+    _fields = ("mem_usage", "max_allowed", "max_memory_usage", "memory_info")
+
+    def __init__(
+        self,
+        mem_usage: int = 0,
+        max_allowed: int = 0,
+        max_memory_usage: int = 0,
+        memory_info: dict[str, int] | None = None,
+    ) -> None:
+        self.mem_usage = mem_usage
+        self.max_allowed = max_allowed
+        self.max_memory_usage = max_memory_usage
+        self.memory_info: dict[str, int] = {} if memory_info is None else memory_info
 
 
 # ---- monkey patching (sent by corolib.monkey) ---------------------------------
@@ -135,27 +173,37 @@ class DoNotPatch(BaseException):  # noqa: N818 - gevent's name for the same thin
     """Raise from a ``Will...`` event subscriber to veto that patching."""
 
 
-@dataclass
-class PatchEvent:
+class PatchEvent(_Record):
     """Base class of every patching event."""
 
 
-@dataclass
-class WillPatchAll(PatchEvent):
+class _AllPatchEvent(PatchEvent):
+    _fields = ("arguments",)
+
+    def __init__(self, arguments: dict[str, Any] | None = None) -> None:
+        self.arguments: dict[str, Any] = {} if arguments is None else arguments
+
+
+class WillPatchAll(_AllPatchEvent):
     """``patch_all()`` is about to patch; ``arguments`` are its effective arguments."""
 
-    arguments: dict[str, Any] = field(default_factory=dict)
 
-
-@dataclass
-class DidPatchAll(PatchEvent):
+class DidPatchAll(_AllPatchEvent):
     """``patch_all()`` is done; ``arguments`` are its effective arguments."""
 
-    arguments: dict[str, Any] = field(default_factory=dict)
+
+class _ModulePatchEvent(PatchEvent):
+    _fields = ("name", "target", "source")
+
+    def __init__(
+        self, name: str = "", target: ModuleType | None = None, source: ModuleType | None = None
+    ) -> None:
+        self.name = name
+        self.target = target
+        self.source = source
 
 
-@dataclass
-class WillPatchModule(PatchEvent):
+class WillPatchModule(_ModulePatchEvent):
     """A module is about to be patched.
 
     ``name``: what is patched (``"socket"``, ``"thread"``...); ``target``:
@@ -163,15 +211,6 @@ class WillPatchModule(PatchEvent):
     replacements come from (None when there is no single one).
     """
 
-    name: str = ""
-    target: ModuleType | None = None
-    source: ModuleType | None = None
 
-
-@dataclass
-class DidPatchModule(PatchEvent):
+class DidPatchModule(_ModulePatchEvent):
     """A module was patched (same fields as :class:`WillPatchModule`)."""
-
-    name: str = ""
-    target: ModuleType | None = None
-    source: ModuleType | None = None

@@ -55,7 +55,10 @@ class Hub(_core.Hub):
         super().__init__()
         _all_hubs.add(self)
         if config.monitor_thread:
-            self.start_periodic_monitoring_thread()
+            try:
+                self.start_periodic_monitoring_thread()
+            except Exception as exc:  # noqa: BLE001 - the hub works without it
+                self.exception_stream.write(f"corolib: no monitor thread for {self!r}: {exc}\n")
 
     def start_periodic_monitoring_thread(self) -> PeriodicMonitoringThread:
         """Start (or return) this hub's monitor thread, whatever the configuration."""

@@ -534,7 +534,7 @@ run_entry(cl_hub *hub, cl_entry *e)
         if (p->state != CL_PARK_READY || p->g == NULL) {
             return 0;
         }
-        hub->switches++;
+        CL_HUB_COUNT_RESUME(hub);
         r = cl__switch_to(ts, p->g, Py_NewRef(cl__empty_tuple), NULL);
         break;
     }
@@ -553,7 +553,7 @@ run_entry(cl_hub *hub, cl_entry *e)
             Py_XDECREF(e->c);
             return 0;
         }
-        hub->switches++;
+        CL_HUB_COUNT_RESUME(hub);
         r = cl__switch_to(ts, g, e->b, e->c);
         Py_DECREF(g);
         break;
@@ -756,9 +756,11 @@ cl__hub_run(cl_hub *hub)
         }
         else {
             cl__timers_arm(hub);
+            __atomic_store_n(&hub->polling, 1, __ATOMIC_RELAXED);
             Py_BEGIN_ALLOW_THREADS
             err = cl_loop_run(&hub->loop, UV_RUN_ONCE);
             Py_END_ALLOW_THREADS
+            __atomic_store_n(&hub->polling, 0, __ATOMIC_RELAXED);
         }
         if (err < 0 && err != UV_EBUSY) {
             PyErr_Format(PyExc_SystemError, "corolib: uv_run failed (%d)", err);

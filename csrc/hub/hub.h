@@ -234,11 +234,17 @@ struct cl_hub {
     /* joiners of Hub.join(): woken when the loop runs out of work */
     cl_parklist joiners;
 
+    /* Read without the GIL by the monitor thread (py/introspect.c): written
+     * with relaxed atomic stores, which compile to plain stores. */
     uint64_t switches;          /* statistics: greenlets resumed */
+    int polling;                /* 1 while blocked in uv_run, GIL released */
     uint64_t recv_skipped;      /* statistics: recv calls the read hint spared */
     PyObject *exiting;          /* GreenletExit thrown into the hub itself:
                                    its loop unwinds and re-raises it */
 };
+
+#define CL_HUB_COUNT_RESUME(hub) \
+    __atomic_store_n(&(hub)->switches, (hub)->switches + 1, __ATOMIC_RELAXED)
 
 #define CL_HUB_CHECK(op) PyObject_TypeCheck((op), &cl__hub_type)
 

@@ -163,7 +163,9 @@ task_traverse(cl_task *self, visitproc visit, void *arg)
         Py_VISIT(self->start_timer);
         Py_VISIT(self->hub);
     }
-    Py_VISIT(self->spawner);
+    /* Not self->spawner: a weakref without a callback holds no strong
+     * reference, so no cycle can pass through it, and leaving it out keeps
+     * collections from paying for it on every task. */
     return cl__greenlet_type.tp_traverse((PyObject *)self, visit, arg);
 }
 

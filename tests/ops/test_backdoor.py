@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -143,3 +144,22 @@ def test_explicit_other_address_warns():
     with pytest.warns(BackdoorWarning, match="0.0.0.0"):
         with pytest.raises(OverflowError):
             BackdoorServer(("0.0.0.0", 70000))
+
+
+def test_unix_socket_is_private_and_removed_on_stop(tmp_path):
+    path = str(tmp_path / "backdoor.sock")
+    srv = BackdoorServer(path, locals={"answer": 21})
+    srv.start()
+    try:
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        sock = csocket.socket(csocket.AF_UNIX, csocket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(path)
+        c = Client.__new__(Client)
+        c.sock, c.buf = sock, b""
+        c.read_until(PROMPT)
+        assert c.run("answer + 1") == "22\n"
+        c.close()
+    finally:
+        srv.stop()
+    assert not os.path.exists(path)

@@ -60,7 +60,7 @@ def test_good_values():
             "COROLIB_MONITOR_MEMORY_PERIOD": "2",
             "COROLIB_THREADPOOL_SIZE": " 32 ",
             "COROLIB_RESOLVER": "DNSPython",
-            "COROLIB_RESOLVER_THREADS": "100",
+            "COROLIB_RESOLVER_THREADS": "200",
         }
     )
     assert c.as_dict() == {
@@ -71,7 +71,7 @@ def test_good_values():
         "memory_monitor_period": 2.0,
         "threadpool_size": 32,
         "resolver": "dnspython",
-        "resolver_threads": 100,
+        "resolver_threads": 200,
     }
     assert Config({"COROLIB_MONITOR_MEMORY_MAX": "0"}).max_memory_usage is None
     assert Config({"COROLIB_MONITOR_MEMORY_MAX": "2g"}).max_memory_usage == 2 << 30
@@ -83,6 +83,7 @@ def test_defaults():
     assert c.max_blocking_time == 0.1
     assert c.threadpool_size == 10
     assert c.resolver == "thread"
+    assert c.resolver_threads == 100
     assert c.max_memory_usage is None
 
 

@@ -46,3 +46,28 @@ def test_notify_quietly_keeps_going(capfd):
         events.subscribers[:] = saved
     assert got == [event]
     assert "subscriber bug" in capfd.readouterr().err
+
+
+def test_event_classes_are_distinct_records():
+    from corolib import events
+
+    will, did = events.WillPatchAll({"socket": True}), events.DidPatchAll({"socket": True})
+    assert not isinstance(did, events.WillPatchAll) and not isinstance(will, events.DidPatchAll)
+    assert will == events.WillPatchAll({"socket": True}) and will != did
+    assert repr(did) == "DidPatchAll(arguments={'socket': True})"
+    blocked = events.EventLoopBlocked(blocking_time=0.5, function="f")
+    assert blocked.info == [] and blocked.stack == [] and blocked.greenlet is None
+    assert isinstance(blocked, events.Event)
+
+
+def test_import_stays_cheap(run_python):
+    # The ops modules ride along with `import corolib`: nothing heavy with them.
+    result = run_python(
+        """
+        import sys, corolib
+        corolib.get_hub()
+        heavy = {"dataclasses", "inspect", "ast", "dis"} & set(sys.modules)
+        print(sorted(heavy))
+        """
+    )
+    result.expect(0, stdout="[]\n")
