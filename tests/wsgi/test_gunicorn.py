@@ -15,7 +15,7 @@ import pytest
 import requests
 from wsgiutil import HERE, free_port
 
-WORKERS = ["corolib.gunicorn.Worker", "corolib.gunicorn.PyWSGIWorker"]
+WORKERS = ["corolib.gunicorn.Worker", "corolib.gunicorn.GunicornParserWorker"]
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
 
@@ -97,7 +97,7 @@ def test_one_worker_serves(gunicorn, worker: str, tmp_path) -> None:
         pids = {s.get(g.url("/pid"), timeout=10).text for _ in range(5)}
         assert len(pids) == 1
     module = requests.get(g.url("/env"), timeout=10).text
-    assert module.endswith("corolib.pywsgi" if "PyWSGI" in worker else "gunicorn.http.body")
+    assert module.endswith("gunicorn.http.body" if "Parser" in worker else "corolib.pywsgi")
     g.wait_for(lambda: access.exists() and "GET /pid HTTP/1.1" in access.read_text(), "access log")
     assert '"GET /pid HTTP/1.1" 200' in access.read_text()
     assert "MonkeyPatchWarning" not in g.log()
@@ -129,7 +129,7 @@ def test_graceful_term_with_requests_in_flight(gunicorn, worker: str) -> None:
 
 
 def test_worker_sigkilled_is_replaced(gunicorn) -> None:
-    g = gunicorn("corolib.gunicorn.Worker", "-w", "2")
+    g = gunicorn("corolib.gunicorn.PyWSGIWorker", "-w", "2")
     g.wait_for(lambda: g.log().count("Booting worker") >= 2, "two workers")
     victim = g.pid()
     os.kill(victim, signal.SIGKILL)
@@ -141,8 +141,9 @@ def test_worker_sigkilled_is_replaced(gunicorn) -> None:
     assert victim not in pids
 
 
-def test_max_requests_restarts(gunicorn) -> None:
-    g = gunicorn("corolib.gunicorn.PyWSGIWorker", "-w", "1", "--max-requests", "5")
+@pytest.mark.parametrize("worker", WORKERS)
+def test_max_requests_restarts(gunicorn, worker: str) -> None:
+    g = gunicorn(worker, "-w", "1", "--max-requests", "5")
     first = g.pid()
     seen = {first}
     deadline = time.monotonic() + 30
@@ -169,7 +170,7 @@ def test_timeout_blocked_hub_is_killed(gunicorn) -> None:
 
 
 def test_signals(gunicorn) -> None:
-    g = gunicorn("corolib.gunicorn.PyWSGIWorker", "-w", "1")
+    g = gunicorn("corolib.gunicorn.Worker", "-w", "1")
     worker = g.pid()
     os.kill(worker, signal.SIGUSR1)  # reopen logs: the worker goes on
     g.wait_for(lambda: g.pid() == worker, "the worker after USR1")
@@ -215,3 +216,18 @@ def test_tls(gunicorn, tmp_path) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
+
+
+def test_hooks(gunicorn, tmp_path) -> None:
+    marks = tmp_path / "hooks.txt"
+    conf = tmp_path / "conf.py"
+    conf.write_text(
+        "def pre_request(worker, req):\n"
+        f"    open({str(marks)!r}, 'a').write('pre %s %s\\n' % (req.method, req.path))\n"
+        "def post_request(worker, req, environ, resp):\n"
+        f"    open({str(marks)!r}, 'a').write('post %s %s\\n' % (req.path, resp.status))\n"
+    )
+    g = gunicorn("corolib.gunicorn.Worker", "-w", "1", "-c", str(conf))
+    requests.get(g.url("/pid?x=1"), timeout=10)
+    g.wait_for(lambda: marks.exists() and "post /pid" in marks.read_text(), "the hooks")
+    assert "pre GET /pid\n" in marks.read_text() and "post /pid 200 OK\n" in marks.read_text()
