@@ -90,9 +90,10 @@ class _Response:
 
 
 class _Listener:
-    """A listener whose address outlives it: gunicorn asks for it once per connection,
-    and connections accepted just before a graceful stop closed the listener are
-    still served.
+    """A listener whose address outlives it (gunicorn asks for it per connection).
+
+    Connections accepted just before a graceful stop closed the listener are
+    then still served.
     """
 
     def __init__(self, sock: Any) -> None:
