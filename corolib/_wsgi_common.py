@@ -101,6 +101,7 @@ class _Request:
         "keep_alive",
         "host_seen",
         "failed",
+        "head_bytes",
     )
 
     def __init__(self) -> None:
@@ -121,6 +122,7 @@ class _Request:
         self.keep_alive = True
         self.host_seen = False
         self.failed = False
+        self.head_bytes = 0
 
 
 class Input:

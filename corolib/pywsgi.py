@@ -144,6 +144,7 @@ class WSGIHandler(_Responder):
         self._queue: deque[_Request] = deque()
         self._cur: _Request | None = None
         self._buf = bytearray(65536)
+        self._head_limit = server.max_request_line + server.max_header_size + len(self._buf) + 1024
         self._view = memoryview(self._buf)
         self._eof = False
         self._error: _HTTPError | None = None
@@ -290,6 +291,15 @@ class WSGIHandler(_Responder):
                 self._fail(_HTTPError(400, str(cause)))
         except _HttpParserError as exc:
             self._fail(_HTTPError(400, str(exc)))
+        else:
+            # httptools holds a header field until its end, so one endless field
+            # would grow without bound: count what arrived while the head is
+            # unfinished (at most one buffer of it belongs to earlier requests).
+            request = self._cur
+            if request is not None and not request.headers_done:
+                request.head_bytes += n
+                if request.head_bytes > self._head_limit:
+                    self._fail(_HTTPError(431, "request head too large"))
         return self._error is None
 
     def _fail(self, error: _HTTPError) -> None:

@@ -231,3 +231,25 @@ def test_many_bad_clients_then_good(strict: Server) -> None:
         for _ in range(5):
             exchange(strict, SMUGGLING[name])
     still_serving(strict)
+
+
+def test_endless_header_field_431(strict: Server) -> None:
+    # One header value that never ends: refused once the head passes its bound,
+    # long before the header timeout, however fast it streams.
+    with connect(strict.port) as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+        start = time.monotonic()
+        data = b""
+        try:
+            for _ in range(200):
+                sock.sendall(b"a" * 16384)
+        except OSError:
+            pass
+        try:
+            data = recv_all(sock, 10)
+        except ConnectionResetError:
+            pass
+        assert time.monotonic() - start < 5
+    if data:
+        assert status_of(data) == 431
+    still_serving(strict)
