@@ -42,7 +42,7 @@ WORKERS = (1, 2)
 CASES = tuple(
     f"{a}_{w}w_{m}_{k}" for a in APPS for w in WORKERS for m in MODES for k in ("rps", "cpu")
 )
-REPS = {"quick": 1, "full": 2}
+REPS = {"quick": 1, "full": 1}
 TARGETS = {
     "flask_1w_keepalive_rps": ("gevent", ">=", 1.5),
     "flask_2w_keepalive_rps": ("gevent", ">=", 1.5),
