@@ -116,6 +116,10 @@ from corolib.server import StreamServer
 from corolib.sync import Event
 
 __all__ = ["WSGIServer", "WSGIHandler", "LoggingLogAdapter", "Input", "FileWrapper", "main"]
+# Defined in corolib._wsgi_common; public here.
+for _cls in (Input, FileWrapper, LoggingLogAdapter):
+    _cls.__module__ = __name__
+
 _monotonic = time.monotonic
 _IPPROTO_TCP = _stdsocket.IPPROTO_TCP
 _TCP_NODELAY = _stdsocket.TCP_NODELAY
@@ -144,6 +148,10 @@ class WSGIHandler(_Responder):
         self._queue: deque[_Request] = deque()
         self._cur: _Request | None = None
         self._buf = bytearray(65536)
+        if isinstance(address, tuple):
+            self._remote = {"REMOTE_ADDR": str(address[0]), "REMOTE_PORT": str(address[1])}
+        else:
+            self._remote = {"REMOTE_ADDR": str(address or "")}
         self._head_limit = server.max_request_line + server.max_header_size + len(self._buf) + 1024
         self._view = memoryview(self._buf)
         self._eof = False
@@ -410,9 +418,10 @@ class WSGIHandler(_Responder):
         """Run the application for ``request`` and send its response; then log it."""
         self.time_start = time.time()
         self.request = request
-        if not request.keep_alive or self.server._stopping:
+        server = self.server
+        if not request.keep_alive or server._stopping:
             self.close_connection = True
-        self._settimeout(self.server.io_timeout)
+        self._timeout = server.io_timeout
         self.environ = self.get_environ(request)
         try:
             self.run_application()
@@ -460,12 +469,7 @@ class WSGIHandler(_Responder):
         environ["QUERY_STRING"] = query.decode("latin-1")
         environ["RAW_URI"] = url.decode("latin-1")
         environ["SERVER_PROTOCOL"] = "HTTP/" + request.version
-        address = self.client_address
-        if isinstance(address, tuple):
-            environ["REMOTE_ADDR"] = address[0]
-            environ["REMOTE_PORT"] = str(address[1])
-        else:
-            environ["REMOTE_ADDR"] = address or ""
+        environ.update(self._remote)
         for name, value in request.headers:
             key = _environ_key(name)
             if key is None:
