@@ -341,8 +341,6 @@ class WSGIHandler(_Responder):
                     return None
                 if self._eof or server._stopping and not queue:
                     return None
-                if server.stopping_idle(self):
-                    return None
                 if not started and queue:
                     started = True
                     self._idle = False
@@ -651,10 +649,6 @@ class WSGIServer(StreamServer):
         handler = self.handler_class(sock, address, self)
         handler._greenlet = getcurrent()  # type: ignore[attr-defined]
         handler.handle()
-
-    def stopping_idle(self, handler: WSGIHandler) -> bool:
-        """True when the server is stopping (an idle keep-alive connection then ends)."""
-        return self._stopping
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop accepting, close idle connections, wait up to ``timeout`` s for the rest.
