@@ -56,6 +56,12 @@ defaults):
   ends (the kernel's backlog holds new callers), it does not refuse them.
 - ``max_drain=65536``: unread request body the server will read and discard
   to keep a connection alive; a larger remainder closes the connection.
+- ``reuse_port=False``: bind with ``SO_REUSEPORT`` so that several processes
+  can serve one port.
+
+The bytes of a request head still unfinished are bounded too (the two size
+limits plus one 64 KiB read): httptools holds a header field until it ends,
+so an endless field is refused with 431 instead of growing.
 
 Errors.  An exception in the application before the response started gives
 ``500 Internal Server Error`` (no traceback to the client) and is written
