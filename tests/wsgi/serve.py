@@ -142,6 +142,7 @@ def plain_app(environ: dict[str, Any], start_response: Any) -> Any:
         start_response("200 OK", text)
         return gen_exc()
     if path == "/sleep":
+        print("sleeping", file=sys.stderr, flush=True)  # the tests wait for this line
         corolib.sleep(float(q.get("s", "1")))
         start_response("200 OK", text)
         return [b"slept\n"]

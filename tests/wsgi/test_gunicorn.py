@@ -126,7 +126,8 @@ def test_graceful_term_with_requests_in_flight(gunicorn, worker: str) -> None:
     threads = [threading.Thread(target=slow) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(0.5)  # the requests reach the workers (they sleep 1.5 s there)
+    # all 8 are in the application (for 1.5 s) before the TERM
+    g.wait_for(lambda: g.log().count("sleeping") >= 8, "the requests to reach the app")
     g.proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join(30)
@@ -166,7 +167,7 @@ def test_max_requests_restarts(gunicorn, worker: str) -> None:
 def test_timeout_blocked_hub_is_killed(gunicorn) -> None:
     g = gunicorn("corolib.gunicorn.Worker", "-w", "1", "--timeout", "2")
     victim = g.pid()
-    time.sleep(3)  # the heartbeat keeps an idle worker alive past the timeout
+    time.sleep(3)  # not waiting for anyone: an idle worker must outlive its 2 s timeout
     assert g.pid() == victim and "WORKER TIMEOUT" not in g.log()
     try:
         requests.get(g.url("/block?30"), timeout=20)
