@@ -239,3 +239,26 @@ def test_hooks(gunicorn, tmp_path) -> None:
     requests.get(g.url("/pid?x=1"), timeout=10)
     g.wait_for(lambda: marks.exists() and "post /pid" in marks.read_text(), "the hooks")
     assert "pre GET /pid\n" in marks.read_text() and "post /pid 200 OK\n" in marks.read_text()
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_worker_connections(gunicorn, worker: str) -> None:
+    from wsgiutil import connect, read_response, recv_all
+
+    g = gunicorn(worker, "-w", "1", "--worker-connections", "2", "--keep-alive", "30")
+    held = [connect(g.port) for _ in range(2)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock.makefile("rb"))[0] == 200
+        extra = connect(g.port)
+        extra.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        extra.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            extra.recv(100)  # both connections busy: not served, not refused
+        held.pop().close()
+        assert recv_all(extra, 10).startswith(b"HTTP/1.1 200")
+        extra.close()
+    finally:
+        for sock in held:
+            sock.close()
