@@ -118,14 +118,29 @@ class Worker(AsyncWorker):  # type: ignore[misc]
         from corolib import get_hub, monkey
         from corolib import socket as cosocket
 
+        # Until gunicorn installs the worker's handlers (in super().init_process),
+        # the child still has the master's, which only queue the signal for a
+        # master loop that does not run here: a TERM sent while this worker boots
+        # (patching and importing take a while) would be lost, and the master
+        # would wait out --graceful-timeout and kill it.  Remember it instead.
+        self._quit = False
+        _stdsignal.signal(_stdsignal.SIGTERM, self._early_exit)
+        _stdsignal.signal(_stdsignal.SIGINT, self._early_quit)
+        _stdsignal.signal(_stdsignal.SIGQUIT, self._early_quit)
         monkey.patch_all()
         get_hub()  # the hub owns the signal wakeup fd (see init_signals)
         self.sockets: list[Any] = [
             cosocket.socket(s.FAMILY, cosocket.SOCK_STREAM, fileno=s.sock.detach())
             for s in self.sockets
         ]
-        self._quit = False
         super().init_process()
+
+    def _early_exit(self, sig: int, frame: Any) -> None:
+        self.alive = False
+
+    def _early_quit(self, sig: int, frame: Any) -> None:
+        self.alive = False
+        self._quit = True
 
     def init_signals(self) -> None:
         """Gunicorn's handlers; the hub keeps the wakeup fd so that signals wake it at once."""
