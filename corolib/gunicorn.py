@@ -89,6 +89,20 @@ class _Response:
         self.sent = sent
 
 
+def _drain(queue: Any) -> list[Any]:
+    """What a gunicorn arbiter's signal queue holds (a SimpleQueue, or a list before 25)."""
+    items: list[Any] = []
+    if isinstance(queue, list):
+        items, queue[:] = list(queue), []
+    elif queue is not None and hasattr(queue, "get_nowait"):
+        while True:
+            try:
+                items.append(queue.get_nowait())
+            except Exception:  # noqa: BLE001 - queue.Empty
+                break
+    return items
+
+
 class _Listener:
     """A listener whose address outlives it (gunicorn asks for it per connection).
 
@@ -123,10 +137,18 @@ class Worker(AsyncWorker):  # type: ignore[misc]
         # master loop that does not run here: a TERM sent while this worker boots
         # (patching and importing take a while) would be lost, and the master
         # would wait out --graceful-timeout and kill it.  Remember it instead.
+        # A signal that came between the fork and now sits in the master's queue
+        # (this process's copy of it): take those too.
         self._quit = False
+        inherited = getattr(_stdsignal.getsignal(_stdsignal.SIGTERM), "__self__", None)
         _stdsignal.signal(_stdsignal.SIGTERM, self._early_exit)
         _stdsignal.signal(_stdsignal.SIGINT, self._early_quit)
         _stdsignal.signal(_stdsignal.SIGQUIT, self._early_quit)
+        for sig in _drain(getattr(inherited, "SIG_QUEUE", None)):
+            if sig == _stdsignal.SIGTERM:
+                self._early_exit(sig, None)
+            elif sig in (_stdsignal.SIGINT, _stdsignal.SIGQUIT):
+                self._early_quit(sig, None)
         monkey.patch_all()
         get_hub()  # the hub owns the signal wakeup fd (see init_signals)
         self.sockets: list[Any] = [
