@@ -250,7 +250,7 @@ class WSGIHandler(_Responder):
         if limit is not None and request.content_length is not None:
             if request.content_length > limit:
                 raise _HTTPError(413, "request body too large")
-        if version == "1.0" or not request.content_length:
+        if version == "1.0" or not (request.content_length or request.chunked):
             request.expect_continue = False  # nothing to wait for
         request.keep_alive = parser.should_keep_alive()
         request.headers_done = True

@@ -185,6 +185,20 @@ def test_expect_100_continue(plain: Server) -> None:
         assert code == 200 and body == b"data"
 
 
+def test_expect_100_continue_chunked(plain: Server) -> None:
+    with connect(plain.port) as sock:
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        f = sock.makefile("rb")
+        assert f.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert f.readline() == b"\r\n"
+        sock.sendall(b"4\r\ndata\r\n0\r\n\r\n")
+        code, _, body = read_response(f)
+        assert code == 200 and body == b"data"
+
+
 def test_expect_100_continue_not_read_closes(plain: Server) -> None:
     with connect(plain.port) as sock:
         sock.sendall(
