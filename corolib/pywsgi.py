@@ -423,7 +423,7 @@ class WSGIHandler(_Responder):
         self.time_start = time.time()
         self.request = request
         server = self.server
-        if not request.keep_alive or server._stopping:
+        if not request.keep_alive or server._stopping or not server.keepalive_timeout:
             self.close_connection = True
         self._timeout = server.io_timeout
         self.environ = self.get_environ(request)

@@ -253,3 +253,11 @@ def test_endless_header_field_431(strict: Server) -> None:
     if data:
         assert status_of(data) == 431
     still_serving(strict)
+
+
+def test_no_keepalive_says_close(server_factory) -> None:
+    server = server_factory("plain", "--limit=keepalive_timeout=0")
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\n\r\n")
+        data = recv_all(sock)
+    assert data.count(b"HTTP/1.1 200") == 1 and b"Connection: close" in data
