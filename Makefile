@@ -44,10 +44,11 @@ thirdparty-deps: $(VENV)/.installed
 	@scripts/ensure-deps.sh redis-server
 	@$(PY) -c 'import requests, redis, dns.message' 2>/dev/null || $(PIP) requests redis dnspython
 
-# What tests/wsgi serves and drives: Flask, Django, gunicorn, requests, hypothesis, curl.
+# What tests/wsgi serves and drives: Flask, Django, gunicorn, requests, hypothesis, curl
+# (and openssl, which makes its test certificates).
 WSGI_TEST_DEPS = flask django gunicorn requests hypothesis
 wsgi-deps: $(VENV)/.installed
-	@scripts/ensure-deps.sh curl
+	@scripts/ensure-deps.sh curl openssl
 	@$(PY) -c 'import flask, django, gunicorn, requests, hypothesis' 2>/dev/null || $(PIP) $(WSGI_TEST_DEPS)
 
 # The request-path fuzz test for longer (tests/wsgi, -m slow; WSGI_FUZZ_SECONDS each).

@@ -1,12 +1,17 @@
 """gunicorn workers on corolib: ``gunicorn -k corolib.gunicorn.Worker app:app``.
 
-Two worker classes, as gunicorn's gevent workers:
+The worker classes:
 
-- :class:`Worker` parses with gunicorn's own HTTP parser and runs its
-  request handling (hooks, error pages, access log, HTTP/2 when enabled)
-  in one greenlet per connection, on :class:`corolib.server.StreamServer`.
-- :class:`PyWSGIWorker` serves through :mod:`corolib.pywsgi` (llhttp parser,
-  its limits and timeouts), with gunicorn's access log.
+- :class:`Worker` (and its other name :class:`PyWSGIWorker`, after
+  gunicorn's ``gevent_pywsgi``) serves through :mod:`corolib.pywsgi`: the
+  llhttp parser, pywsgi's limits and timeouts (gunicorn's
+  ``--limit-request-*`` and ``--keep-alive`` mapped onto them), gunicorn's
+  access log and its ``pre_request``/``post_request`` hooks.  This is the
+  fast one (see bench/bm_gunicorn.py).
+- :class:`GunicornParserWorker` parses with gunicorn's own HTTP parser and
+  runs gunicorn's request handling (its error pages, header policies, PROXY
+  protocol, HTTP/2 when enabled) in one greenlet per connection on
+  :class:`corolib.server.StreamServer`, as ``-k gevent`` does.
 
 Both apply :func:`corolib.monkey.patch_all` in the worker process, after the
 fork and before the application is imported (unless ``--preload`` imported
@@ -34,7 +39,43 @@ from typing import Any
 
 from gunicorn.workers.base_async import AsyncWorker
 
-__all__ = ["Worker", "PyWSGIWorker"]
+__all__ = ["Worker", "PyWSGIWorker", "GunicornParserWorker"]
+
+
+class _Request:
+    """What gunicorn's hooks read from a request (method, path, query, headers ...)."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+
+    @property
+    def method(self) -> str:
+        return self._request.method  # type: ignore[no-any-return]
+
+    @property
+    def uri(self) -> str:
+        return self._request.url.decode("latin-1")  # type: ignore[no-any-return]
+
+    @property
+    def path(self) -> str:
+        return self.uri.partition("?")[0]
+
+    @property
+    def query(self) -> str:
+        return self.uri.partition("?")[2]
+
+    @property
+    def version(self) -> tuple[int, int]:
+        major, _, minor = self._request.version.partition(".")
+        return int(major), int(minor)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return [
+            (k.decode("latin-1").upper(), v.decode("latin-1")) for k, v in self._request.headers
+        ]
 
 
 class _Response:
@@ -48,24 +89,79 @@ class _Response:
         self.sent = sent
 
 
-class Worker(AsyncWorker):  # type: ignore[misc]
-    """A gunicorn worker serving each connection in a corolib greenlet (gunicorn's parser)."""
+def _drain(queue: Any) -> list[Any]:
+    """What a gunicorn arbiter's signal queue holds (a SimpleQueue, or a list before 25)."""
+    items: list[Any] = []
+    if isinstance(queue, list):
+        items, queue[:] = list(queue), []
+    elif queue is not None and hasattr(queue, "get_nowait"):
+        while True:
+            try:
+                items.append(queue.get_nowait())
+            except Exception:  # noqa: BLE001 - queue.Empty
+                break
+    return items
 
-    #: set by :class:`PyWSGIWorker`: serve through corolib.pywsgi instead
-    use_pywsgi = False
+
+class _Listener:
+    """A listener whose address outlives it (gunicorn asks for it per connection).
+
+    Connections accepted just before a graceful stop closed the listener are
+    then still served.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._name = sock.getsockname()
+
+    def getsockname(self) -> Any:
+        return self._name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class Worker(AsyncWorker):  # type: ignore[misc]
+    """A gunicorn worker serving each connection in a corolib greenlet, through corolib.pywsgi."""
+
+    #: False in :class:`GunicornParserWorker`: gunicorn's parser and request handling
+    use_pywsgi = True
 
     def init_process(self) -> None:
         """Patch, adopt the listeners, then gunicorn's own setup (which runs :meth:`run`)."""
         from corolib import get_hub, monkey, socket as cosocket
 
+        # Until gunicorn installs the worker's handlers (in super().init_process),
+        # the child still has the master's, which only queue the signal for a
+        # master loop that does not run here: a TERM sent while this worker boots
+        # (patching and importing take a while) would be lost, and the master
+        # would wait out --graceful-timeout and kill it.  Remember it instead.
+        # A signal that came between the fork and now sits in the master's queue
+        # (this process's copy of it): take those too.
+        self._quit = False
+        inherited = getattr(_stdsignal.getsignal(_stdsignal.SIGTERM), "__self__", None)
+        _stdsignal.signal(_stdsignal.SIGTERM, self._early_exit)
+        _stdsignal.signal(_stdsignal.SIGINT, self._early_quit)
+        _stdsignal.signal(_stdsignal.SIGQUIT, self._early_quit)
+        for sig in _drain(getattr(inherited, "SIG_QUEUE", None)):
+            if sig == _stdsignal.SIGTERM:
+                self._early_exit(sig, None)
+            elif sig in (_stdsignal.SIGINT, _stdsignal.SIGQUIT):
+                self._early_quit(sig, None)
         monkey.patch_all()
         get_hub()  # the hub owns the signal wakeup fd (see init_signals)
         self.sockets: list[Any] = [
             cosocket.socket(s.FAMILY, cosocket.SOCK_STREAM, fileno=s.sock.detach())
             for s in self.sockets
         ]
-        self._quit = False
         super().init_process()
+
+    def _early_exit(self, sig: int, frame: Any) -> None:
+        self.alive = False
+
+    def _early_quit(self, sig: int, frame: Any) -> None:
+        self.alive = False
+        self._quit = True
 
     def init_signals(self) -> None:
         """Gunicorn's handlers; the hub keeps the wakeup fd so that signals wake it at once."""
@@ -125,7 +221,10 @@ class Worker(AsyncWorker):  # type: ignore[misc]
         from corolib.server import StreamServer
 
         return StreamServer(
-            listener, handle=partial(self.handle, listener), spawn=pool, ssl_context=ssl_context
+            listener,
+            handle=partial(self.handle, _Listener(listener)),
+            spawn=pool,
+            ssl_context=ssl_context,
         )
 
     def run(self) -> None:
@@ -150,7 +249,7 @@ class Worker(AsyncWorker):  # type: ignore[misc]
         heartbeat = spawn(self._heartbeat)
         try:
             while self.alive:
-                self._stop_event.wait()
+                self._stop_event.wait(1.0)  # gunicorn's own code may clear alive too
             if self._quit:
                 self.cfg.worker_int(self)
                 sys.exit(0)
@@ -183,6 +282,9 @@ class Worker(AsyncWorker):  # type: ignore[misc]
             return super().handle_request(listener_name, req, sock, addr)
         except (GreenletExit, SystemExit):
             return None
+        finally:
+            if not self.alive:  # max_requests reached: stop now, not at the next check
+                self._wake()
 
     def count_request(self) -> bool:
         """Count one request (``PyWSGIWorker``); False once ``max_requests`` is reached."""
@@ -195,9 +297,13 @@ class Worker(AsyncWorker):  # type: ignore[misc]
 
 
 class PyWSGIWorker(Worker):
-    """A gunicorn worker serving through :mod:`corolib.pywsgi` (llhttp, its limits)."""
+    """:class:`Worker` under the name of gunicorn's ``gevent_pywsgi`` worker."""
 
-    use_pywsgi = True
+
+class GunicornParserWorker(Worker):
+    """A worker with gunicorn's own parser and request handling (as ``-k gevent``)."""
+
+    use_pywsgi = False
 
 
 def _make_pywsgi_server(worker: Worker, listener: Any, pool: Any, ssl_context: Any) -> Any:
@@ -211,7 +317,21 @@ def _make_pywsgi_server(worker: Worker, listener: Any, pool: Any, ssl_context: A
         def handle_one_response(self, request: Any) -> None:
             if not worker.count_request():
                 self.close_connection = True
-            WSGIHandler.handle_one_response(self, request)
+            req = _Request(request)
+            try:
+                cfg.pre_request(worker, req)
+            except Exception:  # noqa: BLE001 - as gunicorn: logged, the request goes on
+                worker.log.exception("Exception in pre_request hook")
+            try:
+                WSGIHandler.handle_one_response(self, request)
+            finally:
+                try:
+                    resp = _Response(
+                        self.status or "000", self.response_headers, self.response_length
+                    )
+                    cfg.post_request(worker, req, self.environ, resp)
+                except Exception:  # noqa: BLE001
+                    worker.log.exception("Exception in post_request hook")
 
         def get_environ(self, request: Any) -> dict[str, Any]:
             environ = WSGIHandler.get_environ(self, request)

@@ -56,6 +56,12 @@ defaults):
   ends (the kernel's backlog holds new callers), it does not refuse them.
 - ``max_drain=65536``: unread request body the server will read and discard
   to keep a connection alive; a larger remainder closes the connection.
+- ``reuse_port=False``: bind with ``SO_REUSEPORT`` so that several processes
+  can serve one port.
+
+The bytes of a request head still unfinished are bounded too (the two size
+limits plus one 64 KiB read): httptools holds a header field until it ends,
+so an endless field is refused with 431 instead of growing.
 
 Errors.  An exception in the application before the response started gives
 ``500 Internal Server Error`` (no traceback to the client) and is written
@@ -88,30 +94,36 @@ import importlib
 import logging
 import os
 import socket as _stdsocket
-import stat
 import sys
 import time
-import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
-from email.utils import formatdate
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import httptools
 
 from corolib import socket as _cosocket
-from corolib._core import (
-    GreenletExit,
-    getcurrent,
-    sock_recv_into as _sock_recv_into,
-    sock_sendall as _sock_sendall,
+from corolib._core import GreenletExit, getcurrent, sock_recv_into as _sock_recv_into
+from corolib._wsgi_common import (
+    _FORBIDDEN_TRAILERS,
+    FileWrapper,
+    Input,
+    LoggingLogAdapter,
+    _as_log,
+    _ClientGone,
+    _environ_key,
+    _HTTPError,
+    _Request,
 )
+from corolib._wsgi_response import _Responder
 from corolib.server import StreamServer
 from corolib.sync import Event
 
 __all__ = ["WSGIServer", "WSGIHandler", "LoggingLogAdapter", "Input", "FileWrapper", "main"]
+# Defined in corolib._wsgi_common; public here.
+for _cls in (Input, FileWrapper, LoggingLogAdapter):
+    _cls.__module__ = __name__
 
 _monotonic = time.monotonic
 _IPPROTO_TCP = _stdsocket.IPPROTO_TCP
@@ -120,270 +132,8 @@ _HttpParserError = httptools.HttpParserError
 _HttpParserUpgrade = httptools.HttpParserUpgrade
 _HttpParserCallbackError = httptools.HttpParserCallbackError
 
-_REASONS = {
-    400: "Bad Request",
-    408: "Request Timeout",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    417: "Expectation Failed",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-}
 
-#: Fields that must not come as trailers (RFC 9110 6.5.1); trailers are never used anyway.
-_FORBIDDEN_TRAILERS = frozenset(
-    b"host content-length transfer-encoding trailer authorization te content-type "
-    b"content-encoding content-range cache-control expect max-forwards pragma range "
-    b"set-cookie cookie www-authenticate proxy-authenticate proxy-authorization "
-    b"connection keep-alive upgrade".split()
-)
-#: Header name (as received, any case) -> environ key; filled as names are seen.
-_ENVIRON_KEYS: dict[bytes, str | None] = {}
-_ENVIRON_KEYS_MAX = 4096
-
-
-def _environ_key(name: bytes) -> str | None:
-    """The environ key of a header name, or None to drop it (names with ``_``)."""
-    key = _ENVIRON_KEYS.get(name)
-    if key is not None or name in _ENVIRON_KEYS:
-        return key
-    text = name.decode("latin-1").upper()
-    if "_" in text:
-        key = None
-    elif text == "CONTENT-TYPE":
-        key = "CONTENT_TYPE"
-    elif text == "CONTENT-LENGTH":
-        key = "CONTENT_LENGTH"
-    else:
-        key = "HTTP_" + text.replace("-", "_")
-    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
-        _ENVIRON_KEYS[name] = key
-    return key
-
-
-class _HTTPError(Exception):
-    """A request the server refuses: answered with ``code`` and the connection closed."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        Exception.__init__(self, code, reason)
-        self.code = code
-        self.reason = reason
-
-
-class _ClientGone(Exception):
-    """The client went away (or stalled past ``io_timeout``) while we wrote to it."""
-
-
-_date_cache: list[Any] = [0, ""]
-
-
-def _http_date() -> str:
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[0] = now
-        _date_cache[1] = formatdate(now, usegmt=True)
-    return _date_cache[1]  # type: ignore[no-any-return]
-
-
-class _Request:
-    """One request as the parser delivered it (headers, body bytes so far, state)."""
-
-    __slots__ = (
-        "url",
-        "headers",
-        "header_size",
-        "headers_done",
-        "complete",
-        "body",
-        "body_received",
-        "content_length",
-        "chunked",
-        "expect_continue",
-        "continue_sent",
-        "discard",
-        "method",
-        "version",
-        "keep_alive",
-        "host_seen",
-        "failed",
-    )
-
-    def __init__(self) -> None:
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.header_size = 0
-        self.headers_done = False
-        self.complete = False
-        self.body = bytearray()
-        self.body_received = 0
-        self.content_length: int | None = None
-        self.chunked = False
-        self.expect_continue = False
-        self.continue_sent = False
-        self.discard = False
-        self.method = "GET"
-        self.version = "1.1"
-        self.keep_alive = True
-        self.host_seen = False
-        self.failed = False
-
-
-class Input:
-    """``wsgi.input``: the request body, read from the socket as the application asks.
-
-    ``read(size=-1)``, ``readline(size=-1)``, ``readlines(hint=-1)`` and
-    iteration by lines; all return b"" at the end of the body, never more.
-    The first read of a request that sent ``Expect: 100-continue`` sends the
-    ``100 Continue`` first.  A body the client stops sending before its end
-    raises ``OSError`` (``ConnectionResetError`` or ``TimeoutError``); a
-    malformed or oversized one raises ``ValueError``.
-    """
-
-    __slots__ = ("_handler", "_request")
-
-    def __init__(self, handler: WSGIHandler, request: _Request) -> None:
-        self._handler = handler
-        self._request = request
-
-    def _more(self) -> bool:
-        """Receive more of the body; False at its end."""
-        request = self._request
-        if request.complete:
-            return False
-        handler = self._handler
-        if request.expect_continue and not request.continue_sent:
-            request.continue_sent = True
-            handler._send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if request.failed:
-            raise ValueError(f"malformed request body: {handler._error!r}")
-        if not handler._fill():
-            if request.failed:
-                raise ValueError(f"malformed request body: {handler._error!r}")
-            if not request.complete:
-                raise ConnectionResetError("the client closed the connection inside the body")
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        """Up to ``size`` bytes of the body (all the rest if ``size`` is negative or None)."""
-        body = self._request.body
-        if size is None or size < 0:
-            while self._more():
-                pass
-            data = bytes(body)
-            body.clear()
-            return data
-        while len(body) < size and self._more():
-            pass
-        data = bytes(body[:size])
-        del body[:size]
-        return data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        r"""One line of the body (ending with b"\\n"), at most ``size`` bytes if given."""
-        body = self._request.body
-        start = 0
-        while True:
-            i = body.find(b"\n", start)
-            if i >= 0:
-                end = i + 1
-                break
-            if size is not None and 0 <= size <= len(body):
-                end = size
-                break
-            start = len(body)
-            if not self._more():
-                end = len(body)
-                break
-        if size is not None and 0 <= size < end:
-            end = size
-        data = bytes(body[:end])
-        del body[:end]
-        return data
-
-    def readlines(self, hint: int | None = -1) -> list[bytes]:
-        """The remaining lines (stopping once ``hint`` bytes were read, if given)."""
-        lines = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-
-class FileWrapper:
-    """``wsgi.file_wrapper``: iterate a file in blocks; sent with ``sendfile`` when possible.
-
-    ``FileWrapper(filelike, blksize=8192)``.  The server sends a wrapped
-    regular file (one with a ``fileno``) from its current position with
-    ``os.sendfile``, setting ``Content-Length`` from its size when the
-    application gave none; any other file-like is read in ``blksize`` blocks.
-    """
-
-    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
-        self.filelike = filelike
-        self.blksize = blksize
-        if hasattr(filelike, "close"):
-            self.close = filelike.close
-
-    def __iter__(self) -> Iterator[bytes]:
-        read = self.filelike.read
-        while data := read(self.blksize):
-            yield data
-
-
-class LoggingLogAdapter:
-    """A file-like ``write()`` that logs each line to a :class:`logging.Logger`.
-
-    ``LoggingLogAdapter(logger, level=logging.INFO)``.  Other attributes
-    are the logger's.
-    """
-
-    def __init__(self, logger: logging.Logger, level: int = logging.INFO) -> None:
-        self._logger = logger
-        self._level = level
-
-    def write(self, msg: str) -> None:
-        """Log ``msg`` (less one trailing newline) at the adapter's level."""
-        if msg and msg.endswith("\n"):
-            msg = msg[:-1]
-        self._logger.log(self._level, msg)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        """Log each of ``lines``."""
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        """Nothing to flush (the logger's handlers do their own)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._logger, name)
-
-
-def _as_log(log: Any, default: Any, level: int) -> Any:
-    if log == "default":
-        return default
-    if log is None:
-        return None
-    if isinstance(log, logging.Logger):
-        return LoggingLogAdapter(log, level)
-    if not callable(getattr(log, "write", None)):
-        raise TypeError(f"a log must be a stream, a logging.Logger or None, not {log!r}")
-    return log
-
-
-class WSGIHandler:
+class WSGIHandler(_Responder):
     """Serves the requests of one connection; subclass it and pass ``handler_class``.
 
     ``WSGIHandler(sock, address, server)``; :meth:`handle` runs the
@@ -403,6 +153,11 @@ class WSGIHandler:
         self._queue: deque[_Request] = deque()
         self._cur: _Request | None = None
         self._buf = bytearray(65536)
+        if isinstance(address, tuple):
+            self._remote = {"REMOTE_ADDR": str(address[0]), "REMOTE_PORT": str(address[1])}
+        else:
+            self._remote = {"REMOTE_ADDR": str(address or "")}
+        self._head_limit = server.max_request_line + server.max_header_size + len(self._buf) + 1024
         self._view = memoryview(self._buf)
         self._eof = False
         self._error: _HTTPError | None = None
@@ -413,14 +168,6 @@ class WSGIHandler:
         self._fd = sock.fileno() if type(sock) is _cosocket.socket else -1
         self.close_connection = False
         self._reset()
-
-    @property
-    def requestline(self) -> str:
-        """The request line as received (latin-1), for logs; "" before one arrives."""
-        request = self.request
-        if request is None:
-            return ""
-        return f"{request.method} {request.url.decode('latin-1')} HTTP/{request.version}"
 
     def _reset(self) -> None:
         self.environ: dict[str, Any] = {}
@@ -502,7 +249,7 @@ class WSGIHandler:
         if limit is not None and request.content_length is not None:
             if request.content_length > limit:
                 raise _HTTPError(413, "request body too large")
-        if version == "1.0" or not request.content_length:
+        if version == "1.0" or not (request.content_length or request.chunked):
             request.expect_continue = False  # nothing to wait for
         request.keep_alive = parser.should_keep_alive()
         request.headers_done = True
@@ -557,6 +304,15 @@ class WSGIHandler:
                 self._fail(_HTTPError(400, str(cause)))
         except _HttpParserError as exc:
             self._fail(_HTTPError(400, str(exc)))
+        else:
+            # httptools holds a header field until its end, so one endless field
+            # would grow without bound: count what arrived while the head is
+            # unfinished (at most one buffer of it belongs to earlier requests).
+            request = self._cur
+            if request is not None and not request.headers_done:
+                request.head_bytes += n
+                if request.head_bytes > self._head_limit:
+                    self._fail(_HTTPError(431, "request head too large"))
         return self._error is None
 
     def _fail(self, error: _HTTPError) -> None:
@@ -589,8 +345,6 @@ class WSGIHandler:
                     self._send_error(self._error.code)
                     return None
                 if self._eof or server._stopping and not queue:
-                    return None
-                if server.stopping_idle(self):
                     return None
                 if not started and queue:
                     started = True
@@ -667,9 +421,10 @@ class WSGIHandler:
         """Run the application for ``request`` and send its response; then log it."""
         self.time_start = time.time()
         self.request = request
-        if not request.keep_alive or self.server._stopping:
+        server = self.server
+        if not request.keep_alive or server._stopping or not server.keepalive_timeout:
             self.close_connection = True
-        self._settimeout(self.server.io_timeout)
+        self._timeout = server.io_timeout
         self.environ = self.get_environ(request)
         try:
             self.run_application()
@@ -717,12 +472,7 @@ class WSGIHandler:
         environ["QUERY_STRING"] = query.decode("latin-1")
         environ["RAW_URI"] = url.decode("latin-1")
         environ["SERVER_PROTOCOL"] = "HTTP/" + request.version
-        address = self.client_address
-        if isinstance(address, tuple):
-            environ["REMOTE_ADDR"] = address[0]
-            environ["REMOTE_PORT"] = str(address[1])
-        else:
-            environ["REMOTE_ADDR"] = address or ""
+        environ.update(self._remote)
         for name, value in request.headers:
             key = _environ_key(name)
             if key is None:
@@ -734,293 +484,6 @@ class WSGIHandler:
             environ[key] = text
         environ["wsgi.input"] = Input(self, request)
         return environ
-
-    # -- the application and the response -----------------------------------------------
-
-    def start_response(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Callable[[bytes], None]:
-        """PEP 3333's ``start_response``; returns the legacy ``write`` callable."""
-        if exc_info:
-            try:
-                if self.headers_sent:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
-        elif self.status is not None:
-            raise AssertionError("start_response was already called (pass exc_info to redo it)")
-        if type(status) is not str:
-            raise TypeError(f"the status must be a str, not {type(status).__name__}")
-        if len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
-            raise ValueError(f"the status must be 'NNN reason', not {status!r}")
-        if "\r" in status or "\n" in status:
-            raise ValueError("CR or LF in the status")
-        length = None
-        self._has_date = self._has_connection = False
-        for header in headers:
-            if type(header) is not tuple or len(header) != 2:
-                raise TypeError(f"a header must be a (name, value) tuple, not {header!r}")
-            name, value = header
-            if type(name) is not str or type(value) is not str:
-                raise TypeError(f"header names and values must be str: {header!r}")
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-                raise ValueError(f"invalid character in a response header: {header!r}")
-            lname = name.lower()
-            if lname == "content-length":
-                length = int(value)
-            elif lname == "date":
-                self._has_date = True
-            elif lname == "connection":
-                self._has_connection = True
-                if value.lower() == "close":
-                    self.close_connection = True
-        self.status = status
-        self.code = int(status[:3])
-        self.response_headers = headers
-        self._length = length
-        return self.write
-
-    def write(self, data: bytes) -> None:
-        """The legacy ``write`` callable of PEP 3333 (also used for every body item)."""
-        if type(data) is not bytes:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f"the body must be bytes, not {type(data).__name__}")
-            data = bytes(data)
-        if self.status is None:
-            raise AssertionError("write() before start_response()")
-        if not self.headers_sent:
-            if not data:
-                return
-            self._send_headers(data)
-            return
-        self._send_body(data)
-
-    def _send_headers(self, data: bytes, final: bool = False, length: int | None = None) -> None:
-        """Send the status line and headers, with ``data`` (the first body bytes).
-
-        ``final``: ``data`` is the whole body; ``length``: the body's length
-        when the application gave none (a file's).
-        """
-        request = self.request
-        assert request is not None and self.status is not None
-        code = self.code
-        assert code is not None
-        self.headers_sent = True
-        headers = self.response_headers
-        lines = ["HTTP/1.1 ", self.status, "\r\n"]
-        for name, value in headers:
-            lines += [name, ": ", value, "\r\n"]
-        if self._length is not None:
-            length = self._length
-        elif length is not None:
-            lines.append(f"Content-Length: {length}\r\n")
-        bodiless = code < 200 or code == 204 or code == 304
-        no_body = bodiless or request.method == "HEAD"
-        self._no_body = no_body
-        if not bodiless and length is None:
-            if final:
-                length = len(data)
-                lines.append(f"Content-Length: {length}\r\n")
-            elif no_body:
-                pass  # HEAD of a streamed body: its length is unknown
-            elif request.version == "1.1":
-                self._chunked = True
-                lines.append("Transfer-Encoding: chunked\r\n")
-            else:
-                self.close_connection = True  # the end of the body is the end of the connection
-        self._length = length
-        if self.server._stopping:
-            self.close_connection = True
-        if not request.complete and not self.close_connection:
-            if request.expect_continue and not request.continue_sent:
-                self.close_connection = True
-            elif request.content_length is not None:
-                if request.content_length - request.body_received > self.server.max_drain:
-                    self.close_connection = True
-        if self.close_connection:
-            if not self._has_connection:
-                lines.append("Connection: close\r\n")
-        elif request.version == "1.0" and not self._has_connection:
-            lines.append("Connection: keep-alive\r\n")
-        if not self._has_date:
-            lines += ["Date: ", _http_date(), "\r\n"]
-        lines.append("\r\n")
-        head = "".join(lines).encode("latin-1")
-        if no_body or not data:
-            self._send_raw(head)
-            return
-        self._send_body(data, head)
-
-    def _send_body(self, data: bytes, head: bytes = b"") -> None:
-        if self._no_body:
-            if head:
-                self._send_raw(head)
-            return
-        size = len(data)
-        if self._chunked:
-            self.response_length += size
-            if size:
-                self._send_raw(b"%b%x\r\n%b\r\n" % (head, size, data))
-            elif head:
-                self._send_raw(head)
-            return
-        length = self._length
-        if length is not None and self.response_length + size > length:
-            data = data[: length - self.response_length]
-            self.close_connection = True
-            self._log_error(
-                "the application sent more than its Content-Length",
-                ValueError(f"Content-Length {length}"),
-            )
-            size = len(data)
-        self.response_length += size
-        self._send_raw(head + data if head else data)
-
-    def _send_raw(self, data: bytes) -> None:
-        try:
-            fd = self._fd
-            if fd >= 0:
-                _sock_sendall(fd, data, 0, self._timeout)
-            else:
-                sock = self.socket
-                sock.settimeout(self._timeout)
-                sock.sendall(data)
-        except OSError as exc:
-            raise _ClientGone(exc) from None
-
-    def _send_file(self, wrapper: FileWrapper) -> bool:
-        """Send a wrapped regular file with sendfile; False if it is not one."""
-        if self.server.ssl_context is not None:
-            return False
-        filelike = wrapper.filelike
-        try:
-            fd = filelike.fileno()
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return False
-            offset = filelike.tell() if hasattr(filelike, "tell") else 0
-        except (AttributeError, OSError, ValueError):
-            return False
-        self._send_headers(
-            b"", length=max(0, st.st_size - offset) if self._length is None else None
-        )
-        if self._no_body:
-            return True
-        length = self._length
-        try:
-            self.socket.settimeout(self._timeout)
-            sent = self.socket.sendfile(filelike, offset, length) if length else 0
-        except OSError as exc:
-            raise _ClientGone(exc) from None
-        self.response_length += sent
-        return True
-
-    def run_application(self) -> None:
-        """Call the application and send what it returns."""
-        self.result = result = self.application(self.environ, self.start_response)
-        if self.status is None:
-            raise AssertionError("the application returned without calling start_response()")
-        if isinstance(result, FileWrapper) and not self.headers_sent:
-            if self._send_file(result):
-                self._end_body()
-                return
-        if (
-            type(result) is list
-            and len(result) == 1
-            and type(result[0]) is bytes
-            and not self.headers_sent
-        ):
-            if self._length is None:
-                self._send_headers(result[0], final=True)
-            else:
-                self.write(result[0])
-        else:
-            write = self.write
-            for data in result:
-                if data:
-                    write(data)
-                elif type(data) is not bytes:
-                    raise TypeError(f"the body must be bytes, not {type(data).__name__}")
-        if not self.headers_sent:
-            self._send_headers(b"", final=True)
-        self._end_body()
-
-    def _end_body(self) -> None:
-        if self._chunked:
-            self._send_raw(b"0\r\n\r\n")
-        elif self._length is not None and not self._no_body and self.response_length < self._length:
-            self.close_connection = True
-            self._log_error(
-                "the application sent less than its Content-Length",
-                ValueError(f"sent {self.response_length} of {self._length}"),
-            )
-
-    # -- errors and logs ----------------------------------------------------------------
-
-    def handle_error(self, exc: BaseException) -> None:
-        """An exception from the application: 500 if nothing was sent yet; logged once."""
-        error = self._error
-        request = self.request
-        if isinstance(exc, _HTTPError) or (error is not None and request and request.failed):
-            # The client's fault (a bad or oversized body), not the application's.
-            code = exc.code if isinstance(exc, _HTTPError) else error.code  # type: ignore[union-attr]
-            if not self.headers_sent:
-                self._send_error(code)
-            return
-        self._log_error(f"Error handling request {self.requestline!r}", exc)
-        if not self.headers_sent:
-            self._send_error(500)
-
-    def _send_error(self, code: int) -> None:
-        reason = _REASONS.get(code, "Error")
-        body = f"{code} {reason}\n".encode()
-        self.status = f"{code} {reason}"
-        self.code = code
-        self.headers_sent = True
-        self.close_connection = True
-        self.response_length = len(body)
-        self._timeout = min(self.server.io_timeout, 5.0)
-        head = (
-            f"HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {_http_date()}\r\n\r\n"
-        ).encode()
-        try:
-            self._send_raw(head + body)
-        except _ClientGone:
-            pass
-
-    def _log_error(self, what: str, exc: BaseException) -> None:
-        error_log = self.server.error_log
-        if error_log is None:
-            return
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        try:
-            error_log.write(f"{what} from {self._client_host()}:\n{text}")
-        except Exception:  # noqa: BLE001 - a broken log must not break the server
-            pass
-
-    def _client_host(self) -> str:
-        address = self.client_address
-        if isinstance(address, tuple):
-            return str(address[0])
-        return str(address or "-")
-
-    def format_request(self) -> str:
-        """The access log line (gevent's format), without the newline."""
-        now = datetime.now().replace(microsecond=0)
-        length = self.response_length or "-"
-        delta = f"{self.time_finish - self.time_start:.6f}" if self.time_finish else "-"
-        status = (self.status or "000").split()[0]
-        return f'{self._client_host()} - - [{now}] "{self.requestline}" {status} {length} {delta}'
-
-    def log_request(self) -> None:
-        """Write :meth:`format_request` to the server's ``log``."""
-        log = self.server.log
-        if log is not None:
-            try:
-                log.write(self.format_request() + "\n")
-            except Exception:  # noqa: BLE001 - a broken log must not break the server
-                pass
 
 
 class WSGIServer(StreamServer):
@@ -1192,10 +655,6 @@ class WSGIServer(StreamServer):
         handler = self.handler_class(sock, address, self)
         handler._greenlet = getcurrent()  # type: ignore[attr-defined]
         handler.handle()
-
-    def stopping_idle(self, handler: WSGIHandler) -> bool:
-        """True when the server is stopping (an idle keep-alive connection then ends)."""
-        return self._stopping
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop accepting, close idle connections, wait up to ``timeout`` s for the rest.

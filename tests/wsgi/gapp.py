@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ def app(environ: dict[str, Any], start_response: Any) -> Any:
         start_response("200 OK", text)
         return [str(os.getpid()).encode()]
     if path == "/sleep":
+        print("sleeping", file=sys.stderr, flush=True)  # the tests wait for this line
         time.sleep(float(environ.get("QUERY_STRING") or "1"))  # green: patched
         start_response("200 OK", text)
         return [b"slept %d" % os.getpid()]

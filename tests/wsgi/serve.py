@@ -122,7 +122,27 @@ def plain_app(environ: dict[str, Any], start_response: Any) -> Any:
         start_response("200 OK", text)
         start_response("200 OK", text)
         return [b"no"]
+    if path == "/exc-before":
+        start_response("200 OK", text)
+        try:
+            raise ValueError("changed my mind")
+        except ValueError:
+            start_response("503 Service Unavailable", text, sys.exc_info())
+        return [b"sorry\n"]
+    if path == "/exc-after":
+
+        def gen_exc() -> Any:
+            yield b"started"
+            try:
+                raise ValueError("too late to change")
+            except ValueError:
+                start_response("500 Internal Server Error", text, sys.exc_info())
+            yield b"never"
+
+        start_response("200 OK", text)
+        return gen_exc()
     if path == "/sleep":
+        print("sleeping", file=sys.stderr, flush=True)  # the tests wait for this line
         corolib.sleep(float(q.get("s", "1")))
         start_response("200 OK", text)
         return [b"slept\n"]

@@ -231,3 +231,33 @@ def test_many_bad_clients_then_good(strict: Server) -> None:
         for _ in range(5):
             exchange(strict, SMUGGLING[name])
     still_serving(strict)
+
+
+def test_endless_header_field_431(strict: Server) -> None:
+    # One header value that never ends: refused once the head passes its bound,
+    # long before the header timeout, however fast it streams.
+    with connect(strict.port) as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+        start = time.monotonic()
+        data = b""
+        try:
+            for _ in range(200):
+                sock.sendall(b"a" * 16384)
+        except OSError:
+            pass
+        try:
+            data = recv_all(sock, 10)
+        except ConnectionResetError:
+            pass
+        assert time.monotonic() - start < 5
+    if data:
+        assert status_of(data) == 431
+    still_serving(strict)
+
+
+def test_no_keepalive_says_close(server_factory) -> None:
+    server = server_factory("plain", "--limit=keepalive_timeout=0")
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\n\r\n")
+        data = recv_all(sock)
+    assert data.count(b"HTTP/1.1 200") == 1 and b"Connection: close" in data

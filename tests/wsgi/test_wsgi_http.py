@@ -185,6 +185,20 @@ def test_expect_100_continue(plain: Server) -> None:
         assert code == 200 and body == b"data"
 
 
+def test_expect_100_continue_chunked(plain: Server) -> None:
+    with connect(plain.port) as sock:
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        f = sock.makefile("rb")
+        assert f.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert f.readline() == b"\r\n"
+        sock.sendall(b"4\r\ndata\r\n0\r\n\r\n")
+        code, _, body = read_response(f)
+        assert code == 200 and body == b"data"
+
+
 def test_expect_100_continue_not_read_closes(plain: Server) -> None:
     with connect(plain.port) as sock:
         sock.sendall(
@@ -391,3 +405,15 @@ def test_curl_keepalive_and_methods(plain: Server) -> None:
     )  # fmt: skip
     assert out.stdout.count(b"Hello") == 2 or out.stdout.count(b"not found") == 0
     assert b"Re-using existing connection" in out.stderr or b"Reusing" in out.stderr
+
+
+def test_start_response_exc_info(raw: Server) -> None:
+    # Before the headers went out, exc_info replaces the response...
+    r = requests.get(raw.url("/exc-before"), timeout=10)
+    assert r.status_code == 503 and r.text == "sorry\n"
+    # ...after, start_response re-raises it: the connection is cut, the error logged.
+    with connect(raw.port) as sock:
+        sock.sendall(b"GET /exc-after HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_all(sock)
+    assert data.startswith(b"HTTP/1.1 200") and b"started" in data and b"never" not in data
+    raw.wait_log("ValueError: too late to change")
