@@ -160,7 +160,7 @@ class BaseServer:
         self.pool: Group | None = None
         self._spawn: Callable[..., Any] | None = None
         self.set_spawn(spawn)
-        self._acceptor: Greenlet | None = None
+        self._acceptor: Greenlet[None] | None = None
         self._closed = False  # close() was called: no more accepting
         self._stop_begun = False  # stop() was called: draining the handlers
         self._close_event = Event()  # set by close()

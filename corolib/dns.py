@@ -52,6 +52,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corolib._core import WaitQueue
+from corolib.config import config
 from corolib.hub import get_hub
 
 #: The resolver functions of the :mod:`socket` module this module replaces
@@ -92,8 +93,9 @@ _inet_pton = _socket.inet_pton
 _AddressFamily = _stdsocket.AddressFamily
 _SocketKind = _stdsocket.SocketKind
 
-#: Most worker threads the pool starts by default; further lookups queue for them.
-MAX_THREADS = 100
+#: Most worker threads the pool starts by default (``COROLIB_RESOLVER_THREADS``,
+#: 100); further lookups queue for them.
+MAX_THREADS = config.resolver_threads
 #: A worker with nothing to do for this long exits.
 IDLE_SECONDS = 10.0
 
@@ -236,14 +238,9 @@ def __getattr__(name: str) -> Any:
 
 
 def _resolver_from_environment() -> None:
-    value = os.environ.get("COROLIB_RESOLVER", "").strip().lower()
-    if value in ("", "thread", "threads", "system"):
+    # corolib.config has validated COROLIB_RESOLVER ("thread" or "dnspython").
+    if config.resolver != "dnspython":
         return
-    if value != "dnspython":
-        raise ValueError(
-            f"COROLIB_RESOLVER={os.environ['COROLIB_RESOLVER']!r}: expected 'thread' "
-            "(the C library's resolver on threads, the default) or 'dnspython'"
-        )
     try:
         from corolib._dnspython import DnsPythonResolver
     except ImportError as exc:
