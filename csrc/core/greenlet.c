@@ -602,3 +602,40 @@ cl__forget(cl_greenlet *g)
 #endif
     }
 }
+
+#ifdef CL_PY312
+/* ---- checkpoint marks on frame objects (see cl_frames_detach) ---------- */
+
+uint64_t cl__checkpoint_serial;
+static destructor frame_dealloc_orig;
+
+/* A frame object that does not own its frame's data never had those words
+ * used by CPython: clear our mark before the memory goes back, so that no
+ * later frame object allocated there can pass for a checkpoint.
+ *
+ * CPython's frame dealloc uses the trashcan (long f_back chains are freed
+ * without deep C recursion) only when it is the type's tp_dealloc, which it
+ * no longer is: the hook provides it instead, the way frame_dealloc does
+ * (untracked first, as the trashcan requires). */
+static void
+frame_dealloc_hook(PyObject *op)
+{
+    PyFrameObject *fo = (PyFrameObject *)op;
+    if (fo->f_frame != (_PyInterpreterFrame *)(void *)fo->_f_frame_data) {
+        CL_MARK(fo)[0] = 0;
+    }
+    PyObject_GC_UnTrack(op);
+    Py_TRASHCAN_BEGIN(op, frame_dealloc_hook)
+    frame_dealloc_orig(op);
+    Py_TRASHCAN_END
+}
+
+void
+cl__frame_dealloc_hook_install(void)
+{
+    if (frame_dealloc_orig == NULL && PyFrame_Type.tp_dealloc != frame_dealloc_hook) {
+        frame_dealloc_orig = PyFrame_Type.tp_dealloc;
+        PyFrame_Type.tp_dealloc = frame_dealloc_hook;
+    }
+}
+#endif
