@@ -441,4 +441,4 @@ def test_long_chain_of_frame_objects_is_freed_without_deep_recursion(run_python)
         """,
         timeout=120,
     )
-    assert r.returncode == 0 and r.stdout == "ok\\n", r.describe()
+    assert r.returncode == 0 and r.stdout == "ok\n", r.describe()
