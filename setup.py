@@ -48,11 +48,17 @@ class BuildExt(build_ext):
     """Rebuild everything when the flags change (e.g. a sanitizer build).
 
     setuptools only compares timestamps, so objects or a linked module left
-    by a build with other flags would otherwise be reused silently.
+    by a build with other flags would otherwise be reused silently.  Checked
+    when the command runs, not when its options are finalised: pip's metadata
+    step finalises them too, in a process that builds nothing, and would
+    record the new flags as already built.
     """
 
-    def finalize_options(self) -> None:
-        super().finalize_options()
+    def run(self) -> None:
+        self._force_on_new_flags()
+        super().run()
+
+    def _force_on_new_flags(self) -> None:
         flags = " ".join(extra_cflags + extra_ldflags)
         tag = hashlib.sha1(flags.encode()).hexdigest()
         os.makedirs("build", exist_ok=True)
