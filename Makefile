@@ -10,7 +10,7 @@ PIP     := $(PY) -m pip install -q --disable-pip-version-check
 SOURCES := $(shell find csrc corolib -name '*.c' -o -name '*.h' -o -name '*.py' -o -name '*.pyi') setup.py pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: all demo test test-python matrix sanitize valgrind cross lint clean deps \
+.PHONY: all demo test test-python matrix sanitize tsan valgrind cross lint clean deps \
 	test-stdlib thirdparty-deps wsgi-deps test-wsgi-fuzz compat-deps
 
 all: $(VENV)/.installed
@@ -92,6 +92,22 @@ sanitize: deps
 	ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  .venv-asan/bin/pytest -q -p no:cacheprovider tests/core tests/c tests/hub/test_lifecycle.py
+
+# ThreadSanitizer build of the extension; the cross-thread and thread-exit tests
+# under it.  CPython and libuv stay uninstrumented (TSan sees their locks through
+# its interceptors, not their memory accesses), so CPython makes no noise here and
+# tests/tsan-python.supp has nothing to suppress so far.
+TSAN_LIB = $(shell gcc -print-file-name=libtsan.so)
+TSAN_TESTS = tests/core/test_threads.py tests/core/test_lifetime.py tests/sync/test_sync_threads.py \
+	tests/hub/test_hub.py tests/crash
+tsan: deps
+	@test -x .venv-tsan/bin/pytest || ($(PYTHON) -m venv .venv-tsan && .venv-tsan/bin/pip install -q setuptools wheel pytest)
+	COROLIB_CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=thread" COROLIB_LDFLAGS="-fsanitize=thread" \
+	  .venv-tsan/bin/pip install -q --no-cache-dir --no-build-isolation --force-reinstall --no-deps .
+	nm -D .venv-tsan/lib/python*/site-packages/corolib/_core*.so | grep -q __tsan_init  # instrumented?
+	LD_PRELOAD=$(TSAN_LIB) COROLIB_TEST_SCALE=0.05 \
+	TSAN_OPTIONS="halt_on_error=1:exitcode=66:suppressions=$(CURDIR)/tests/tsan-python.supp" \
+	  .venv-tsan/bin/pytest -q -p no:cacheprovider $(TSAN_TESTS) -k "thread or Thread or exit"
 
 # The core tests under valgrind memcheck, on 3.11 and (when built by
 # `make matrix`) 3.12.  The suppression file covers CPython's own noise only.

@@ -50,28 +50,26 @@ class BuildExt(build_ext):
     setuptools only compares timestamps, so objects or a linked module left
     by a build with other flags (e.g. a sanitizer build) would otherwise be
     reused silently -- and so would a module built while a header was being
-    edited, whose objects disagree about a struct's layout.
+    edited, whose objects disagree about a struct's layout.  Checked when the
+    command runs, not when its options are finalised: pip's metadata step
+    finalises them too, in a process that builds nothing.  The tag is written
+    only once the module is built, so a failed build is never taken as done.
     """
 
-    def finalize_options(self) -> None:
-        super().finalize_options()
+    def run(self) -> None:
         digest = hashlib.sha1(" ".join(extra_cflags + extra_ldflags).encode())
         for path in sorted(glob("csrc/**/*.[ch]", recursive=True)):
             with open(path, "rb") as f:
                 digest.update(path.encode() + b"\0" + f.read())
-        self._tag = digest.hexdigest()
-        self._stamp = os.path.join(self.build_temp, "corolib-build-tag")
-        previous = open(self._stamp).read() if os.path.exists(self._stamp) else ""
-        if previous != self._tag:
+        tag = digest.hexdigest()
+        stamp = os.path.join(self.build_temp, "corolib-build-tag")
+        previous = open(stamp).read() if os.path.exists(stamp) else ""
+        if previous != tag:
             self.force = True
-
-    def run(self) -> None:
         super().run()
-        # Only once the module is built: a failed build must not leave a
-        # stamp that makes the next one reuse what is there.
         os.makedirs(self.build_temp, exist_ok=True)
-        with open(self._stamp, "w") as f:
-            f.write(self._tag)
+        with open(stamp, "w") as f:
+            f.write(tag)
 
 
 setup(

@@ -1,10 +1,14 @@
-"""Cooperative process waiting: ``waitpid`` and ``wait`` for greenlets.
+"""Cooperative process waiting and pipe reading: ``waitpid``, ``wait``, ``read``.
 
 Every public name of the stdlib :mod:`os` module is available here with the
 same value (looked up on demand), except :func:`waitpid` and :func:`wait`,
 which park the calling greenlet until a child changes state instead of
-blocking the thread.  ``fork`` is the stdlib's: corolib re-initialises the
-hub in the child whatever function forks (``os.register_at_fork``).
+blocking the thread, and :func:`read`, which parks it while a pipe, socket
+or terminal in blocking mode has nothing to read (so that the green thread
+at the other end of a pipe gets to run).  ``write`` stays the stdlib's: a
+blocking write to a pipe must write everything, and may block for that.
+``fork`` is the stdlib's: corolib re-initialises the hub in the child
+whatever function forks (``os.register_at_fork``).
 
 How they wait: ``waitpid(pid, 0)`` for a specific child watches a pidfd of
 it (``os.pidfd_open``, Linux 5.3+) in the hub, then reaps it with
@@ -14,13 +18,17 @@ between (from 0.5 ms, doubling, up to 50 ms).  Results and errors are the
 real ``waitpid``'s.  No ``SIGCHLD`` handler is involved.
 
 Switch points: :func:`waitpid` and :func:`wait` when no child is ready to
-be reaped (never with ``WNOHANG``).
+be reaped (never with ``WNOHANG``); :func:`read` when the fd is in
+blocking mode and has nothing to read (never for regular files, which are
+always ready, nor for fds in non-blocking mode, which keep raising
+``BlockingIOError``).
 """
 
 from __future__ import annotations
 
 import importlib
 import os as _stdos
+import select as _stdselect
 from collections.abc import Callable
 from typing import Any
 
@@ -30,8 +38,9 @@ from corolib._core import (
     wait_writable as _wait_writable,
 )
 from corolib._socket_common import forget_fd as _forget_fd
+from corolib.select import _std_poll
 
-__all__ = ["waitpid", "wait", "fork"]
+__all__ = ["waitpid", "wait", "fork", "read"]
 
 _waitpid = _stdos.waitpid
 _pidfd_open: Callable[[int], int] | None = getattr(_stdos, "pidfd_open", None)
@@ -40,6 +49,9 @@ _WNOHANG = _stdos.WNOHANG
 _NOT_EXIT_ONLY = getattr(_stdos, "WUNTRACED", 0) | getattr(_stdos, "WCONTINUED", 0)
 
 fork = _stdos.fork
+_read = _stdos.read
+_get_blocking = _stdos.get_blocking
+_POLLIN = _stdselect.POLLIN
 
 
 def __getattr__(name: str) -> Any:
@@ -90,6 +102,25 @@ def waitpid(pid: int, options: int, /) -> tuple[int, int]:
 def wait() -> tuple[int, int]:
     """``os.wait``: wait for any child; ``(pid, status)``."""
     return waitpid(-1, 0)
+
+
+def _would_block(fd: int, events: int) -> bool:
+    """Tell whether a read on ``fd`` would block the thread now."""
+    poll = _std_poll()
+    poll.register(fd, events)
+    if poll.poll(0):
+        return False  # ready, or an error the call itself will report
+    return _get_blocking(fd)  # non-blocking: the call raises BlockingIOError
+
+
+def read(fd: int, length: int, /) -> bytes:
+    """``os.read`` that parks the greenlet while a blocking fd has nothing to read.
+
+    Same arguments, results and errors as the stdlib's.
+    """
+    while _would_block(fd, _POLLIN):
+        _wait_readable(fd)
+    return _read(fd, length)
 
 
 # ---- gevent's fd helpers ------------------------------------------------------------

@@ -73,12 +73,15 @@ def _copy(target: ModuleType, source: Any, names: Iterable[str]) -> None:
 
 
 def patch_os() -> bool:
-    """``os.waitpid`` and ``os.wait`` wait cooperatively (:mod:`corolib.os`).
+    """``os.waitpid``, ``os.wait`` and ``os.read`` wait cooperatively (:mod:`corolib.os`).
+
+    ``os.read`` parks only on a blocking pipe, socket or terminal with
+    nothing to read.
 
     ``os.fork`` needs nothing: corolib re-initialises the hub in every
     forked child.
     """
-    return patch_module("os", os, coos, lambda: _copy(os, coos, ("waitpid", "wait")))
+    return patch_module("os", os, coos, lambda: _copy(os, coos, ("waitpid", "wait", "read")))
 
 
 def patch_time() -> bool:

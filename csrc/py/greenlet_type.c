@@ -27,18 +27,6 @@ thread_exited(cl_greenlet *g)
 }
 
 static int
-check_run(PyObject *run)
-{
-    if (run != Py_None && !PyCallable_Check(run)) {
-        PyErr_Format(PyExc_TypeError,
-                     "greenlet run must be callable, not '%.200s'",
-                     Py_TYPE(run)->tp_name);
-        return -1;
-    }
-    return 0;
-}
-
-static int
 set_parent(cl_greenlet *self, PyObject *value)
 {
     cl_greenlet *p;
@@ -117,9 +105,8 @@ green_init(cl_greenlet *self, PyObject *args, PyObject *kwds)
                             "run cannot be set after the start of the greenlet");
             return -1;
         }
-        if (check_run(run) < 0) {
-            return -1;
-        }
+        /* Anything goes, as in greenlet: a run that cannot be called
+         * fails at the first switch, in the new greenlet. */
         Py_INCREF(run);
         Py_XSETREF(self->run, run);
         self->flags |= CL_G_HAS_RUN;
@@ -430,9 +417,6 @@ green_set_run(cl_greenlet *self, PyObject *value, void *c)
     if (CL_G_STARTED(self)) {
         PyErr_SetString(PyExc_AttributeError,
                         "run cannot be set after the start of the greenlet");
-        return -1;
-    }
-    if (value != NULL && check_run(value) < 0) {
         return -1;
     }
     Py_XINCREF(value);

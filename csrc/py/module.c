@@ -135,6 +135,9 @@ PyInit__core(void)
         goto fail;
     }
     cl__arena_cache_install();
+#ifdef CL_PY312
+    cl__frame_dealloc_hook_install();
+#endif
     cl__GreenletExit = PyErr_NewExceptionWithDoc(
         "corolib.greenlet.GreenletExit",
         "Raised in a greenlet to end it quietly; its parent receives the\n"
