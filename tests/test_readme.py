@@ -2,6 +2,9 @@
 
 Each ```python block runs as a script in a fresh interpreter (``run_python``
 from tests/conftest.py, so on the installed corolib), from a temporary directory.
+Fragments that need something of the reader's (a port to serve forever on, an
+application to import) are fenced ```py instead and are not run here; what they
+show is tested where it is built (tests/server, tests/wsgi).
 """
 
 from __future__ import annotations
