@@ -1,0 +1,275 @@
+# The loop extends asyncio's selector loop through its private attributes, which
+# typeshed does not describe: those checks are off here.
+# mypy: disable-error-code="attr-defined,misc,override,union-attr,unused-ignore"
+"""The asyncio event loop that runs on the corolib hub of its thread.
+
+``EventLoop`` is the stdlib's Unix selector loop (so its transports, TLS,
+sendfile, subprocess and Unix-socket support are CPython's own, tested
+code) with one change underneath: its selector never blocks the thread.
+When the loop has nothing ready it parks its greenlet on its epoll fd
+through the hub (a trusted fd wait, with the loop's next timer as the
+timeout), so every other greenlet of the thread runs meanwhile; when the
+loop is busy it polls without parking and lets the hub have a turn every
+``_HUB_TURN_EVERY`` passes.  A greenlet that schedules work on the parked
+loop (``call_soon``, ``call_at``, ``stop``, a finished ``to_greenlet``)
+wakes it through the hub at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import math
+import select as _select_mod
+import selectors
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from corolib import _core
+
+__all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop"]
+
+#: passes without parking after which the loop gives the hub one turn
+_HUB_TURN_EVERY = 32
+
+_EPOLLIN = _select_mod.EPOLLIN
+_EPOLLOUT = _select_mod.EPOLLOUT
+_EVENT_READ = selectors.EVENT_READ
+_EVENT_WRITE = selectors.EVENT_WRITE
+
+
+class _Wakeup(Exception):
+    """Delivered to the loop's parked greenlet by a greenlet that gave it work."""
+
+
+class _HubSelector(selectors.EpollSelector):
+    """An epoll selector whose waiting parks the loop's greenlet on the hub."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epfd: int = self._selector.fileno()
+        self._turns = _HUB_TURN_EVERY
+        self.owner: EventLoop | None = None
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        """Return the ready keys; park on the hub (not the thread) while none are."""
+        poll = self._selector.poll
+        max_ev = max(len(self._fd_to_key), 1)
+        try:
+            fd_event_list = poll(0, max_ev)
+        except InterruptedError:
+            fd_event_list = []
+        if fd_event_list or (timeout is not None and timeout <= 0):
+            self._turns -= 1
+            if self._turns <= 0:
+                # A busy loop still lets the hub run greenlets and their I/O.
+                self._turns = _HUB_TURN_EVERY
+                _core.sleep(0)
+        else:
+            self._turns = _HUB_TURN_EVERY
+            if timeout is not None:
+                timeout = math.ceil(timeout * 1e3) * 1e-3
+            owner = self.owner
+            if owner is not None:
+                owner._parked = True
+            try:
+                _core.sock_wait(self._epfd, False, timeout)
+            except _Wakeup:
+                pass
+            finally:
+                if owner is not None:
+                    owner._parked = False
+            try:
+                fd_event_list = poll(0, max_ev)
+            except InterruptedError:
+                return []
+        ready = []
+        key_from_fd = self._fd_to_key.get
+        for fd, event in fd_event_list:
+            events = 0
+            if event & ~_EPOLLIN:
+                events |= _EVENT_WRITE
+            if event & ~_EPOLLOUT:
+                events |= _EVENT_READ
+            key = key_from_fd(fd)
+            if key:
+                ready.append((key, events & key.events))
+        return ready
+
+    def close(self) -> None:
+        """Release the hub's watch on the epoll fd, then close it."""
+        if self._epfd >= 0:
+            try:
+                _core.cancel_wait(self._epfd)
+            except Exception:  # noqa: S110 - no hub any more (thread exiting)
+                pass
+            self._epfd = -1
+        super().close()
+
+
+class EventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+    """A complete asyncio event loop running on the corolib hub of its thread.
+
+    Greenlets of the thread keep running while the loop runs (and waits),
+    and the loop keeps running while they do.  Use it like any asyncio
+    loop (``asyncio.Runner(loop_factory=EventLoop)``,
+    ``corolib.asyncio.run``), and bridge the two worlds with
+    ``corolib.asyncio.await_`` and ``corolib.asyncio.to_greenlet``.
+    """
+
+    def __init__(self) -> None:
+        selector = _HubSelector()
+        self._parked = False
+        self._greenlet: Any = None
+        self._hub: Any = None
+        super().__init__(selector)
+        selector.owner = self
+        #: greenlets parked in await_() on this loop, and whether await_ runs it
+        self._bridge_waiters = 0
+        self._bridge_driven = False
+
+    # ---- running -----------------------------------------------------------
+
+    def run_forever(self) -> None:
+        """Run until ``stop()``; the calling greenlet drives the loop."""
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        current = _core.getcurrent()
+        hub = _core.get_hub()
+        if current is hub:
+            raise RuntimeError("corolib.asyncio: the loop cannot run in the hub greenlet")
+        self._greenlet = current
+        self._hub = hub
+        try:
+            super().run_forever()
+        finally:
+            self._greenlet = None
+            self._parked = False
+
+    def _wake(self) -> None:
+        # Only the loop's own thread may touch its hub; other threads wake it
+        # through the self-pipe (call_soon_threadsafe's _write_to_self).
+        hub = self._hub
+        if hub is not None and self._greenlet is not None and _core.get_hub_if_exists() is hub:
+            hub.interrupt(self._greenlet, _Wakeup())
+
+    def _call_soon(self, callback: Callable[..., object], args: Any, context: Any) -> Any:
+        handle = super()._call_soon(callback, args, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        if self._parked:
+            self._wake()
+        return handle
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        """Schedule ``callback(*args)`` at loop time ``when`` (as the stdlib's)."""
+        timer = super().call_at(when, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        if self._parked:
+            self._wake()
+        return timer
+
+    def stop(self) -> None:
+        """Stop after the current iteration (as the stdlib's); wakes a parked loop."""
+        super().stop()
+        if self._parked:
+            self._wake()
+
+    def _check_thread(self) -> None:
+        # Debug mode: the stdlib compares threading.get_ident(), which is per
+        # greenlet under patch_all(); what matters is the OS thread (its hub).
+        if self._thread_id is None:
+            return
+        if self._hub is not None and _core.get_hub_if_exists() is not self._hub:
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other than the current one"
+            )
+
+    # ---- name resolution through corolib.dns ---------------------------------
+
+    async def getaddrinfo(
+        self,
+        host: Any,
+        port: Any,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[tuple[Any, Any, int, str, tuple[Any, ...]]]:
+        """Resolve like ``socket.getaddrinfo`` with corolib's resolver; never blocks the loop."""
+        from corolib import dns
+
+        if dns._needs_no_lookup(host, port, family, flags):
+            return dns.getaddrinfo(host, port, family, type, proto, flags)
+        from corolib.asyncio._bridge import to_greenlet
+
+        return await to_greenlet(dns.getaddrinfo, host, port, family, type, proto, flags)
+
+    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
+        """Reverse-resolve like ``socket.getnameinfo`` with corolib's resolver."""
+        from corolib import dns
+        from corolib.asyncio._bridge import to_greenlet
+
+        return await to_greenlet(dns.getnameinfo, sockaddr, flags)
+
+    # ---- signals: Python handlers, the hub's wakeup fd left alone --------------
+
+    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+        """Run ``callback(*args)`` on the loop when ``sig`` arrives (main thread only).
+
+        Unlike the stdlib loop this does not take ``signal.set_wakeup_fd``
+        over: the hub owns it and wakes on every signal, and the Python-level
+        handler hands the callback to the loop.
+        """
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        handle = asyncio.Handle(callback, args, self, None)
+        self._signal_handlers[sig] = handle
+        try:
+            signal.signal(sig, self._on_signal)
+            signal.siginterrupt(sig, False)
+        except ValueError as exc:  # not the main thread
+            del self._signal_handlers[sig]
+            raise RuntimeError(str(exc)) from None
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught") from None
+            raise
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._handle_signal(signum)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        """Remove the handler of ``sig``; return whether there was one."""
+        self._check_signal(sig)
+        try:
+            del self._signal_handlers[sig]
+        except KeyError:
+            return False
+        handler = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        try:
+            signal.signal(sig, handler)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught") from None
+            raise
+        return True
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+    """The default policy, with corolib's ``EventLoop`` as the loop it makes."""
+
+    _loop_factory = EventLoop
+
+
+def new_event_loop() -> EventLoop:
+    """A new corolib ``EventLoop`` (the ``loop_factory`` to give asyncio)."""
+    return EventLoop()
