@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corolib import _core
+from corolib.select import _std_epoll
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop"]
 
@@ -43,8 +44,20 @@ class _Wakeup(Exception):
     """Delivered to the loop's parked greenlet by a greenlet that gave it work."""
 
 
-class _HubSelector(selectors.EpollSelector):
-    """An epoll selector whose waiting parks the loop's greenlet on the hub."""
+class _HubSelector(selectors._PollLikeSelector):
+    """An epoll selector whose waiting parks the loop's greenlet on the hub.
+
+    Built on the kernel's epoll (``patch_all()`` hides ``select.epoll`` and
+    ``selectors.EpollSelector`` from everyone else; this one never blocks).
+    """
+
+    _selector_cls = _std_epoll
+    _EVENT_READ = _EPOLLIN
+    _EVENT_WRITE = _EPOLLOUT
+
+    def fileno(self) -> int:
+        """The epoll fd."""
+        return self._epfd
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,6 +118,7 @@ class _HubSelector(selectors.EpollSelector):
             except Exception:  # noqa: S110 - no hub any more (thread exiting)
                 pass
             self._epfd = -1
+        self._selector.close()
         super().close()
 
 
