@@ -11,7 +11,7 @@ SOURCES := $(shell find csrc corolib -name '*.c' -o -name '*.h' -o -name '*.py' 
 PYTEST_ARGS ?=
 
 .PHONY: all demo test test-python matrix sanitize valgrind cross lint clean deps \
-	test-stdlib thirdparty-deps
+	test-stdlib thirdparty-deps aio-deps
 
 all: $(VENV)/.installed
 
@@ -33,13 +33,17 @@ demo: $(VENV)/.installed
 	$(PY) examples/greenlet_demo.py 100000
 	$(PY) examples/chat_demo.py
 
-test: thirdparty-deps test-python matrix test-stdlib bench-smoke
+test: thirdparty-deps aio-deps test-python matrix test-stdlib bench-smoke
 
 # What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
 # and a real redis-server.
 thirdparty-deps: $(VENV)/.installed
 	@scripts/ensure-deps.sh redis-server
 	@$(PY) -c 'import requests, redis' 2>/dev/null || $(PIP) requests redis
+
+# What tests/aio runs on corolib.asyncio: aiohttp (client and server) and httpx.
+aio-deps: $(VENV)/.installed
+	@$(PY) -c 'import aiohttp, httpx' 2>/dev/null || $(PIP) aiohttp httpx
 
 # CPython's own test modules (test_socket, test_threading, ...) under patch_all(),
 # one process per module, 2 at a time, each with a timeout, on every CPython
