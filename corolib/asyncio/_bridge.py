@@ -44,6 +44,7 @@ def _drive(loop: EventLoop) -> None:
         loop.run_forever()
     finally:
         loop._bridge_driven = False
+        loop._bridge_driver = None
 
 
 def await_(awaitable: Awaitable[_T]) -> _T:
@@ -84,7 +85,7 @@ def await_(awaitable: Awaitable[_T]) -> _T:
             loop._stopping = False  # a stop() requested when the last waiter left
         elif running is None:
             loop._bridge_driven = True
-            Greenlet.spawn(_drive, loop)
+            loop._bridge_driver = Greenlet.spawn(_drive, loop)
         try:
             while not future.done():
                 waiter.wait()
@@ -95,7 +96,12 @@ def await_(awaitable: Awaitable[_T]) -> _T:
         finally:
             loop._bridge_waiters -= 1
             if loop._bridge_waiters == 0 and loop._bridge_driven:
+                # The last waiter stops the loop await_ started, and returns once
+                # it has stopped: no loop stays "running" in this thread after.
                 loop.stop()
+                driver = loop._bridge_driver
+                if driver is not None and driver is not current:
+                    driver.join()
     return future.result()
 
 

@@ -142,6 +142,7 @@ class EventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
         #: greenlets parked in await_() on this loop, and whether await_ runs it
         self._bridge_waiters = 0
         self._bridge_driven = False
+        self._bridge_driver: Any = None
 
     # ---- running -----------------------------------------------------------
 

@@ -98,4 +98,5 @@ def test_httpx_from_greenlets_without_a_running_loop() -> None:
     greenlets = [corolib.spawn(ca.await_, fetch(f"g{i}")) for i in range(3)]
     corolib.joinall(greenlets, raise_error=True)
     ca.await_(runner.cleanup())
+    assert asyncio._get_running_loop() is None  # stopped: asyncio.run() may follow
     assert [g.value for g in greenlets] == ["hello g0", "hello g1", "hello g2"]
