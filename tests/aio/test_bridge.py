@@ -178,3 +178,49 @@ def test_green_socket_server_and_asyncio_client_in_one_thread() -> None:
         assert ca.run(main()) == b"HELLO"
     finally:
         listener.close()
+
+
+def test_nested_both_ways_and_a_task_created_from_a_greenlet() -> None:
+    """coroutine -> greenlet -> coroutine -> greenlet, and loop.create_task in a greenlet."""
+
+    def innermost(x: int) -> int:
+        corolib.sleep(0.001)
+        return x + 1
+
+    async def middle(x: int) -> int:
+        await asyncio.sleep(0.001)
+        return await ca.to_greenlet(innermost, x * 2)
+
+    def green(x: int) -> tuple[int, str]:
+        nested = ca.await_(middle(x))
+        loop = asyncio.get_running_loop()  # the thread's running loop, seen from a greenlet
+        task = loop.create_task(asyncio.sleep(0.001, result="task"))
+        return nested, ca.await_(task)
+
+    async def main() -> tuple[int, str]:
+        return await ca.to_greenlet(green, 20)
+
+    assert ca.run(main()) == (41, "task")
+
+
+def test_many_greenlets_and_tasks_interleave() -> None:
+    """500 greenlets each awaiting a coroutine, against 500 tasks each running a greenlet."""
+    n = 500
+
+    async def coro(i: int) -> int:
+        await asyncio.sleep(0.001)
+        return i
+
+    def green(i: int) -> int:
+        corolib.sleep(0.001)
+        return -i
+
+    async def main() -> tuple[int, int]:
+        greenlets = [corolib.spawn(ca.await_, coro(i)) for i in range(n)]
+        tasks = [asyncio.ensure_future(ca.to_greenlet(green, i)) for i in range(n)]
+        values = await asyncio.gather(*tasks)
+        await ca.to_greenlet(corolib.joinall, greenlets, raise_error=True)
+        return sum(g.value for g in greenlets), sum(values)
+
+    total = n * (n - 1) // 2
+    assert ca.run(main()) == (total, -total)
