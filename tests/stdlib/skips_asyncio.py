@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from skips import BUG, DETAIL, ENV, Skip, _Version, before, since
+from skips import DETAIL, Skip, _Version
 
 __all__ = ["SKIPS", "for_module"]
 
@@ -62,6 +62,3 @@ def for_module(module: str, version: _Version) -> Iterator[Skip]:
     for entry in SKIPS:
         if entry.test_id.startswith(prefix) and entry.when(tuple(version)):
             yield entry
-
-
-_unused = (BUG, ENV, before, since)
