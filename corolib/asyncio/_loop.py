@@ -85,14 +85,14 @@ class _HubSelector(selectors._PollLikeSelector):
                 timeout = math.ceil(timeout * 1e3) * 1e-3
             owner = self.owner
             if owner is not None:
-                owner._parked = True
+                owner._set_parked(True)
             try:
                 _core.sock_wait(self._epfd, False, timeout)
             except _Wakeup:
                 pass
             finally:
                 if owner is not None:
-                    owner._parked = False
+                    owner._set_parked(False)
             try:
                 fd_event_list = poll(0, max_ev)
             except InterruptedError:
@@ -122,7 +122,10 @@ class _HubSelector(selectors._PollLikeSelector):
         super().close()
 
 
-class EventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+_StdLoop = asyncio.SelectorEventLoop
+
+
+class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
     """A complete asyncio event loop running on the corolib hub of its thread.
 
     Greenlets of the thread keep running while the loop runs (and waits),
@@ -160,7 +163,7 @@ class EventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
             super().run_forever()
         finally:
             self._greenlet = None
-            self._parked = False
+            self._set_parked(False)
 
     def _wake(self) -> None:
         # Only the loop's own thread may touch its hub; other threads wake it
@@ -169,28 +172,43 @@ class EventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
         if hub is not None and self._greenlet is not None and _core.get_hub_if_exists() is hub:
             hub.interrupt(self._greenlet, _Wakeup())
 
-    def _call_soon(self, callback: Callable[..., object], args: Any, context: Any) -> Any:
-        handle = super()._call_soon(callback, args, context)
+    # While the loop's greenlet is parked in select(), these three stand in for
+    # the stdlib's (as instance attributes, so the running loop's hot path is
+    # the stdlib's own, with no extra frame): whoever gives the parked loop
+    # work also wakes it.
+
+    def _set_parked(self, parked: bool) -> None:
+        self._parked = parked
+        d = self.__dict__
+        if parked:
+            d["_call_soon"] = self._waking_call_soon
+            d["call_at"] = self._waking_call_at
+            d["stop"] = self._waking_stop
+        else:
+            d.pop("_call_soon", None)
+            d.pop("call_at", None)
+            d.pop("stop", None)
+
+    def _waking_call_soon(self, callback: Callable[..., object], args: Any, context: Any) -> Any:
+        handle = _StdLoop._call_soon(self, callback, args, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
         if self._parked:
             self._wake()
         return handle
 
-    def call_at(
+    def _waking_call_at(
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
     ) -> asyncio.TimerHandle:
-        """Schedule ``callback(*args)`` at loop time ``when`` (as the stdlib's)."""
-        timer = super().call_at(when, callback, *args, context=context)
+        timer = _StdLoop.call_at(self, when, callback, *args, context=context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
         if self._parked:
             self._wake()
         return timer
 
-    def stop(self) -> None:
-        """Stop after the current iteration (as the stdlib's); wakes a parked loop."""
-        super().stop()
+    def _waking_stop(self) -> None:
+        _StdLoop.stop(self)
         if self._parked:
             self._wake()
 

@@ -158,6 +158,9 @@ def _setup_asyncio() -> None:
 
     asyncio.SelectorEventLoop = SelectorEventLoop  # type: ignore[misc]
     asyncio.unix_events.SelectorEventLoop = SelectorEventLoop  # type: ignore[misc]
+    if hasattr(asyncio.unix_events, "EventLoop"):  # 3.13+: asyncio.EventLoop
+        asyncio.EventLoop = SelectorEventLoop  # type: ignore[misc]
+        asyncio.unix_events.EventLoop = SelectorEventLoop
 
 
 def _use_corolib_loops(module: object) -> None:
