@@ -43,8 +43,8 @@ def _drive(loop: EventLoop) -> None:
     try:
         loop.run_forever()
     finally:
-        loop._bridge_driven = False
-        loop._bridge_driver = None
+        loop._co.bridge_driven = False
+        loop._co.bridge_driver = None
 
 
 def await_(awaitable: Awaitable[_T]) -> _T:
@@ -63,7 +63,7 @@ def await_(awaitable: Awaitable[_T]) -> _T:
         loop = _thread_loop()
     elif isinstance(running, EventLoop):
         loop = running
-        if loop._greenlet is current:
+        if loop._co.greenlet is current:
             raise RuntimeError(
                 "corolib.asyncio.await_() called from the loop's own greenlet "
                 "(inside a coroutine or callback): use 'await' there"
@@ -80,12 +80,12 @@ def await_(awaitable: Awaitable[_T]) -> _T:
             waiter.wake()
 
         future.add_done_callback(wake)
-        loop._bridge_waiters += 1
-        if loop._bridge_driven:
+        loop._co.bridge_waiters += 1
+        if loop._co.bridge_driven:
             loop._stopping = False  # a stop() requested when the last waiter left
         elif running is None:
-            loop._bridge_driven = True
-            loop._bridge_driver = Greenlet.spawn(_drive, loop)
+            loop._co.bridge_driven = True
+            loop._co.bridge_driver = Greenlet.spawn(_drive, loop)
         try:
             while not future.done():
                 waiter.wait()
@@ -94,12 +94,12 @@ def await_(awaitable: Awaitable[_T]) -> _T:
             future.cancel()
             raise
         finally:
-            loop._bridge_waiters -= 1
-            if loop._bridge_waiters == 0 and loop._bridge_driven:
+            loop._co.bridge_waiters -= 1
+            if loop._co.bridge_waiters == 0 and loop._co.bridge_driven:
                 # The last waiter stops the loop await_ started, and returns once
                 # it has stopped: no loop stays "running" in this thread after.
                 loop.stop()
-                driver = loop._bridge_driver
+                driver = loop._co.bridge_driver
                 if driver is not None and driver is not current:
                     driver.join()
     return future.result()

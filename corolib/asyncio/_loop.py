@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import heapq
 import math
 import select as _select_mod
 import selectors
@@ -125,6 +126,21 @@ class _HubSelector(selectors._PollLikeSelector):
 _StdLoop = asyncio.SelectorEventLoop
 
 
+class _LoopState:
+    """What corolib keeps per loop, in one attribute of it."""
+
+    __slots__ = ("greenlet", "hub", "bridge_waiters", "bridge_driven", "bridge_driver")
+
+    def __init__(self) -> None:
+        #: the greenlet running the loop (None when it is not running) and its hub
+        self.greenlet: Any = None
+        self.hub: Any = None
+        #: greenlets parked in await_() on this loop, whether await_ runs it, and how
+        self.bridge_waiters = 0
+        self.bridge_driven = False
+        self.bridge_driver: Any = None
+
+
 class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
     """A complete asyncio event loop running on the corolib hub of its thread.
 
@@ -137,15 +153,12 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
 
     def __init__(self) -> None:
         selector = _HubSelector()
+        # Two attributes only: the stdlib loop has 24 and CPython keeps
+        # attribute access fast (shared keys) only up to 30 per class.
         self._parked = False
-        self._greenlet: Any = None
-        self._hub: Any = None
+        self._co = _LoopState()
         super().__init__(selector)
         selector.owner = self
-        #: greenlets parked in await_() on this loop, and whether await_ runs it
-        self._bridge_waiters = 0
-        self._bridge_driven = False
-        self._bridge_driver: Any = None
 
     # ---- running -----------------------------------------------------------
 
@@ -157,58 +170,62 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
         hub = _core.get_hub()
         if current is hub:
             raise RuntimeError("corolib.asyncio: the loop cannot run in the hub greenlet")
-        self._greenlet = current
-        self._hub = hub
+        self._co.greenlet = current
+        self._co.hub = hub
         try:
             super().run_forever()
         finally:
-            self._greenlet = None
+            self._co.greenlet = None
             self._set_parked(False)
 
     def _wake(self) -> None:
         # Only the loop's own thread may touch its hub; other threads wake it
         # through the self-pipe (call_soon_threadsafe's _write_to_self).
-        hub = self._hub
-        if hub is not None and self._greenlet is not None and _core.get_hub_if_exists() is hub:
-            hub.interrupt(self._greenlet, _Wakeup())
+        hub = self._co.hub
+        if hub is not None and self._co.greenlet is not None and _core.get_hub_if_exists() is hub:
+            hub.interrupt(self._co.greenlet, _Wakeup())
 
-    # While the loop's greenlet is parked in select(), these three stand in for
-    # the stdlib's (as instance attributes, so the running loop's hot path is
-    # the stdlib's own, with no extra frame): whoever gives the parked loop
-    # work also wakes it.
+    # The three ways to give the loop work from a greenlet while the loop's
+    # greenlet is parked in select(): each also wakes it.  They are the
+    # stdlib's few lines with that one check added (no super() call: the
+    # running loop's hot path stays as short as the stdlib's, and the
+    # instance dict is never touched, which would cost every attribute
+    # access its specialization).
 
     def _set_parked(self, parked: bool) -> None:
         self._parked = parked
-        d = self.__dict__
-        if parked:
-            d["_call_soon"] = self._waking_call_soon
-            d["call_at"] = self._waking_call_at
-            d["stop"] = self._waking_stop
-        else:
-            d.pop("_call_soon", None)
-            d.pop("call_at", None)
-            d.pop("stop", None)
 
-    def _waking_call_soon(self, callback: Callable[..., object], args: Any, context: Any) -> Any:
-        handle = _StdLoop._call_soon(self, callback, args, context)
+    def _call_soon(self, callback: Callable[..., object], args: Any, context: Any) -> Any:
+        handle = asyncio.Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
+        self._ready.append(handle)
         if self._parked:
             self._wake()
         return handle
 
-    def _waking_call_at(
+    def call_at(
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
     ) -> asyncio.TimerHandle:
-        timer = _StdLoop.call_at(self, when, callback, *args, context=context)
+        """Schedule ``callback(*args)`` at loop time ``when`` (as the stdlib's)."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = asyncio.TimerHandle(when, callback, args, self, context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
         if self._parked:
             self._wake()
         return timer
 
-    def _waking_stop(self) -> None:
-        _StdLoop.stop(self)
+    def stop(self) -> None:
+        """Stop after the current iteration (as the stdlib's); wakes a parked loop."""
+        self._stopping = True
         if self._parked:
             self._wake()
 
@@ -217,7 +234,7 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
         # greenlet under patch_all(); what matters is the OS thread (its hub).
         if self._thread_id is None:
             return
-        if self._hub is not None and _core.get_hub_if_exists() is not self._hub:
+        if self._co.hub is not None and _core.get_hub_if_exists() is not self._co.hub:
             raise RuntimeError(
                 "Non-thread-safe operation invoked on an event loop other than the current one"
             )
