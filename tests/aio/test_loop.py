@@ -287,3 +287,29 @@ def test_patch_all_program(run_python: Any) -> None:
         """,
         timeout=60,
     ).expect(stdout="ok\n")
+
+
+def test_ctrl_c_cancels_the_main_task_of_run(run_python: Any) -> None:
+    """SIGINT while the loop is parked on the hub: asyncio's Runner gets it at once."""
+    run_python(
+        """
+        import asyncio, os, signal, time
+        import corolib.asyncio as ca
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # may start ignored
+
+        async def main():
+            asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGINT)
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                print("cancelled")
+                raise
+
+        started = time.monotonic()
+        try:
+            ca.run(main())
+        except KeyboardInterrupt:
+            print("interrupted", time.monotonic() - started < 10)
+        """,
+        timeout=60,
+    ).expect(stdout="cancelled\ninterrupted True\n")
