@@ -313,3 +313,27 @@ def test_ctrl_c_cancels_the_main_task_of_run(run_python: Any) -> None:
         """,
         timeout=60,
     ).expect(stdout="cancelled\ninterrupted True\n")
+
+
+def test_a_loop_per_os_thread_each_on_its_own_hub() -> None:
+    results: dict[int, Any] = {}
+
+    def thread_main(n: int) -> None:
+        async def main() -> tuple[int, int]:
+            def green() -> int:
+                corolib.sleep(0.01)
+                return ca.await_(asyncio.sleep(0.01, result=n))
+
+            value = await ca.to_greenlet(green)
+            return value, threading.get_ident()
+
+        results[n] = ca.run(main())
+
+    threads = [threading.Thread(target=thread_main, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(DEADLINE)
+        assert not t.is_alive()
+    assert sorted(v for v, _ in results.values()) == [0, 1, 2]
+    assert len({ident for _, ident in results.values()}) == 3
