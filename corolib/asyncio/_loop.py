@@ -12,7 +12,7 @@ timeout), so every other greenlet of the thread runs meanwhile; when the
 loop is busy it polls without parking and lets the hub have a turn every
 ``_HUB_TURN_EVERY`` passes.  A greenlet that schedules work on the parked
 loop (``call_soon``, ``call_at``, ``stop``, a finished ``to_greenlet``)
-wakes it through the hub at once.
+wakes it at once, through the loop's self-pipe.
 """
 
 from __future__ import annotations
@@ -39,10 +39,6 @@ _EPOLLIN = _select_mod.EPOLLIN
 _EPOLLOUT = _select_mod.EPOLLOUT
 _EVENT_READ = selectors.EVENT_READ
 _EVENT_WRITE = selectors.EVENT_WRITE
-
-
-class _Wakeup(Exception):
-    """Delivered to the loop's parked greenlet by a greenlet that gave it work."""
 
 
 class _HubSelector(selectors._PollLikeSelector):
@@ -89,8 +85,6 @@ class _HubSelector(selectors._PollLikeSelector):
                 owner._set_parked(True)
             try:
                 _core.sock_wait(self._epfd, False, timeout)
-            except _Wakeup:
-                pass
             finally:
                 if owner is not None:
                     owner._set_parked(False)
@@ -179,11 +173,11 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
             self._set_parked(False)
 
     def _wake(self) -> None:
-        # Only the loop's own thread may touch its hub; other threads wake it
-        # through the self-pipe (call_soon_threadsafe's _write_to_self).
-        hub = self._co.hub
-        if hub is not None and self._co.greenlet is not None and _core.get_hub_if_exists() is hub:
-            hub.interrupt(self._co.greenlet, _Wakeup())
+        # Through the self-pipe, which is in the epoll the loop's greenlet
+        # waits on: an ordinary fd wake-up, so it can never displace an
+        # interrupt (a kill, a Timeout) meant for that greenlet.  Once per park.
+        self._parked = False
+        self._write_to_self()
 
     # The three ways to give the loop work from a greenlet while the loop's
     # greenlet is parked in select(): each also wakes it.  They are the

@@ -224,3 +224,22 @@ def test_many_greenlets_and_tasks_interleave() -> None:
 
     total = n * (n - 1) // 2
     assert ca.run(main()) == (total, -total)
+
+
+def test_killing_the_loop_greenlet_right_after_giving_it_work() -> None:
+    """The wake-up never displaces the kill: the loop's greenlet dies, the loop stops."""
+    loop = ca.new_event_loop()
+    try:
+        never = loop.create_future()
+        g = corolib.spawn(loop.run_until_complete, never)
+        deadline = time.monotonic() + DEADLINE
+        while not loop._parked and time.monotonic() < deadline:
+            corolib.sleep(0.001)
+        assert loop._parked
+        loop.call_soon(lambda: None)  # wakes the parked loop...
+        g.kill(block=True, timeout=DEADLINE)  # ...and the kill in the same hub round
+        assert g.dead
+        assert not loop.is_running()
+        assert asyncio._get_running_loop() is None
+    finally:
+        loop.close()
