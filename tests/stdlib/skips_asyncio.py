@@ -20,12 +20,12 @@ _SAME_LOOP = (
 _SIGNALS = (
     "mocks asyncio.unix_events.signal and expects signal.set_wakeup_fd calls; corolib's "
     "loop leaves the wakeup fd to the hub and installs Python-level handlers instead "
-    "(tests/aio/test_loop.py checks add/remove_signal_handler with real signals)"
+    "(tests/aio/test_aio_loop.py checks add/remove_signal_handler with real signals)"
 )
 
 _DNS = (
     "mocks asyncio.base_events.socket's getaddrinfo/getnameinfo; corolib's loop resolves "
-    "with corolib.dns instead (tests/aio/test_loop.py checks its getaddrinfo/getnameinfo)"
+    "with corolib.dns instead (tests/aio/test_aio_loop.py checks its getaddrinfo/getnameinfo)"
 )
 
 SKIPS: list[Skip] = [
