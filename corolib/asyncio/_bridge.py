@@ -39,12 +39,43 @@ def _thread_loop() -> EventLoop:
     return loop
 
 
+def _idle(loop: EventLoop) -> bool:
+    """Nothing but the loop itself lives on it: no task, callback, timer or fd."""
+    if asyncio.all_tasks(loop) or loop._ready:
+        return False
+    if any(not timer.cancelled() for timer in loop._scheduled):
+        return False
+    return len(loop._selector.get_map()) <= 1  # its own self-pipe
+
+
 def _drive(loop: EventLoop) -> None:
+    """Run the thread's await_ loop while greenlets wait on it; then close it if idle.
+
+    When the last waiter has left and nothing else lives on the loop (no
+    task, callback, timer, server or other watched fd), it ends as
+    ``asyncio.run`` ends one (async generators finalized, then closed), so
+    nothing stays open; the next ``await_`` makes a new one.  Otherwise it
+    is kept, stopped, for the next ``await_`` to run on.
+    """
+    state = loop._co
     try:
-        loop.run_forever()
+        while True:
+            loop.run_forever()
+            if state.bridge_waiters:
+                continue  # a greenlet came in while the loop was stopping
+            if not _idle(loop):
+                return
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            if state.bridge_waiters:
+                continue
+            hub = _core.get_hub()
+            if getattr(hub, "_corolib_asyncio_loop", None) is loop:
+                hub._corolib_asyncio_loop = None  # type: ignore[attr-defined]
+            loop.close()
+            return
     finally:
-        loop._co.bridge_driven = False
-        loop._co.bridge_driver = None
+        state.bridge_driven = False
+        state.bridge_driver = None
 
 
 def await_(awaitable: Awaitable[_T]) -> _T:

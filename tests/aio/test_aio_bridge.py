@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import time
 
 import pytest
@@ -99,13 +100,16 @@ def test_await_without_a_running_loop_drives_one() -> None:
         await asyncio.sleep(0.01)
         return a + b
 
+    fds_before = len(os.listdir("/proc/self/fd"))
     results = corolib.joinall(
         [corolib.spawn(ca.await_, add(i, i)) for i in range(4)], raise_error=True
     )
     assert sorted(g.value for g in results) == [0, 2, 4, 6]
     assert ca.await_(add(1, 2)) == 3  # from the main greenlet too
-    # the last waiter has stopped the loop await_ started
+    # the last waiter has stopped the loop await_ started, and, nothing being
+    # left on it, it was closed: its epoll fd and self-pipe are gone
     assert asyncio._get_running_loop() is None
+    assert len(os.listdir("/proc/self/fd")) == fds_before
 
 
 def test_await_propagates_exceptions_and_kill_cancels() -> None:
