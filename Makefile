@@ -11,7 +11,7 @@ SOURCES := $(shell find csrc corolib -name '*.c' -o -name '*.h' -o -name '*.py' 
 PYTEST_ARGS ?=
 
 .PHONY: all demo test test-python matrix sanitize tsan valgrind cross lint clean deps \
-	test-stdlib thirdparty-deps wsgi-deps test-wsgi-fuzz compat-deps
+	test-stdlib thirdparty-deps wsgi-deps test-wsgi-fuzz compat-deps aio-deps
 
 all: $(VENV)/.installed
 
@@ -36,7 +36,7 @@ demo: thirdparty-deps
 	$(PY) examples/greenlet_demo.py 100000
 	$(PY) examples/chat_demo.py
 
-test: lint thirdparty-deps wsgi-deps compat-deps test-python matrix test-stdlib bench-smoke
+test: lint thirdparty-deps wsgi-deps compat-deps aio-deps test-python matrix test-stdlib bench-smoke
 
 # What tests/thirdparty runs under corolib.monkey.patch_all(): requests, redis-py
 # and a real redis-server; dnspython for tests/net's cooperative resolver.
@@ -63,6 +63,10 @@ compat-deps: $(VENV)/.installed
 	@scripts/ensure-deps.sh postgresql mariadb-server || echo "corolib: database servers missing: tests/db will skip"
 	@$(PY) -c 'import psycopg2, psycopg, pymysql, mypy' 2>/dev/null || \
 	  $(PIP) psycopg2-binary 'psycopg[binary]' PyMySQL mypy
+
+# What tests/aio runs on corolib.asyncio: aiohttp (client and server) and httpx.
+aio-deps: $(VENV)/.installed
+	@$(PY) -c 'import aiohttp, httpx' 2>/dev/null || $(PIP) aiohttp httpx
 
 # CPython's own test modules (test_socket, test_threading, ...) under patch_all(),
 # one process per module, 2 at a time, each with a timeout, on every CPython
