@@ -108,7 +108,7 @@ README_NAMES: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "**`corolib.monkey.patch_all()`**": (
         ("corolib.monkey",),
         {"socket", "ssl", "select", "selectors", "time", "sleep", "_thread", "threading"}
-        | {"queue", "subprocess", "os", "fork", "waitpid", "signal", "requests", "redis"}
+        | {"queue", "subprocess", "os", "fork", "waitpid", "read", "signal", "requests", "redis"}
         | {"http", "urllib", "test_socket", "test_threading", "test_ssl", "patch_"},
     ),
 }

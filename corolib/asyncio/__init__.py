@@ -27,11 +27,12 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from corolib.asyncio._bridge import await_ as await_
-from corolib.asyncio._bridge import to_greenlet as to_greenlet
-from corolib.asyncio._loop import EventLoop as EventLoop
-from corolib.asyncio._loop import EventLoopPolicy as EventLoopPolicy
-from corolib.asyncio._loop import new_event_loop as new_event_loop
+from corolib.asyncio._bridge import await_ as await_, to_greenlet as to_greenlet
+from corolib.asyncio._loop import (
+    EventLoop as EventLoop,
+    EventLoopPolicy as EventLoopPolicy,
+    new_event_loop as new_event_loop,
+)
 
 __all__ = [
     "EventLoop",
