@@ -20,12 +20,16 @@ Py_ssize_t cl__total_main_greenlets;
 static cl_thread *all_threads; /* GIL-protected */
 
 /* Root data-stack chunks for new greenlets (3.11+).  Small, because every
- * suspended greenlet keeps one: a task blocked a few frames deep needs well
- * under 1 KiB.  Frames that do not fit spill into chunks CPython allocates
+ * suspended greenlet keeps one: a task blocked one frame deep uses about
+ * 150 bytes of it (issue 19: a 1 KiB start was 870 bytes of waste per
+ * parked task).  Frames that do not fit spill into chunks CPython allocates
  * from its arena allocator (cached: see arena.c).  When a greenlet of this thread is seen to
  * spill (at a switch), later greenlets get chunks twice as large, up to
  * CPython's own chunk size, so deep code soon stops paying for spills. */
-#define CHUNK_MIN_BYTES 1024
+#define CHUNK_MIN_BYTES 256
+/* A chunk asks malloc for chunk_bytes less its header, so that what malloc
+ * takes is chunk_bytes, not the next 16-byte granule above it. */
+#define CHUNK_ALLOC(ts) ((ts)->chunk_bytes - sizeof(size_t))
 #define CHUNK_MAX_BYTES (16 * 1024)
 #define MAX_FREE_CHUNKS 64
 
@@ -54,12 +58,12 @@ cl__chunk_get(cl_thread *ts)
         ts->n_free_chunks--;
         return c;
     }
-    c = PyMem_RawMalloc(ts->chunk_bytes);
+    c = PyMem_RawMalloc(CHUNK_ALLOC(ts));
     if (c == NULL) {
         PyErr_NoMemory();
         return NULL;
     }
-    c->size = ts->chunk_bytes;
+    c->size = CHUNK_ALLOC(ts);
     return c;
 #else
     (void)ts;
@@ -71,7 +75,7 @@ cl__chunk_get(cl_thread *ts)
 void
 cl__chunk_grow(cl_thread *ts, size_t outgrown)
 {
-    if (outgrown >= ts->chunk_bytes && ts->chunk_bytes < CHUNK_MAX_BYTES) {
+    if (outgrown >= CHUNK_ALLOC(ts) && ts->chunk_bytes < CHUNK_MAX_BYTES) {
         ts->chunk_bytes *= 2;
         free_chunks(ts); /* the pooled ones are now too small */
     }
@@ -84,7 +88,7 @@ cl__chunk_put(cl_thread *ts, cl_chunk *chunk)
     if (chunk == NULL) {
         return;
     }
-    if (ts->n_free_chunks >= MAX_FREE_CHUNKS || chunk->size != ts->chunk_bytes) {
+    if (ts->n_free_chunks >= MAX_FREE_CHUNKS || chunk->size != CHUNK_ALLOC(ts)) {
         PyMem_RawFree(chunk);
         return;
     }

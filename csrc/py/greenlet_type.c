@@ -93,8 +93,16 @@ green_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (ts == NULL) {
         return NULL;
     }
-    /* object.__new__ keeps abstract-method checks working for subclasses */
-    self = (cl_greenlet *)PyBaseObject_Type.tp_new(type, empty_tuple, NULL);
+    /* object.__new__ keeps abstract-method checks working for subclasses,
+     * but on 3.11 it also gives every instance an empty __dict__ (64 bytes
+     * and one more object for the collector per task): only abstract
+     * classes go through it, the rest get their __dict__ when one is set. */
+    if (CL_UNLIKELY(type->tp_flags & Py_TPFLAGS_IS_ABSTRACT)) {
+        self = (cl_greenlet *)PyBaseObject_Type.tp_new(type, empty_tuple, NULL);
+    }
+    else {
+        self = (cl_greenlet *)type->tp_alloc(type, 0);
+    }
     if (self == NULL) {
         return NULL;
     }
