@@ -311,7 +311,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
                         "corolib: a greenlet parked twice");
         return -1;
     }
-    if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
+    if (ready_reserve(hub, 2) < 0) { /* n_parked + 2 in each queue */
         return -1;
     }
     if (p->state == CL_PARK_FREE) {
@@ -374,7 +374,7 @@ cl__hub_yield(cl_hub *hub)
 {
     cl_park *p;
     int r;
-    if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
+    if (ready_reserve(hub, 2) < 0) { /* n_parked + 2 in each queue */
         return -1;
     }
     p = cl__park_new(hub, "sleep(0)", 0);

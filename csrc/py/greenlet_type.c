@@ -577,6 +577,7 @@ green_get_data_stack(cl_greenlet *self, void *c)
 {
     size_t held = 0, used = 0;
     (void)c;
+    (void)self;
 #ifdef CL_PY311
     cl_thread *ts = cl__tls_thread;
     /* Only this thread's suspended greenlets: a running one's saved state
