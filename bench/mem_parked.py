@@ -11,9 +11,14 @@ per task, once all are parked:
   allocates them (3.11+; 0 on 3.10, whose frames are objects);
 - `park node and hub`: the rest of the malloc heap growth (mallinfo2): the park node
   and the hub's ready-ring growth;
-- `list slot`: the benchmark's own list of tasks (8 bytes);
 - `pages and pymalloc`: resident-set growth not explained above: pymalloc arena and
   pool slack, partly used pages.
+
+Then the same for N // 10 idle connections: a task per accepted connection parked in
+`recv(4096)` on a corolib socket, the clients in another process (bm_idle.py's); its
+`objects` row adds the socket object.  The `park node and hub` rest then also holds the
+fd's poll handle and the hub's entry for it; the lists of tasks and sockets (16 bytes)
+are in `pages and pymalloc`.
 
 Run with the interpreter to measure, from outside the checkout:
 
@@ -30,8 +35,10 @@ import gc
 import sys
 
 from _common import rss_bytes
+from bm_idle import Clients
 
 import corolib
+import corolib.socket as csocket
 from corolib._core import WaitQueue
 
 
@@ -81,8 +88,57 @@ def park_all(count: int) -> tuple[list[corolib.Greenlet], WaitQueue]:
     return tasks, queue
 
 
+def idle_all(count: int) -> tuple[list[corolib.Greenlet], list[object], Clients]:
+    """Accept `count` connections from a client process, each handler parked in recv."""
+    listener = csocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    tasks: list[corolib.Greenlet] = []
+    conns: list[object] = []
+    waiting = [0]
+
+    def handle(conn: csocket.socket) -> None:
+        waiting[0] += 1
+        conn.recv(4096)
+        conn.close()
+
+    clients = Clients(listener.getsockname()[1], count)
+    while len(tasks) < count:
+        conn, _ = listener.accept()
+        conns.append(conn)
+        tasks.append(corolib.spawn(handle, conn))
+    while waiting[0] < count:
+        corolib.sleep(0.005)
+    corolib.sleep(0.05)  # the last ones reach their recv
+    listener.close()
+    return tasks, conns, clients
+
+
+def report(title: str, count: int, rss: float, heap: float, objs: list[object]) -> None:
+    """Print the table for `count` parked tasks; objs[0] is a sample task."""
+    sample = objs[0]
+    obj = sum(pymalloc_size(sys.getsizeof(o)) for o in objs)
+    saved = sample._stack_saved  # type: ignore[attr-defined]
+    held, used = sample._data_stack  # type: ignore[attr-defined]
+    chunk = malloc_size(held)
+    names = " + ".join(f"{type(o).__name__} {sys.getsizeof(o)}" for o in objs)
+    rows = [
+        ("objects", obj, f"sys.getsizeof: {names}"),
+        ("C stack slice", malloc_size(saved), f"{saved} bytes saved"),
+        ("data-stack chunk", chunk, f"{held} held, {used} used by the parked frames"),
+        ("park node and hub", heap - malloc_size(saved) - chunk, "rest of malloc heap"),
+        ("pages and pymalloc", rss - heap - obj, "rss not explained above"),
+    ]
+    print(f"Python {sys.version.split()[0]}, {count:,} {title}")
+    print(f"{'part':<20} {'bytes':>7}  how")
+    for name, value, how in rows:
+        print(f"{name:<20} {value:>7.0f}  {how}")
+    print(f"{'total (rss growth)':<20} {rss:>7.0f}")
+
+
 def main() -> None:
-    """Print the breakdown for N (argv[1], default 100,000) parked tasks."""
+    """Print the breakdown for N (argv[1], default 100,000) parked tasks, then for
+    N // 10 idle connections."""
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     warm, queue = park_all(1_000)  # first-use allocations, the chunk pool's sizing
     queue.wake_all()
@@ -93,25 +149,30 @@ def main() -> None:
     tasks, queue = park_all(count)
     rss = (rss_bytes() - rss0) / count
     heap = (heap_bytes() - heap0) / count
-    sample = tasks[count // 2]
-    obj = pymalloc_size(sys.getsizeof(sample))
-    saved = sample._stack_saved
-    held, used = sample._data_stack
-    chunk = malloc_size(held)
-    rows = [
-        ("task object", obj, f"sys.getsizeof {sys.getsizeof(sample)}"),
-        ("C stack slice", malloc_size(saved), f"{saved} bytes saved"),
-        ("data-stack chunk", chunk, f"{held} held, {used} used by the parked frames"),
-        ("park node and hub", heap - malloc_size(saved) - chunk - 8, "rest of malloc heap"),
-        ("list slot", 8, "the benchmark's list"),
-        ("pages and pymalloc", rss - heap - obj, "rss not explained above"),
-    ]
-    print(f"Python {sys.version.split()[0]}, {count:,} tasks parked on one WaitQueue")
-    print(f"{'part':<20} {'bytes':>7}  how")
-    for name, value, how in rows:
-        print(f"{name:<20} {value:>7.0f}  {how}")
-    print(f"{'total (rss growth)':<20} {rss:>7.0f}")
+    report("tasks parked on one WaitQueue", count, rss, heap, [tasks[count // 2]])
     queue.wake_all()
+    corolib.joinall(tasks)
+    del tasks
+
+    conns = count // 10
+    warm_idle = idle_all(200)
+    warm_idle[2].close()
+    corolib.joinall(warm_idle[0])
+    del warm_idle
+    gc.collect()
+    rss0, heap0 = rss_bytes(), heap_bytes()
+    tasks, socks, clients = idle_all(conns)
+    rss = (rss_bytes() - rss0) / conns
+    heap = (heap_bytes() - heap0) / conns
+    print()
+    report(
+        "idle connections (a task parked in recv(4096))",
+        conns,
+        rss,
+        heap,
+        [tasks[conns // 2], socks[conns // 2]],
+    )
+    clients.close()
     corolib.joinall(tasks)
 
 

@@ -420,13 +420,19 @@ cl_pystate_take_chunks(cl_pystate *st)
 }
 
 /* If the greenlet's frames outgrew the root chunk we gave it (CPython then
- * added one of its own), the size of that root chunk; else 0. */
+ * added one of its own), the bytes one chunk would need for its frames
+ * now; else 0. */
 static inline size_t
 cl_pystate_overflowed(const cl_pystate *st)
 {
 #ifdef CL_PY311
     if (st->root_chunk != NULL && st->datastack_chunk != st->root_chunk) {
-        return st->root_chunk->size;
+        const _PyStackChunk *c = st->datastack_chunk;
+        size_t used = (size_t)((char *)st->datastack_top - (char *)c);
+        for (c = c->previous; c != NULL; c = c->previous) {
+            used += c->top * sizeof(PyObject *);
+        }
+        return used;
     }
     return 0;
 #else

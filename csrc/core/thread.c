@@ -24,8 +24,9 @@ static cl_thread *all_threads; /* GIL-protected */
  * 150 bytes of it (issue 19: a 1 KiB start was 870 bytes of waste per
  * parked task).  Frames that do not fit spill into chunks CPython allocates
  * from its arena allocator (cached: see arena.c).  When a greenlet of this thread is seen to
- * spill (at a switch), later greenlets get chunks twice as large, up to
- * CPython's own chunk size, so deep code soon stops paying for spills. */
+ * spill (at a switch), later greenlets get chunks large enough for what it
+ * used (cl__chunk_grow), up to CPython's own chunk size, so deep code soon
+ * stops paying for spills. */
 #define CHUNK_MIN_BYTES 256
 /* A chunk asks malloc for chunk_bytes less its header, so that what malloc
  * takes is chunk_bytes, not the next 16-byte granule above it. */
@@ -71,12 +72,19 @@ cl__chunk_get(cl_thread *ts)
 #endif
 }
 
-/* A greenlet outgrew a root chunk of `outgrown` bytes. */
+/* A greenlet switched away with frames that outgrew its root chunk: they
+ * use `need` bytes.  Later greenlets get room for that and 64 bytes more,
+ * in 64-byte steps (and at least a quarter more than now, so a slowly
+ * deepening program re-sizes a few times only), not the next power of two:
+ * a handler parked in recv() needs about 300. */
 void
-cl__chunk_grow(cl_thread *ts, size_t outgrown)
+cl__chunk_grow(cl_thread *ts, size_t need)
 {
-    if (outgrown >= CHUNK_ALLOC(ts) && ts->chunk_bytes < CHUNK_MAX_BYTES) {
-        ts->chunk_bytes *= 2;
+    size_t want = (need + sizeof(size_t) + 64 + 63) & ~(size_t)63;
+    if (want > ts->chunk_bytes && ts->chunk_bytes < CHUNK_MAX_BYTES) {
+        size_t step = ts->chunk_bytes + ts->chunk_bytes / 4;
+        want = want > step ? want : (step + 63) & ~(size_t)63;
+        ts->chunk_bytes = want < CHUNK_MAX_BYTES ? want : CHUNK_MAX_BYTES;
         free_chunks(ts); /* the pooled ones are now too small */
     }
 }
