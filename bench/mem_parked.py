@@ -14,15 +14,15 @@ per task, once all are parked:
 - `pages and pymalloc`: resident-set growth not explained above: pymalloc arena and
   pool slack, partly used pages.
 
-Then the same for N // 10 idle connections: a task per accepted connection parked in
-`recv(4096)` on a corolib socket, the clients in another process (bm_idle.py's); its
-`objects` row adds the socket object.  The `park node and hub` rest then also holds the
-fd's poll handle and the hub's entry for it; the lists of tasks and sockets (16 bytes)
-are in `pages and pymalloc`.
+`mem_parked.py idle [N]` does the same for N (10,000) idle connections: a task per
+accepted connection parked in `recv(4096)` on a corolib socket, the clients in another
+process (bm_idle.py's); its `objects` row adds the socket object.  The `park node and
+hub` rest then also holds the fd's poll handle and the hub's entry for it; the lists of
+tasks and sockets (16 bytes) are in `pages and pymalloc`.
 
 Run with the interpreter to measure, from outside the checkout:
 
-    .venv/bin/python bench/mem_parked.py [N]
+    .venv/bin/python bench/mem_parked.py [tasks|idle] [N]
 
 The C frames that make up the slice can be listed with gdb and
 bench/slice_frames_gdb.py (see there).
@@ -137,41 +137,37 @@ def report(title: str, count: int, rss: float, heap: float, objs: list[object]) 
 
 
 def main() -> None:
-    """Print the breakdown for N (argv[1], default 100,000) parked tasks, then for
-    N // 10 idle connections."""
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    warm, queue = park_all(1_000)  # first-use allocations, the chunk pool's sizing
-    queue.wake_all()
-    corolib.joinall(warm)
-    del warm, queue
+    """`mem_parked.py [tasks N | idle N]`: the breakdown for N (default 100,000)
+    tasks parked on a WaitQueue, or N (default 10,000) idle connections."""
+    mode = sys.argv[1] if len(sys.argv) > 1 else "tasks"
+    if mode == "tasks":
+        count = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
+        warm, queue = park_all(1_000)  # first-use allocations, the chunk pool's sizing
+        queue.wake_all()
+        corolib.joinall(warm)
+        del warm, queue
+        gc.collect()
+        rss0, heap0 = rss_bytes(), heap_bytes()
+        tasks, queue = park_all(count)
+        rss = (rss_bytes() - rss0) / count
+        heap = (heap_bytes() - heap0) / count
+        report("tasks parked on one WaitQueue", count, rss, heap, [tasks[count // 2]])
+        queue.wake_all()
+        corolib.joinall(tasks)
+        return
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+    warm_tasks, _, warm_clients = idle_all(200)
+    warm_clients.close()
+    corolib.joinall(warm_tasks)
+    del warm_tasks
     gc.collect()
     rss0, heap0 = rss_bytes(), heap_bytes()
-    tasks, queue = park_all(count)
+    tasks, socks, clients = idle_all(count)
     rss = (rss_bytes() - rss0) / count
     heap = (heap_bytes() - heap0) / count
-    report("tasks parked on one WaitQueue", count, rss, heap, [tasks[count // 2]])
-    queue.wake_all()
-    corolib.joinall(tasks)
-    del tasks
-
-    conns = count // 10
-    warm_idle = idle_all(200)
-    warm_idle[2].close()
-    corolib.joinall(warm_idle[0])
-    del warm_idle
-    gc.collect()
-    rss0, heap0 = rss_bytes(), heap_bytes()
-    tasks, socks, clients = idle_all(conns)
-    rss = (rss_bytes() - rss0) / conns
-    heap = (heap_bytes() - heap0) / conns
-    print()
-    report(
-        "idle connections (a task parked in recv(4096))",
-        conns,
-        rss,
-        heap,
-        [tasks[conns // 2], socks[conns // 2]],
-    )
+    sample = count // 2
+    title = "idle connections (a task parked in recv(4096))"
+    report(title, count, rss, heap, [tasks[sample], socks[sample]])
     clients.close()
     corolib.joinall(tasks)
 

@@ -395,18 +395,29 @@ cl_pystate_init_new(cl_pystate *st, PyThreadState *ts, cl_cframe *cframe,
  * ran to completion only its root chunk remains, ours to recycle.  Chunks
  * CPython added for deep calls came from its arena allocator and go back
  * there.  Returns the root chunk (NULL before 3.11 or if none). */
-static inline cl_chunk *
-cl_pystate_take_chunks(cl_pystate *st)
-{
 #ifdef CL_PY311
-    _PyStackChunk *c = st->datastack_chunk;
-    cl_chunk *root = st->root_chunk;
+/* Chunks CPython added on top of ours go back to its arena allocator.  Out
+ * of line: the allocator struct would widen the callers' frames. */
+static __attribute__((noinline, unused)) void
+cl_free_spilled(_PyStackChunk *c, const cl_chunk *root)
+{
     PyObjectArenaAllocator arena;
     PyObject_GetArenaAllocator(&arena);
     while (c != NULL && c != root) {
         _PyStackChunk *prev = c->previous;
         arena.free(arena.ctx, c, c->size);
         c = prev;
+    }
+}
+#endif
+
+static inline cl_chunk *
+cl_pystate_take_chunks(cl_pystate *st)
+{
+#ifdef CL_PY311
+    cl_chunk *root = st->root_chunk;
+    if (st->datastack_chunk != root) {
+        cl_free_spilled(st->datastack_chunk, root);
     }
     st->datastack_chunk = NULL;
     st->datastack_top = NULL;
@@ -575,8 +586,11 @@ cl_pystate_traverse(cl_pystate *st, visitproc visit, void *arg)
 #define cl_is_finalizing() _Py_IsFinalizing()
 #endif
 
-/* Take the exception being raised as one object (NULL if none). */
-static inline PyObject *
+/* Take the exception being raised as one object (NULL if none).  Not
+ * inlined: before 3.12 its three out-parameters would widen the frame of
+ * every caller, start_new's among them, which stays on each greenlet's
+ * stack for life (issue 19). */
+static __attribute__((noinline, unused)) PyObject *
 cl_err_take(void)
 {
 #ifdef CL_PY312

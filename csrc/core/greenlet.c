@@ -218,7 +218,7 @@ static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self,
  * first argument.  That spares a bound-method object -- one tracked by the
  * garbage collector -- per started greenlet, which with 100,000 suspended
  * tasks is most of what a full collection has to walk. */
-static PyObject *
+static CL_NOINLINE PyObject * /* its locals stay out of start_new's frame */
 lookup_run(cl_greenlet *self, int *unbound)
 {
     static PyObject *name;
