@@ -42,6 +42,7 @@ IMPLS = {
 REPS = {"quick": 1, "full": 3}
 SIZE = "{count:,} connections per process"
 CASES = ("rss",)
+TARGETS = {"rss": ("uvloop", 1.0)}
 COUNT, QUICK_COUNT, WARM = 10_000, 1_000, 200
 DEADLINE_S = 120.0
 

@@ -1,12 +1,13 @@
 """gdb script: the C frames in a parked task's saved stack slice, and their bytes.
 
     cd /tmp && gdb -q -batch -x <repo>/bench/slice_frames_gdb.py \
-        --args <repo>/.venv/bin/python <repo>/bench/slice_frames_gdb.py
+        --args <repo>/.venv/bin/python <repo>/bench/slice_frames_gdb.py [idle]
 
 Run by gdb, it stops at the second stack save of a greenlet that is not a main one
 (the first task parking; the first save starts it) and prints each C frame between
 the switch and the greenlet's stack start (`stack.stop`) with the bytes it occupies.
-Run by Python (as gdb's inferior), it parks three tasks on a WaitQueue.
+Run by Python (as gdb's inferior), it parks three tasks on a WaitQueue, or with
+`idle` in `recv(4096)` on corolib sockets.
 """
 
 try:
@@ -15,19 +16,28 @@ except ImportError:
     gdb = None
 
 if gdb is None:
+    import sys
+
     import corolib
+    import corolib.socket
     from corolib._core import WaitQueue
 
     queue = WaitQueue()
+    pairs = [corolib.socket.socketpair() for _ in range(3)]
 
-    def task() -> None:
-        """A task that parks one Python frame deep, as in bm_blocked.py."""
-        queue.wait()
+    def task(i: int) -> None:
+        """Park one Python frame deep, as in bm_blocked.py, or in recv (`idle`)."""
+        if sys.argv[1:] == ["idle"]:
+            pairs[i][0].recv(4096)
+        else:
+            queue.wait()
 
-    tasks = [corolib.spawn(task) for _ in range(3)]
+    tasks = [corolib.spawn(task, i) for i in range(3)]
     corolib.sleep(0)
     print("saved", [t._stack_saved for t in tasks])
     queue.wake_all()
+    for _a, b in pairs:
+        b.send(b"x")
     corolib.joinall(tasks)
 else:
 
