@@ -74,3 +74,56 @@ def test_parked_greenlet_keeps_a_small_chunk_and_deep_ones_grow_it(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="frames live in data-stack chunks on 3.11+")
+def test_threads_that_spill_give_their_chunk_back_when_they_exit(tmp_path):
+    # Each thread's greenlet calls across the end of its root chunk, so the
+    # thread keeps one 16 KiB chunk for itself; 300 threads that exit must
+    # not leave 300 of them behind (3.6 MiB of them written to).
+    code = textwrap.dedent(
+        """
+        import threading
+        import corolib.greenlet as greenlet
+
+        body = "".join(f"    v{i} = {i}\\n" for i in range(60))
+        src = "def big(n):\\n" + body + "    return big(n - 1) if n else v0\\n"
+        ns = {}
+        exec(src, ns)
+        big = ns["big"]
+
+        def work():
+            def body():
+                for _ in range(10):
+                    big(20)  # about 12 KiB of frames past the root chunk
+
+            greenlet.greenlet(body).switch()
+
+        def rss():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * 4096
+
+        def batch(n):
+            for _ in range(n):
+                t = threading.Thread(target=work)
+                t.start()
+                t.join()
+
+        batch(50)
+        before = rss()
+        batch(300)
+        grown = rss() - before
+        assert grown < 2 * 1024 * 1024, grown
+        print("ok")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
