@@ -570,18 +570,29 @@ cl_pystate_init_new(cl_pystate *st, PyThreadState *ts, cl_cframe *cframe,
  * ran to completion only its root chunk remains, ours to recycle.  Chunks
  * CPython added for deep calls came from its arena allocator and go back
  * there.  Returns the root chunk (NULL before 3.11 or if none). */
-static inline cl_chunk *
-cl_pystate_take_chunks(cl_pystate *st)
-{
 #ifdef CL_PY311
-    _PyStackChunk *c = st->datastack_chunk;
-    cl_chunk *root = st->root_chunk;
+/* Chunks CPython added on top of ours go back to its arena allocator.  Out
+ * of line: the allocator struct would widen the callers' frames. */
+static __attribute__((noinline, unused)) void
+cl_free_spilled(_PyStackChunk *c, const cl_chunk *root)
+{
     PyObjectArenaAllocator arena;
     PyObject_GetArenaAllocator(&arena);
     while (c != NULL && c != root) {
         _PyStackChunk *prev = c->previous;
         arena.free(arena.ctx, c, c->size);
         c = prev;
+    }
+}
+#endif
+
+static inline cl_chunk *
+cl_pystate_take_chunks(cl_pystate *st)
+{
+#ifdef CL_PY311
+    cl_chunk *root = st->root_chunk;
+    if (st->datastack_chunk != root) {
+        cl_free_spilled(st->datastack_chunk, root);
     }
     st->datastack_chunk = NULL;
     st->datastack_top = NULL;
@@ -595,13 +606,19 @@ cl_pystate_take_chunks(cl_pystate *st)
 }
 
 /* If the greenlet's frames outgrew the root chunk we gave it (CPython then
- * added one of its own), the size of that root chunk; else 0. */
+ * added one of its own), the bytes one chunk would need for its frames
+ * now; else 0. */
 static inline size_t
 cl_pystate_overflowed(const cl_pystate *st)
 {
 #ifdef CL_PY311
     if (st->root_chunk != NULL && st->datastack_chunk != st->root_chunk) {
-        return st->root_chunk->size;
+        const _PyStackChunk *c = st->datastack_chunk;
+        size_t used = (size_t)((char *)st->datastack_top - (char *)c);
+        for (c = c->previous; c != NULL; c = c->previous) {
+            used += c->top * sizeof(PyObject *);
+        }
+        return used;
     }
     return 0;
 #else
@@ -744,8 +761,11 @@ cl_pystate_traverse(cl_pystate *st, visitproc visit, void *arg)
 #define cl_is_finalizing() _Py_IsFinalizing()
 #endif
 
-/* Take the exception being raised as one object (NULL if none). */
-static inline PyObject *
+/* Take the exception being raised as one object (NULL if none).  Not
+ * inlined: before 3.12 its three out-parameters would widen the frame of
+ * every caller, start_new's among them, which stays on each greenlet's
+ * stack for life (issue 19). */
+static __attribute__((noinline, unused)) PyObject *
 cl_err_take(void)
 {
 #ifdef CL_PY312

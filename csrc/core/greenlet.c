@@ -219,7 +219,7 @@ static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self,
  * first argument.  That spares a bound-method object -- one tracked by the
  * garbage collector -- per started greenlet, which with 100,000 suspended
  * tasks is most of what a full collection has to walk. */
-static PyObject *
+static CL_NOINLINE PyObject * /* its locals stay out of start_new's frame */
 lookup_run(cl_greenlet *self, int *unbound)
 {
     static PyObject *name;
@@ -255,6 +255,21 @@ lookup_run(cl_greenlet *self, int *unbound)
     return PyObject_GetAttr((PyObject *)self, name);
 }
 
+/* A C method without arguments (a Task's run) is called directly: the
+ * two C frames of the generic call would otherwise stay on the greenlet's
+ * stack, and be saved with it, for as long as it lives (issue 19). */
+static PyObject *
+call_noargs_method(cl_greenlet *self, PyObject *run, PyObject **vec)
+{
+    PyMethodDef *def = ((PyMethodDescrObject *)run)->d_method;
+    const int kinds = METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O |
+                      METH_FASTCALL | METH_METHOD;
+    if ((def->ml_flags & kinds) == METH_NOARGS) {
+        return def->ml_meth((PyObject *)self, NULL);
+    }
+    return PyObject_Vectorcall(run, vec, 1, NULL);
+}
+
 /* Call `run` as bootstrap does: bound to `self` when lookup_run said so. */
 static PyObject *
 call_run(cl_greenlet *self, PyObject *run, PyObject *args, PyObject *kwargs)
@@ -267,6 +282,9 @@ call_run(cl_greenlet *self, PyObject *run, PyObject *args, PyObject *kwargs)
     if (PyTuple_GET_SIZE(args) == 0 &&
         (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
         PyObject *vec[1] = {(PyObject *)self};
+        if (Py_IS_TYPE(run, &PyMethodDescr_Type)) {
+            return call_noargs_method(self, run, vec);
+        }
         return PyObject_Vectorcall(run, vec, 1, NULL);
     }
     bound = PyMethod_New(run, (PyObject *)self);

@@ -353,7 +353,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
         PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
         return -1;
     }
-    if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
+    if (ready_reserve(hub, 2) < 0) { /* n_parked + 2 in each queue */
         return -1;
     }
     if (p->state == CL_PARK_FREE) {
@@ -412,7 +412,7 @@ cl__hub_yield(cl_hub *hub)
         PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
         return -1;
     }
-    if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
+    if (ready_reserve(hub, 2) < 0) { /* n_parked + 2 in each queue */
         return -1;
     }
     p = cl__park_new(hub, "sleep(0)", 0);
