@@ -45,23 +45,31 @@ extra_ldflags = shlex.split(os.environ.get("COROLIB_LDFLAGS", ""))
 
 
 class BuildExt(build_ext):
-    """Rebuild everything when the flags change (e.g. a sanitizer build).
+    """Rebuild everything when the flags or any C file change.
 
     setuptools only compares timestamps, so objects or a linked module left
-    by a build with other flags would otherwise be reused silently.
+    by a build with other flags (e.g. a sanitizer build) would otherwise be
+    reused silently -- and so would a module built while a header was being
+    edited, whose objects disagree about a struct's layout.  Checked when the
+    command runs, not when its options are finalised: pip's metadata step
+    finalises them too, in a process that builds nothing.  The tag is written
+    only once the module is built, so a failed build is never taken as done.
     """
 
-    def finalize_options(self) -> None:
-        super().finalize_options()
-        flags = " ".join(extra_cflags + extra_ldflags)
-        tag = hashlib.sha1(flags.encode()).hexdigest()
-        os.makedirs("build", exist_ok=True)
-        stamp = os.path.join("build", "flags")
+    def run(self) -> None:
+        digest = hashlib.sha1(" ".join(extra_cflags + extra_ldflags).encode())
+        for path in sorted(glob("csrc/**/*.[ch]", recursive=True)):
+            with open(path, "rb") as f:
+                digest.update(path.encode() + b"\0" + f.read())
+        tag = digest.hexdigest()
+        stamp = os.path.join(self.build_temp, "corolib-build-tag")
         previous = open(stamp).read() if os.path.exists(stamp) else ""
         if previous != tag:
             self.force = True
-            with open(stamp, "w") as f:
-                f.write(tag)
+        super().run()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(tag)
 
 
 setup(

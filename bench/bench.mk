@@ -39,11 +39,12 @@ bench_stamp := $(shell date -u +%Y%m%dT%H%M%SZ)
 # Every run upgrades the peers to the newest releases requirements.txt allows and
 # rebuilds corolib from this tree, so the figures are those of the tree being measured.
 bench-venvs:
-	@[ ! -x scripts/ensure-deps.sh ] || scripts/ensure-deps.sh wrk gcc
+	@[ ! -x scripts/ensure-deps.sh ] || scripts/ensure-deps.sh wrk gcc libev-dev
 	@for v in $(BENCH_PYTHONS); do \
 	  d=.venv-bench-$$v; \
 	  if [ ! -x $$d/bin/python ]; then \
-	    py=$$(ls /root/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
+	    root=$$(pyenv root 2>/dev/null || echo "$$HOME/.pyenv"); \
+	    py=$$(ls $$root/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
 	    py=$${py:-$$(command -v python$$v)}; \
 	    [ -n "$$py" ] || { echo "bench: no python$$v found" >&2; exit 1; }; \
 	    echo "bench: creating $$d from $$py"; \

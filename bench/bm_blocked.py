@@ -1,7 +1,7 @@
 """Memory per task blocked on an event, and the time to wake them all.
 
-N tasks each wait on one shared event: corolib `corolib._core.WaitQueue().wait()`
-(`corolib.sync.Event` does not exist yet), gevent `gevent.event.Event().wait()`, eventlet
+N tasks each wait on one shared event: corolib `corolib.sync.Event().wait()`, gevent
+`gevent.event.Event().wait()`, eventlet
 `eventlet.event.Event().wait()`, asyncio and uvloop `await asyncio.Event().wait()`.
 Each task counts itself in before waiting; the main task yields until all N have, so
 every one is parked.
@@ -9,7 +9,7 @@ every one is parked.
 - `rss`: growth of the resident set (/proc/self/statm) from before the first spawn
   to that point, divided by N: task objects, stacks or frames, the waiters' entries in
   the event, and the list holding the tasks;
-- `wake`: seconds from the event's set (WaitQueue: wake_all(); eventlet: send()) to the
+- `wake`: seconds from the event's set (eventlet: send()) to the
   return of the join of every task (each resumes, returns, and is joined).
 
 One round per process: RSS only grows once.  N = 100,000 (quick: 10,000).  A wake
@@ -30,7 +30,7 @@ from types import ModuleType
 from _common import emit, emit_censored, load, parse_args, rss_bytes
 
 DESCRIPTION = (
-    "100,000 tasks blocked on one event (corolib: `WaitQueue().wait()`; gevent, eventlet: "
+    "100,000 tasks blocked on one event (corolib, gevent, eventlet: "
     "`Event().wait()`; asyncio, uvloop: `await asyncio.Event().wait()`): `rss` = resident-set "
     "growth per blocked task; `wake` = seconds from setting the event to the return of "
     "the join of every task."

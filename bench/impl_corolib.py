@@ -1,7 +1,7 @@
 """corolib for the hub benchmarks: the greenlet-style API, from the top-level package."""
 
 import corolib
-from corolib._core import WaitQueue
+import corolib.sync
 
 PACKAGE = "corolib"
 KIND = "green"
@@ -11,10 +11,9 @@ joinall = corolib.joinall
 
 
 def event() -> tuple:
-    """(wait, set_all) of a fresh event; corolib.sync.Event does not exist yet, so a
-    WaitQueue: wait() parks, wake_all() resumes every waiter."""
-    queue = WaitQueue()
-    return queue.wait, queue.wake_all
+    """(wait, set_all) of a fresh corolib.sync.Event, as the peers give their Event."""
+    ev = corolib.sync.Event()
+    return ev.wait, ev.set
 
 
 def run(main):  # type: ignore[no-untyped-def]

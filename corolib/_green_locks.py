@@ -11,10 +11,15 @@ import sys
 from collections import deque
 from time import monotonic as _monotonic
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from corolib._core import WaitQueue, get_hub_if_exists, getcurrent
-from corolib._core import get_hub as _get_hub
+from corolib._core import (
+    WaitQueue,
+    get_hub as _get_hub,
+    get_hub_if_exists,
+    getcurrent,
+    sleep as _sleep,
+)
 from corolib._reentrant import Reentrant
 
 __all__ = ["get_ident", "LockType", "RLock", "allocate_lock", "CROSS_THREAD_SLICE"]
@@ -27,6 +32,9 @@ TIMEOUT_MAX: float = _real.TIMEOUT_MAX
 #: Longest a lock waiter parks at a time while other OS threads exist
 #: (a wake-up from another thread can race with the waiter's parking).
 CROSS_THREAD_SLICE = 0.05
+
+#: A failed try-lock yields when its count of failures has these bits clear.
+_SPINS_PER_YIELD = 7
 
 _NEGATIVE_TIMEOUT = (
     "timeout value must be a non-negative number"
@@ -55,7 +63,11 @@ class _LockWaiter(WaitQueue):
     hub: Any
 
 
-def _discard(waiters: deque[_LockWaiter], w: _LockWaiter) -> None:
+_W = TypeVar("_W")
+
+
+def _discard(waiters: deque[_W], w: _W) -> None:
+    """Remove ``w`` if a waker has not popped it already (corolib.sync uses it too)."""
     try:
         waiters.remove(w)
     except ValueError:
@@ -84,10 +96,12 @@ class LockType:
     errors.  See the module docstring for how it waits.
     """
 
-    __slots__ = ("_inner", "_waiters", "__weakref__")
+    __slots__ = ("_inner", "_waiters", "_spins", "__weakref__")
 
     def __init__(self) -> None:
         self._inner = _real_allocate_lock()
+        #: failed try-locks (every few of them yield)
+        self._spins = 0
         #: made on the first contended acquire (most locks never are)
         self._waiters: deque[_LockWaiter] | None = None
 
@@ -110,6 +124,13 @@ class LockType:
         if inner.acquire(False):
             return True
         if not blocking or seconds == 0:
+            # Every few failed try-locks yield: a greenlet spinning on
+            # acquire(False) would otherwise never let the holder run (gevent
+            # yields on each; a single probe such as Thread.is_alive() does
+            # not switch here).  Never in the hub, which must not switch away.
+            self._spins += 1
+            if not self._spins & _SPINS_PER_YIELD and getcurrent() is not get_hub_if_exists():
+                _sleep(0)
             return False
         deadline = None if seconds < 0 else _monotonic() + seconds
         waiters = self._waiters

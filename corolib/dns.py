@@ -17,6 +17,22 @@ and no ``AI_CANONNAME``, ``gethostbyname`` of a dotted IPv4 address,
 ``getnameinfo`` with both ``NI_NUMERICHOST`` and ``NI_NUMERICSERV``.  Those
 run inline, as the stdlib would, and never switch.
 
+The pool: up to :data:`MAX_THREADS` (default 100) worker threads, started
+on demand and gone after :data:`IDLE_SECONDS` idle.  A lookup that waits on
+a slow name server holds its thread for as long (the C library's resolver
+blocks), so the pool is sized for many such lookups at once, not for the
+CPU count; :func:`set_max_threads` changes it.
+
+The cooperative resolver: with ``COROLIB_RESOLVER=dnspython`` in the
+environment when corolib is imported (or ``set_resolver(
+DnsPythonResolver())``), and the dnspython package installed, lookups that
+need the network are answered from the hosts file and by DNS over corolib
+sockets instead -- no thread per lookup (see :mod:`corolib._dnspython` for
+what it reproduces of the C library's resolver and what not).  What needs
+no network (literal addresses, service names, an empty host) still goes to
+the C library as above.  ``COROLIB_RESOLVER=thread`` (or unset) is the
+thread pool.
+
 Keeping the hub alive: the hub raises ``LoopExit`` when nothing it knows of
 can wake a parked greenlet, and a worker thread is invisible to it.  Each
 lookup therefore holds the asker's hub (``Hub.hold()``, the hub's count of
@@ -36,17 +52,28 @@ from collections.abc import Callable
 from typing import Any
 
 from corolib._core import WaitQueue
+from corolib.config import config
 from corolib.hub import get_hub
 
-__all__ = [
+#: The resolver functions of the :mod:`socket` module this module replaces
+#: (what ``corolib.socket`` exports from here and ``patch_dns`` patches).
+RESOLVER_NAMES = (
     "getaddrinfo",
     "gethostbyname",
     "gethostbyname_ex",
     "gethostbyaddr",
     "getnameinfo",
     "getfqdn",
+)
+
+__all__ = [
+    *RESOLVER_NAMES,
     "resolve_host",
     "MAX_THREADS",
+    "set_max_threads",
+    "set_resolver",
+    "get_resolver",
+    "statistics",
 ]
 
 # The real thread primitives, before anyone can patch them.
@@ -66,8 +93,9 @@ _inet_pton = _socket.inet_pton
 _AddressFamily = _stdsocket.AddressFamily
 _SocketKind = _stdsocket.SocketKind
 
-#: Most worker threads the pool starts; further lookups queue for them.
-MAX_THREADS = 10
+#: Most worker threads the pool starts by default (``COROLIB_RESOLVER_THREADS``,
+#: 100); further lookups queue for them.
+MAX_THREADS = config.resolver_threads
 #: A worker with nothing to do for this long exits.
 IDLE_SECONDS = 10.0
 
@@ -163,7 +191,64 @@ class _ThreadPool:
 
 
 _pool = _ThreadPool(MAX_THREADS)
-os.register_at_fork(after_in_child=_pool._after_fork_in_child)
+os.register_at_fork(after_in_child=lambda: _pool._after_fork_in_child())
+
+
+def set_max_threads(n: int) -> None:
+    """Let the worker pool grow to ``n`` threads (at least 1).
+
+    Threads beyond a lowered limit finish their lookup and leave when idle.
+    """
+    global MAX_THREADS
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"the resolver thread count must be an int, not {n!r}")
+    if n < 1:
+        raise ValueError(f"the resolver thread count must be at least 1, not {n}")
+    MAX_THREADS = n
+    with _pool._lock:
+        _pool.max_threads = n
+
+
+# -- which resolver answers ----------------------------------------------------------
+
+_resolver: Any = None  # None: the thread pool; else a DnsPythonResolver-like object
+
+
+def set_resolver(resolver: Any) -> None:
+    """Answer lookups with ``resolver`` (a :class:`DnsPythonResolver`), or None: the threads."""
+    global _resolver
+    if resolver is not None:
+        for name in ("getaddrinfo", "gethostbyname_ex", "gethostbyaddr", "getnameinfo"):
+            if not callable(getattr(resolver, name, None)):
+                raise TypeError(f"a resolver needs a {name} method, {resolver!r} has none")
+    _resolver = resolver
+
+
+def get_resolver() -> Any:
+    """The resolver :func:`set_resolver` installed, or None (the thread pool)."""
+    return _resolver
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DnsPythonResolver":
+        from corolib._dnspython import DnsPythonResolver
+
+        return DnsPythonResolver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _resolver_from_environment() -> None:
+    # corolib.config has validated COROLIB_RESOLVER ("thread" or "dnspython").
+    if config.resolver != "dnspython":
+        return
+    try:
+        from corolib._dnspython import DnsPythonResolver
+    except ImportError as exc:
+        raise ImportError(
+            f"COROLIB_RESOLVER=dnspython needs the dnspython package ({exc}); "
+            "install it (pip install dnspython) or unset COROLIB_RESOLVER"
+        ) from exc
+    set_resolver(DnsPythonResolver())
 
 
 def _run(fn: Callable[..., Any], *args: Any) -> Any:
@@ -203,6 +288,13 @@ def _literal_family(host: object) -> int:
         return _socket.AF_INET6
     except OSError:
         return -1
+
+
+def _is_name(host: object) -> bool:
+    """A non-empty str that is not a literal address: what a resolver looks up."""
+    return (
+        type(host) is str and bool(host) and host != "<broadcast>" and _literal_family(host) == -1
+    )
 
 
 def _is_numeric_port(port: object) -> bool:
@@ -247,6 +339,8 @@ def getaddrinfo(
     if _needs_no_lookup(host, port, family, flags):
         extra = _socket.AI_NUMERICHOST if host is not None else 0
         infos = _getaddrinfo(host, port, family, type, proto, flags | extra)
+    elif _resolver is not None:
+        infos = _resolver.getaddrinfo(host, port, family, type, proto, flags)
     else:
         infos = _run(_getaddrinfo, host, port, family, type, proto, flags)
     return [
@@ -264,16 +358,22 @@ def gethostbyname(hostname: str) -> str:
             pass
         else:
             return _gethostbyname(hostname)  # CPython parses literals itself
+        if _resolver is not None and _is_name(hostname):
+            return _resolver.gethostbyname_ex(hostname)[2][0]  # type: ignore[no-any-return]
     return _run(_gethostbyname, hostname)  # type: ignore[no-any-return]
 
 
 def gethostbyname_ex(hostname: str) -> tuple[str, list[str], list[str]]:
     """``(hostname, aliases, addresses)`` for a host, like :func:`socket.gethostbyname_ex`."""
+    if _resolver is not None and _is_name(hostname):
+        return _resolver.gethostbyname_ex(hostname)  # type: ignore[no-any-return]
     return _run(_gethostbyname_ex, hostname)  # type: ignore[no-any-return]
 
 
 def gethostbyaddr(ip_address: str) -> tuple[str, list[str], list[str]]:
     """``(hostname, aliases, addresses)`` for an address, like :func:`socket.gethostbyaddr`."""
+    if _resolver is not None and type(ip_address) is str and ip_address:
+        return _resolver.gethostbyaddr(ip_address)  # type: ignore[no-any-return]
     return _run(_gethostbyaddr, ip_address)  # type: ignore[no-any-return]
 
 
@@ -282,6 +382,8 @@ def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
     numeric = _socket.NI_NUMERICHOST | _socket.NI_NUMERICSERV
     if type(flags) is int and flags & numeric == numeric:
         return _getnameinfo(sockaddr, flags)
+    if _resolver is not None and type(flags) is int:
+        return _resolver.getnameinfo(sockaddr, flags)  # type: ignore[no-any-return]
     return _run(_getnameinfo, sockaddr, flags)  # type: ignore[no-any-return]
 
 
@@ -314,7 +416,10 @@ def resolve_host(host: str, family: int) -> str:
     What the stdlib's ``connect``/``sendto`` do internally for a host name
     (a getaddrinfo for the family, first answer), cooperatively.
     """
-    infos = _run(_getaddrinfo, host, None, family, 0, 0, 0)
+    if _resolver is not None:
+        infos = _resolver.getaddrinfo(host, None, family, 0, 0, 0)
+    else:
+        infos = _run(_getaddrinfo, host, None, family, 0, 0, 0)
     if not infos:
         raise _socket.gaierror(_socket.EAI_NONAME, "Name or service not known")
     return infos[0][4][0]  # type: ignore[no-any-return]
@@ -323,3 +428,6 @@ def resolve_host(host: str, family: int) -> str:
 def statistics() -> dict[str, int]:
     """Return the worker pool's counts: threads, idle, queued."""
     return _pool.statistics()
+
+
+_resolver_from_environment()

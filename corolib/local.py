@@ -17,6 +17,7 @@ thread: each thread's greenlets see their own values.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 from weakref import ref
@@ -151,6 +152,19 @@ class local:  # noqa: N801 - threading.local's name
                 return
         d[name] = value
 
+    def __copy__(self) -> local:
+        """A new object whose current-greenlet attributes are a copy of this one's.
+
+        ``__init__`` runs for the copy (with the constructor's arguments), as
+        for any new object; then the calling greenlet's attributes are copied
+        over.  Other greenlets start afresh on the copy.
+        """
+        return _duplicate(self, dict(_dict_of(self)))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> local:
+        """Like :meth:`__copy__`, with the attributes deep-copied."""
+        return _duplicate(self, copy.deepcopy(dict(_dict_of(self)), memo))
+
     def __delattr__(self, name: str) -> None:
         if name == "__dict__":
             raise AttributeError(
@@ -167,6 +181,16 @@ class local:  # noqa: N801 - threading.local's name
             del d[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def _duplicate(obj: local, values: dict[str, Any]) -> local:
+    """A new ``type(obj)`` whose current greenlet's attributes are ``values``."""
+    impl: _LocalImpl = _get_attr(obj, "_local__impl")
+    duplicate = type(obj)(*impl.args, **impl.kwargs)
+    d = _dict_of(duplicate)
+    d.clear()
+    d.update(values)
+    return duplicate
 
 
 def statistics(obj: local) -> dict[str, Any]:

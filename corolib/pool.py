@@ -20,7 +20,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from queue import Full
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from corolib._core import GreenletExit, WaitQueue, getcurrent
 from corolib.hub import Greenlet, Timeout, joinall
@@ -47,7 +47,12 @@ class _PassValue:
             self.callback(source.value)
 
 
-class IMapUnordered:
+T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+class IMapUnordered(Generic[T]):
     """Results of ``func`` over the input, in the order they finish.
 
     A feeder greenlet spawns one task per input item (through the group's
@@ -113,10 +118,10 @@ class IMapUnordered:
             if wakeup:
                 wakeup.wake()
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[T]:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> T:
         """Return the next result (switches while none is ready)."""
         results = self._results
         while not results:
@@ -143,7 +148,7 @@ class IMapUnordered:
         return {"outstanding": self._outstanding, "ready": len(ready), "feeding": self._feeding}
 
 
-class IMap(IMapUnordered):
+class IMap(IMapUnordered[T]):
     """Results of ``func`` over the input, in input order (see :class:`IMapUnordered`)."""
 
     _ordered = True
@@ -311,10 +316,10 @@ class Group:
 
     def apply(
         self,
-        func: Callable[..., Any],
+        func: Callable[..., T],
         args: Iterable[Any] | None = None,
         kwds: dict[str, Any] | None = None,
-    ) -> Any:
+    ) -> T:
         """``func(*args, **kwds)`` in a member greenlet, waiting for its result.
 
         Called from a member, it runs inline (a full pool would deadlock).
@@ -358,22 +363,53 @@ class Group:
             greenlet.link(_PassValue(callback))
         return greenlet
 
+    @overload
     def imap(
-        self, func: Callable[..., Any], *iterables: Iterable[Any], maxsize: int | None = None
-    ) -> IMap:
+        self, func: Callable[[A], T], iterable: Iterable[A], /, *, maxsize: int | None = None
+    ) -> IMap[T]: ...
+
+    @overload
+    def imap(
+        self,
+        func: Callable[[A, B], T],
+        iterable: Iterable[A],
+        iterable2: Iterable[B],
+        /,
+        *,
+        maxsize: int | None = None,
+    ) -> IMap[T]: ...
+
+    @overload
+    def imap(
+        self, func: Callable[..., T], *iterables: Iterable[Any], maxsize: int | None = None
+    ) -> IMap[T]: ...
+
+    def imap(
+        self, func: Callable[..., T], *iterables: Iterable[Any], maxsize: int | None = None
+    ) -> IMap[T]:
         """``map(func, *iterables)`` run in member greenlets; results in input order.
 
         ``maxsize``: at most that many results wait for the reader.
         """
         return IMap(func, zip(*iterables, strict=False), self._spawn_args, maxsize)
 
+    @overload
     def imap_unordered(
-        self, func: Callable[..., Any], *iterables: Iterable[Any], maxsize: int | None = None
-    ) -> IMapUnordered:
+        self, func: Callable[[A], T], iterable: Iterable[A], /, *, maxsize: int | None = None
+    ) -> IMapUnordered[T]: ...
+
+    @overload
+    def imap_unordered(
+        self, func: Callable[..., T], *iterables: Iterable[Any], maxsize: int | None = None
+    ) -> IMapUnordered[T]: ...
+
+    def imap_unordered(
+        self, func: Callable[..., T], *iterables: Iterable[Any], maxsize: int | None = None
+    ) -> IMapUnordered[T]:
         """Like :meth:`imap`, results in the order they finish."""
         return IMapUnordered(func, zip(*iterables, strict=False), self._spawn_args, maxsize)
 
-    def map(self, func: Callable[..., Any], iterable: Iterable[Any]) -> list[Any]:
+    def map(self, func: Callable[[A], T], iterable: Iterable[A]) -> list[T]:
         """``list(imap(func, iterable))``: every result, in order (first error raised)."""
         return list(self.imap(func, iterable))
 
@@ -394,7 +430,7 @@ class Group:
         func: Callable[..., Any],
         iterable: Iterable[Any],
         callback: Callable[[list[Any]], object] | None = None,
-    ) -> Greenlet:
+    ) -> Greenlet[Any]:
         """Start a greenlet computing :meth:`map`; ``callback(results)`` runs when done."""
         return Greenlet.spawn(self.map_cb, func, iterable, callback)
 

@@ -39,12 +39,16 @@ from collections.abc import Iterable
 from functools import partial
 from heapq import heapify, heappop, heappush
 from queue import Empty, Full
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from corolib import _core
 from corolib._core import get_hub as _get_hub
 from corolib._core import get_hub_if_exists
+from corolib._core import getcurrent as _getcurrent
+from corolib._core import sleep as _sleep
 from corolib.sync import InvalidThreadUseError, _bind_lock, _call_threadsafe, _discard, _Waiter
+
+T = TypeVar("T")
 
 if sys.version_info >= (3, 13):
     from queue import ShutDown
@@ -76,7 +80,7 @@ def _negative_timeout() -> ValueError:
     return ValueError("'timeout' must be a non-negative number")
 
 
-class SimpleQueue(_core.QueueBase):
+class SimpleQueue(_core.QueueBase, Generic[T]):
     """A FIFO queue of items between greenlets, without task tracking.
 
     ``SimpleQueue(maxsize=None, items=())``: ``maxsize`` None, 0 or negative
@@ -124,6 +128,25 @@ class SimpleQueue(_core.QueueBase):
     def _peek(self) -> Any:
         return self._items[0]
 
+    @property
+    def queue(self) -> Any:
+        """The container of the items (a ``deque``; a list for ``PriorityQueue``), as in gevent."""
+        return self._items
+
+    if TYPE_CHECKING:  # the compiled base's fast paths, typed by the item type
+
+        def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+            """Put ``item`` in, waiting while the queue is full."""
+
+        def get(self, block: bool = True, timeout: float | None = None) -> T:
+            """Take the next item, waiting while there is none."""
+
+        def put_nowait(self, item: T) -> None:
+            """``put(item, block=False)``."""
+
+        def get_nowait(self) -> T:
+            """``get(block=False)``."""
+
     # -- sizes ---------------------------------------------------------------
 
     def __bool__(self) -> bool:
@@ -133,7 +156,7 @@ class SimpleQueue(_core.QueueBase):
         """Tell whether ``put`` would wait."""
         return len(self._items) >= self._maxsize
 
-    def copy(self) -> SimpleQueue:
+    def copy(self) -> SimpleQueue[T]:
         """Return a new queue of the same kind and size holding the same items."""
         return type(self)(self.maxsize, list(self._items))
 
@@ -301,7 +324,7 @@ class SimpleQueue(_core.QueueBase):
 
     # -- peek ------------------------------------------------------------------
 
-    def peek(self, block: bool = True, timeout: float | None = None) -> Any:
+    def peek(self, block: bool = True, timeout: float | None = None) -> T:
         """Return the next item, leaving it in the queue; waits like :meth:`get`."""
         if self._items:
             return self._peek()
@@ -452,10 +475,10 @@ class SimpleQueue(_core.QueueBase):
 
     # -- iteration ---------------------------------------------------------------
 
-    def __iter__(self) -> SimpleQueue:
+    def __iter__(self) -> SimpleQueue[T]:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> T:
         """Return the next item; stop at a ``StopIteration`` item, or once shut down and empty."""
         try:
             item = self.get()
@@ -466,7 +489,7 @@ class SimpleQueue(_core.QueueBase):
         return item
 
 
-class Queue(SimpleQueue):
+class Queue(SimpleQueue[T]):
     """A FIFO queue with task tracking: ``put`` counts a task, ``task_done`` finishes one.
 
     ``join`` waits until every task put so far is done.  ``Queue(maxsize=None,
@@ -532,7 +555,31 @@ class Queue(SimpleQueue):
 JoinableQueue = Queue
 
 
-class LifoQueue(Queue):
+class _ListQueue(Queue[T]):
+    """A :class:`Queue` kept in a list (a stack or a heap) instead of a deque.
+
+    ``get`` takes the next item in the subclass's order through
+    ``self._pop``; the compiled fast path of :class:`SimpleQueue` only knows
+    deques.
+    """
+
+    __slots__ = ()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """Take the next item (the most recent, or the smallest); see :meth:`SimpleQueue.get`."""
+        if timeout is None:  # the start of _get, inlined: this runs once per item
+            try:
+                item = self._pop()
+            except IndexError:
+                pass
+            else:
+                if self._putters:
+                    self._admit_putters()
+                return item
+        return self._get(block, timeout)
+
+
+class LifoQueue(_ListQueue[T]):
     """A last-in, first-out :class:`Queue` (a stack)."""
 
     __slots__ = ()
@@ -546,21 +593,8 @@ class LifoQueue(Queue):
     def _peek(self) -> Any:
         return self._items[-1]
 
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Take the most recent item; see :meth:`SimpleQueue.get`."""
-        if timeout is None:
-            try:
-                item = self._pop()
-            except IndexError:
-                pass
-            else:
-                if self._putters:
-                    self._admit_putters()
-                return item
-        return self._get(block, timeout)
 
-
-class PriorityQueue(Queue):
+class PriorityQueue(_ListQueue[T]):
     """A :class:`Queue` that returns the smallest item first (a heap).
 
     Items are often ``(priority, data)`` tuples.
@@ -578,7 +612,7 @@ class PriorityQueue(Queue):
     def _peek(self) -> Any:
         return self._items[0]
 
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
         if timeout is None and len(self._items) < self._maxsize:
             self._push(item)
@@ -588,21 +622,8 @@ class PriorityQueue(Queue):
             return
         self._put(item, block, timeout)
 
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Take the smallest item; see :meth:`SimpleQueue.get`."""
-        if timeout is None:
-            try:
-                item = self._pop()
-            except IndexError:
-                pass
-            else:
-                if self._putters:
-                    self._admit_putters()
-                return item
-        return self._get(block, timeout)
 
-
-class Channel:
+class Channel(Generic[T]):
     """A rendezvous: ``put`` waits until a ``get`` takes the item (no buffer).
 
     Belongs to one thread.  ``Channel(maxsize=1)`` (only 1 is accepted, for
@@ -664,7 +685,7 @@ class Channel:
             _discard(waiters, w)
             raise InvalidThreadUseError(f"{self!r} is used by greenlets of another thread")
 
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         """Hand ``item`` to a getter, waiting for one (up to ``timeout``, then ``Full``)."""
         getters = self._getters
         if getters:
@@ -673,6 +694,10 @@ class Channel:
             w = getters.popleft()
             if w.wake():
                 w.item = item
+                if block and _getcurrent() is not self._hub:
+                    # The getter runs before this putter goes on, as in
+                    # gevent (where every put waits for the hand-over).
+                    _sleep(0)
                 return
         if not block:
             raise Full
@@ -692,17 +717,24 @@ class Channel:
             _discard(putters, w)
             raise Full
 
-    def put_nowait(self, item: Any) -> None:
+    def put_nowait(self, item: T) -> None:
         """``put(item, block=False)``: ``Full`` unless a getter is waiting."""
         self.put(item, False)
 
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
         """Take an item from a putter, waiting for one (up to ``timeout``, then ``Empty``)."""
         if self._returned:
             return self._returned.popleft()
         putters = self._putters
         if putters:
             self._check_thread()
+            if block and _getcurrent() is not self._hub:
+                # Let the greenlets already ready run first (a putter just
+                # handed over may put again), as in gevent, where every get
+                # waits for the hand-over: putters are served in turn.
+                _sleep(0)
+                if self._returned:
+                    return self._returned.popleft()
         while putters:
             w = putters.popleft()
             if w.wake():
@@ -730,14 +762,14 @@ class Channel:
             raise Empty
         return w.item
 
-    def get_nowait(self) -> Any:
+    def get_nowait(self) -> T:
         """``get(block=False)``: ``Empty`` unless a putter is waiting."""
         return self.get(False)
 
-    def __iter__(self) -> Channel:
+    def __iter__(self) -> Channel[T]:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> T:
         """Return the next item; stop at a ``StopIteration`` item."""
         item = self.get()
         if item is StopIteration:

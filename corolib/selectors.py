@@ -136,3 +136,6 @@ class HubSelector(EpollSelector):
 
 
 DefaultSelector = HubSelector
+
+#: gevent's name for its default selector
+GeventSelector = DefaultSelector

@@ -27,8 +27,7 @@ from types import FrameType
 from typing import Any
 
 from corolib._core import getcurrent as _getcurrent
-from corolib.hub import get_hub as _get_hub
-from corolib.hub import spawn_raw as _spawn_raw
+from corolib.hub import get_hub as _get_hub, spawn_raw as _spawn_raw
 
 _REPLACED = frozenset({"signal", "getsignal"})
 

@@ -59,11 +59,16 @@ from errno import EAGAIN, EALREADY, EINPROGRESS, EISCONN, EWOULDBLOCK
 from typing import Any
 
 from corolib import dns as _dns
+from corolib._core import cancel_wait as _cancel_wait
 from corolib._core import sleep as _sleep
+from corolib._core import sock_fresh as _sock_fresh
 from corolib._core import sock_recv as _sock_recv
 from corolib._core import sock_recv_into as _sock_recv_into
 from corolib._core import sock_send as _sock_send
 from corolib._core import sock_sendall as _sock_sendall
+from corolib._core import wait_fds as _wait_fds
+from corolib._core import wait_readable as _wait_readable
+from corolib._core import wait_writable as _wait_writable
 from corolib._socket_common import (
     HAS_EXCEPTION_GROUP,
     blocking_flag,
@@ -91,12 +96,7 @@ _REPLACED = frozenset(
         "socketpair",
         "fromfd",
         "close",
-        "getaddrinfo",
-        "gethostbyname",
-        "gethostbyname_ex",
-        "gethostbyaddr",
-        "getnameinfo",
-        "getfqdn",
+        *_dns.RESOLVER_NAMES,
     }
 )
 
@@ -205,6 +205,10 @@ class socket(_StdSocket):
             self._timeout = timeout
             if timeout != 0.0:
                 _c_settimeout(self, 0.0)
+        # A poll the hub still keeps under this fd number was left by an fd
+        # closed behind corolib's back (os.close): drop it, or this socket's
+        # waits would never wake (see cl__io_fresh in csrc/hub/io.c).
+        _sock_fresh(_c_fileno(self))
 
     def __del__(
         self, _fileno: Any = _c_fileno, _forget: Any = forget_fd, _finalize: Any = _c_del
@@ -632,6 +636,43 @@ def _ebadf() -> OSError:
 
 
 # ---- module functions ----------------------------------------------------------------------
+
+
+def _wait_fd(wait: Any, fileno: Any, timeout: float | None, timeout_exc: Any) -> None:
+    if not wait(fileno, timeout):
+        if timeout_exc is _NOT_GIVEN:
+            raise TimeoutError("timed out")
+        raise timeout_exc
+
+
+def wait_read(fileno: Any, timeout: float | None = None, timeout_exc: Any = _NOT_GIVEN) -> None:
+    """Wait until ``fileno`` (an fd or an object with ``fileno()``) is readable.
+
+    After ``timeout`` seconds raise ``timeout_exc`` (``socket.timeout`` by
+    default), as gevent's ``wait_read`` does.  A :func:`cancel_wait` on the
+    fd raises the exception it was given.
+    """
+    _wait_fd(_wait_readable, fileno, timeout, timeout_exc)
+
+
+def wait_write(fileno: Any, timeout: float | None = None, timeout_exc: Any = _NOT_GIVEN) -> None:
+    """Wait until ``fileno`` is writable; as :func:`wait_read`."""
+    _wait_fd(_wait_writable, fileno, timeout, timeout_exc)
+
+
+def wait_readwrite(
+    fileno: Any, timeout: float | None = None, timeout_exc: Any = _NOT_GIVEN
+) -> None:
+    """Wait until ``fileno`` is readable or writable; as :func:`wait_read`."""
+    _wait_fd(lambda fd, t: _wait_fds((fd,), (fd,), t), fileno, timeout, timeout_exc)
+
+
+def cancel_wait(fileno: Any, error: BaseException | None = None) -> int:
+    """Wake every greenlet waiting on ``fileno`` with ``error`` (EBADF by default).
+
+    Returns how many were woken.  (gevent takes a watcher; corolib, the fd.)
+    """
+    return _cancel_wait(fileno, error)
 
 
 def socketpair(

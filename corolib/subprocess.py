@@ -42,9 +42,15 @@ from time import monotonic as _monotonic
 from types import FunctionType, SimpleNamespace
 from typing import Any
 
-from corolib._core import sleep as _sleep
-from corolib._core import wait_readable as _wait_readable
-from corolib._core import wait_writable as _wait_writable
+from corolib._core import (
+    WaitQueue,
+    get_hub as _get_hub,
+    getcurrent as _getcurrent,
+    greenlet as _greenlet,
+    sleep as _sleep,
+    wait_readable as _wait_readable,
+    wait_writable as _wait_writable,
+)
 from corolib._socket_common import forget_fd as _forget_fd
 from corolib.selectors import PollSelector as _CoopSelector
 
@@ -89,6 +95,9 @@ class PipeIO(_io.RawIOBase):
         self._fd = fd
         self._readable = "r" in mode
         self.mode = mode
+        #: greenlets inside readinto/write, and a queue to wait for them to leave
+        self._users: list[Any] = []
+        self._idle: WaitQueue | None = None
 
     @property
     def name(self) -> int:
@@ -128,8 +137,12 @@ class PipeIO(_io.RawIOBase):
         with memoryview(buffer) as view, view.cast("B") as octets:
             if not octets:
                 return 0
-            _wait_readable(fd)
-            return _os.readv(fd, [octets])
+            self._enter()
+            try:
+                _wait_readable(fd)
+                return _os.readv(fd, [octets])
+            finally:
+                self._leave()
 
     def write(self, data: Any) -> int:
         """Wait until writable, then write up to ``PIPE_BUF`` bytes; return how many."""
@@ -139,8 +152,33 @@ class PipeIO(_io.RawIOBase):
         with memoryview(data) as view, view.cast("B") as octets:
             if not octets:
                 return 0
-            _wait_writable(fd)
-            return _os.write(fd, octets[:_PIPE_BUF])
+            self._enter()
+            try:
+                _wait_writable(fd)
+                return _os.write(fd, octets[:_PIPE_BUF])
+            finally:
+                self._leave()
+
+    def _enter(self) -> None:
+        self._users.append(_getcurrent())
+
+    def _leave(self) -> None:
+        self._users.remove(_getcurrent())
+        if not self._users and self._idle:
+            self._idle.wake_all()
+
+    def wait_idle(self) -> bool:
+        """Wait until no other greenlet is inside a read or write of this pipe.
+
+        Returns False at once if the caller itself is (a re-entrant call).
+        """
+        while self._users:
+            if _getcurrent() in self._users:
+                return False
+            if self._idle is None:
+                self._idle = WaitQueue()
+            self._idle.wait()
+        return True
 
     def close(self) -> None:
         """Close the fd (waking its waiters with EBADF first)."""
@@ -170,8 +208,41 @@ def _open_pipe(fd: int, mode: str, buffering: int = -1) -> Any:
         return raw
     size = _io.DEFAULT_BUFFER_SIZE if buffering < 0 or buffering == 1 else buffering
     if raw.readable():
-        return _io.BufferedReader(raw, size)
-    return _io.BufferedWriter(raw, size)
+        return _PipeReader(raw, size)
+    return _PipeWriter(raw, size)
+
+
+def _close_buffered(close: Callable[[Any], None], f: Any) -> None:
+    """Close a buffered pipe file, first waiting for a greenlet busy reading or writing it.
+
+    Closing a buffered file takes its lock; with threads, ``close()`` waits
+    for a read in progress in another thread.  Greenlets share the thread,
+    so the lock reports a "reentrant call" instead: wait for the other
+    greenlet to leave the pipe, as a thread would, then close.
+    """
+    while True:
+        try:
+            close(f)
+            return
+        except RuntimeError as exc:
+            if "reentrant" not in str(exc) or not f.raw.wait_idle():
+                raise
+
+
+class _PipeReader(_io.BufferedReader):
+    """``io.BufferedReader`` on a :class:`PipeIO` whose ``close`` waits for a reader."""
+
+    def close(self) -> None:
+        """Close it, once no other greenlet is reading it."""
+        _close_buffered(_io.BufferedReader.close, self)
+
+
+class _PipeWriter(_io.BufferedWriter):
+    """``io.BufferedWriter`` on a :class:`PipeIO` whose ``close`` waits for a writer."""
+
+    def close(self) -> None:
+        """Flush and close it, once no other greenlet is writing it."""
+        _close_buffered(_io.BufferedWriter.close, self)
 
 
 #: what the stdlib's Popen.__init__ sees as ``io``
@@ -231,6 +302,54 @@ class Popen(_stdsubprocess.Popen):  # type: ignore[type-arg]
         if getattr(self, "returncode", None) is not None:
             self._close_pidfd()
         super().__del__(*args, **kwargs)
+
+    # -- gevent's link protocol: corolib.wait([popen, ...]) and iwait ----------
+
+    def ready(self) -> bool:
+        """Tell whether the child has exited (reaping it if so; never switches)."""
+        return self.poll() is not None
+
+    def rawlink(self, callback: Callable[[Any], object]) -> None:
+        """Call ``callback(self)`` in the hub once the child has exited."""
+        if not callable(callback):
+            raise TypeError(f"Expected callable: {callback!r}")
+        links = self.__dict__.setdefault("_corolib_links", [])
+        links.append(callback)
+        if self.ready():
+            _get_hub().run_callback(self._notify_links)
+        elif self.__dict__.get("_corolib_watcher") is None:
+            hub = _get_hub()
+            watcher = self.__dict__["_corolib_watcher"] = _greenlet(self._watch_exit, hub)
+            hub.start_greenlet(watcher)
+
+    def unlink(self, callback: Callable[[Any], object]) -> None:
+        """Forget ``callback``; the last one gone stops the watch."""
+        links = self.__dict__.get("_corolib_links")
+        if links:
+            links[:] = [cb for cb in links if cb != callback]
+
+    def _watch_exit(self) -> None:
+        try:
+            while self.__dict__.get("_corolib_links") and not self.ready():
+                # Wake at least every 50 ms to notice every link was removed.
+                try:
+                    self._wait(0.05)
+                except _TimeoutExpired:
+                    pass
+        finally:
+            self.__dict__["_corolib_watcher"] = None
+        if self.returncode is not None:
+            self._notify_links()
+
+    def _notify_links(self) -> None:
+        links = self.__dict__.get("_corolib_links")
+        hub: Any = _get_hub()
+        while links:
+            callback = links.pop(0)
+            try:
+                callback(self)
+            except BaseException as exc:  # noqa: BLE001 - reported, never lost
+                hub.handle_error((callback, self), type(exc), exc, exc.__traceback__)
 
     def _wait(self, timeout: float | None) -> int:
         """Wait for the child to exit (cooperatively); set and return ``returncode``."""

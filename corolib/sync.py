@@ -37,10 +37,11 @@ import os
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from corolib._core import WaitQueue, get_hub_if_exists
 from corolib._core import get_hub as _get_hub
+from corolib._green_locks import _discard as _discard  # queue.py takes it from here
 from corolib._reentrant import Reentrant
 from corolib.hub import Timeout
 
@@ -54,6 +55,8 @@ __all__ = [
     "RLock",
     "InvalidThreadUseError",
 ]
+
+T = TypeVar("T")
 
 #: Nothing handed over yet / no value yet.
 _UNSET: Any = object()
@@ -85,14 +88,6 @@ class _Waiter(WaitQueue):
 
     __slots__ = ("item",)
     item: Any
-
-
-def _discard(waiters: deque[_Waiter], w: _Waiter) -> None:
-    """Remove ``w`` if a waker has not popped it already."""
-    try:
-        waiters.remove(w)
-    except ValueError:
-        pass
 
 
 def _enqueue(owner: Any, waiters: deque[_Waiter], w: _Waiter) -> None:
@@ -266,13 +261,25 @@ class _Notifier:
         """
         if not self._links:
             return
+        # The links present now, in order; each is taken out of ``_links``
+        # just before it is called, so a callback that unlinks a later one
+        # (or links a new one, which waits for the next notification)
+        # is honoured.
         mine = [link for link in self._links if link[1] is hub]
-        self._links = [link for link in self._links if link[1] is not hub] or None
-        for callback, _ in mine:
+        for link in mine:
+            links = self._links
+            if not links:
+                return
+            index = next((n for n, other in enumerate(links) if other is link), -1)
+            if index < 0:
+                continue  # unlinked by an earlier callback
+            del links[index]
+            if not links and self._links is links:
+                self._links = None
             try:
-                callback(self)
+                link[0](self)
             except BaseException as exc:  # noqa: BLE001 - reported, never lost
-                hub.handle_error((callback, self), type(exc), exc, exc.__traceback__)
+                hub.handle_error((link[0], self), type(exc), exc, exc.__traceback__)
 
     def _waiter_count(self) -> int:
         count = len(self._waiters)
@@ -299,6 +306,11 @@ class Event(_Notifier):
     ``set`` wakes every waiter, oldest first; ``clear`` resets the flag.
     Thread-safe: ``set``/``clear``/``is_set``/``wait`` may be called from any
     thread.
+
+    ``set()`` at once followed by ``clear()`` wakes the greenlets already
+    waiting (their ``wait`` returns True) but not those that only start
+    waiting afterwards (e.g. spawned, not yet started): they wait for the
+    next ``set()``.  gevent does the same.
     """
 
     __slots__ = ()
@@ -349,7 +361,7 @@ class Event(_Notifier):
         return {"set": self._flag, "waiters": self._waiter_count(), "links": self.linkcount()}
 
 
-class AsyncResult(_Notifier):
+class AsyncResult(_Notifier, Generic[T]):
     """A value (or an exception) that will be there later: a one-shot future.
 
     ``get`` waits for it and returns the value or raises the exception;
@@ -359,12 +371,15 @@ class AsyncResult(_Notifier):
     ``set_exception``, ``get`` and ``wait`` may be called from any thread.
     """
 
-    __slots__ = ("_value", "_exception")
+    __slots__ = ("_value", "_exception", "_tb")
 
     def __init__(self) -> None:
         _Notifier.__init__(self)
         self._value: Any = _UNSET
         self._exception: BaseException | None = None
+        #: the exception's traceback when it was stored: every ``get``
+        #: raises it with this one, so repeated gets do not grow it
+        self._tb: TracebackType | None = None
 
     def __repr__(self) -> str:
         if not self._flag:
@@ -376,7 +391,7 @@ class AsyncResult(_Notifier):
         return f"<{type(self).__name__} at {id(self):#x} {state}>"
 
     @property
-    def value(self) -> Any:
+    def value(self) -> T | None:
         """The value given to :meth:`set`, else None."""
         return None if self._value is _UNSET else self._value
 
@@ -391,16 +406,17 @@ class AsyncResult(_Notifier):
         exc = self._exception
         if exc is None:
             return ()
-        return (type(exc), exc, exc.__traceback__)
+        return (type(exc), exc, self._tb)
 
     def successful(self) -> bool:
         """Tell whether it holds a value (not an exception)."""
         return self._flag and self._exception is None
 
-    def set(self, value: Any = None) -> None:
+    def set(self, value: T = None) -> None:  # type: ignore[assignment]
         """Store ``value`` and wake every waiter (never switches)."""
         self._value = value
         self._exception = None
+        self._tb = None
         self._flag = True
         self._wake_all()
 
@@ -419,10 +435,11 @@ class AsyncResult(_Notifier):
             exception = exception.with_traceback(exc_info[2])
         self._value = _UNSET
         self._exception = exception
+        self._tb = exception.__traceback__
         self._flag = True
         self._wake_all()
 
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
         """Return the value or raise the exception, waiting for one if not ready.
 
         Not ready: with ``block``, wait up to ``timeout`` seconds, then raise
@@ -433,21 +450,22 @@ class AsyncResult(_Notifier):
                 raise Timeout()
             if not self._park(_check_timeout(timeout)):
                 raise Timeout(timeout)
-        if self._exception is not None:
-            raise self._exception
+        exc = self._exception
+        if exc is not None:
+            raise exc.with_traceback(self._tb)
         return self._value
 
-    def get_nowait(self) -> Any:
+    def get_nowait(self) -> T:
         """``get(block=False)``."""
         return self.get(False)
 
-    def wait(self, timeout: float | None = None) -> Any:
+    def wait(self, timeout: float | None = None) -> T | None:
         """Wait until ready (or ``timeout``); return the value (None if not ready or failed)."""
         if not self._flag:
             self._park(_check_timeout(timeout))
         return self.value
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> T:
         """``concurrent.futures`` spelling of :meth:`get`."""
         return self.get(timeout=timeout)
 
@@ -492,7 +510,7 @@ class Semaphore:
     at a time (see the module docstring).
     """
 
-    __slots__ = ("counter", "_waiters", "_hub", "__weakref__")
+    __slots__ = ("counter", "_waiters", "_hub", "_links", "__weakref__")
 
     def __init__(self, value: int = 1) -> None:
         if value < 0:
@@ -502,6 +520,8 @@ class Semaphore:
         self._waiters: deque[_Waiter] = deque()
         #: the hub the waiters live in (bound by the first, changed only while none wait)
         self._hub: Any = None
+        #: rawlink callbacks, called (once) when a unit is free
+        self._links: list[Callable[[Any], object]] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -562,8 +582,48 @@ class Semaphore:
         """Free a unit: hand it to the oldest waiter, if any.  Never switches."""
         if not self._waiters:
             self.counter += 1
+            if self._links:
+                self._schedule_links()
             return
         self._hand_over()
+
+    # -- the link protocol (corolib.wait/iwait, gevent's waitable semaphores) --
+
+    def ready(self) -> bool:
+        """Tell whether a unit is free (``acquire`` would not wait)."""
+        return self.counter > 0
+
+    def rawlink(self, callback: Callable[[Any], object]) -> None:
+        """Call ``callback(self)`` once, in the hub, when a unit is free (soon, if one is)."""
+        if not callable(callback):
+            raise TypeError(f"Expected callable: {callback!r}")
+        if self._links is None:
+            self._links = []
+        self._links.append(callback)
+        if self.counter > 0:
+            self._schedule_links()
+
+    def unlink(self, callback: Callable[[Any], object]) -> None:
+        """Forget every link to ``callback``."""
+        if self._links:
+            self._links = [link for link in self._links if link != callback]
+
+    def linkcount(self) -> int:
+        """How many callbacks are linked."""
+        return len(self._links) if self._links else 0
+
+    def _schedule_links(self) -> None:
+        _get_hub().run_callback(self._notify_links)
+
+    def _notify_links(self) -> None:
+        # Oldest first, while a unit is still free (a callback may take it).
+        hub: Any = _get_hub()
+        while self._links and self.counter > 0:
+            callback = self._links.pop(0)
+            try:
+                callback(self)
+            except BaseException as exc:  # noqa: BLE001 - reported, never lost
+                hub.handle_error((callback, self), type(exc), exc, exc.__traceback__)
 
     def _hand_over(self) -> None:
         if self._hub is not get_hub_if_exists():
@@ -577,6 +637,8 @@ class Semaphore:
                 w.item = True
                 return
         self.counter += 1
+        if self._links:
+            self._schedule_links()
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait until a unit is free, without taking it; return ``counter``."""
@@ -620,6 +682,8 @@ class BoundedSemaphore(Semaphore):
             if self.counter >= self._initial_value:
                 raise ValueError("Semaphore released too many times")
             self.counter += 1
+            if self._links:
+                self._schedule_links()
             return
         self._hand_over()
 
@@ -675,6 +739,8 @@ class Lock(Semaphore):
             if self.counter:
                 raise RuntimeError("release unlocked lock")
             self.counter = 1
+            if self._links:
+                self._schedule_links()
             return
         self._hand_over()
 

@@ -40,13 +40,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any, cast
 
-from corolib._core import GreenletExit, getcurrent, greenlet
-from corolib._core import get_hub as _get_hub
-from corolib._green_locks import CROSS_THREAD_SLICE as CROSS_THREAD_SLICE
-from corolib._green_locks import LockType as LockType
-from corolib._green_locks import RLock as RLock
-from corolib._green_locks import allocate_lock as allocate_lock
-from corolib._green_locks import get_ident as get_ident
+from corolib._core import GreenletExit, get_hub as _get_hub, getcurrent, greenlet
+from corolib._green_locks import (
+    CROSS_THREAD_SLICE as CROSS_THREAD_SLICE,
+    LockType as LockType,
+    RLock as RLock,
+    allocate_lock as allocate_lock,
+    get_ident as get_ident,
+)
 from corolib.dns import statistics as _dns_statistics
 from corolib.local import local as _local  # noqa: F401 - _thread._local
 
@@ -212,10 +213,12 @@ def _count() -> int:
 # ---- per-version: how threading learns that a thread ended -----------------------------
 
 if sys.version_info >= (3, 13):
-    from corolib._patch_thread_ge313 import _make_thread_handle as _make_thread_handle
-    from corolib._patch_thread_ge313 import _shutdown as _shutdown
-    from corolib._patch_thread_ge313 import _ThreadHandle as _ThreadHandle
-    from corolib._patch_thread_ge313 import start_joinable_thread as _start_joinable
+    from corolib._patch_thread_ge313 import (
+        _make_thread_handle as _make_thread_handle,
+        _shutdown as _shutdown,
+        _ThreadHandle as _ThreadHandle,
+        start_joinable_thread as _start_joinable,
+    )
 
     def _release_sentinels() -> None:
         """Nothing to release on 3.13+ (thread handles instead of sentinel locks)."""
@@ -228,5 +231,7 @@ if sys.version_info >= (3, 13):
 
     __all__ += ["start_joinable_thread"]
 else:
-    from corolib._patch_thread_lt313 import _release_sentinels as _release_sentinels
-    from corolib._patch_thread_lt313 import _set_sentinel as _set_sentinel
+    from corolib._patch_thread_lt313 import (
+        _release_sentinels as _release_sentinels,
+        _set_sentinel as _set_sentinel,
+    )

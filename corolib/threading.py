@@ -24,12 +24,9 @@ import warnings
 from time import monotonic as _monotonic
 from typing import Any
 
-from corolib._green_locks import LockType, _real_count
-from corolib._green_locks import RLock as _RLockType
-from corolib._green_locks import get_ident as get_ident
+from corolib._green_locks import LockType, RLock as _RLockType, _real_count, get_ident as get_ident
 from corolib.local import local as local
-from corolib.sync import Event as _SyncEvent
-from corolib.sync import _Notifier
+from corolib.sync import Event as _SyncEvent, _Notifier
 
 __all__ = ["Event", "Lock", "RLock", "get_ident", "local"]
 

@@ -7,7 +7,8 @@ imported, so monkey-patching never turns them into greenlets).
 calling greenlet waits on cooperatively; the result (or the exception, with
 its traceback) is delivered to the pool's hub with
 ``Hub.run_callback_threadsafe``.  :func:`get_threadpool` gives each hub a
-default pool of 10 threads.
+default pool of ``corolib.config.config.threadpool_size`` threads
+(``COROLIB_THREADPOOL_SIZE``, default 10).
 
 While jobs are outstanding the pool holds its hub (``Hub.hold()``), so a
 greenlet waiting for a result never gets ``LoopExit``.  Idle threads exit
@@ -23,20 +24,30 @@ there.  After ``os.fork()`` the child's pools start over with no threads
 from __future__ import annotations
 
 import _thread
+import concurrent.futures as _futures
 import os
+import sys
+import threading
 import time
 import weakref
 from _queue import Empty as _RealEmpty
 from _queue import SimpleQueue as _RealQueue
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from corolib._core import WaitQueue, get_hub_if_exists
-from corolib.hub import Greenlet, get_hub
+from corolib.config import config
+from corolib.hub import Greenlet, get_hub, iwait
 from corolib.sync import AsyncResult, InvalidThreadUseError
 
-__all__ = ["ThreadPool", "get_threadpool", "DEFAULT_SIZE"]
+__all__ = [
+    "ThreadPool",
+    "ThreadPoolExecutor",
+    "ThreadResult",
+    "get_threadpool",
+    "DEFAULT_SIZE",
+]
 
 # The real primitives, whatever is patched later.
 _start_new_thread = _thread.start_new_thread
@@ -45,7 +56,10 @@ _allocate_lock = _thread.allocate_lock
 #: threads in the pool get_threadpool() makes for each hub
 DEFAULT_SIZE = 10
 
-_Job = tuple[AsyncResult, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+T = TypeVar("T")
+A = TypeVar("A")
+
+_Job = tuple[AsyncResult[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class ThreadPool:
@@ -58,8 +72,8 @@ class ThreadPool:
     def __init__(
         self, maxsize: int = DEFAULT_SIZE, hub: Any = None, idle_timeout: float = 5.0
     ) -> None:
-        if maxsize < 1:
-            raise ValueError("max_workers must be greater than 0")
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0")
         hub = get_hub() if hub is None else hub
         self._hub_ref = weakref.ref(hub)
         self._maxsize = maxsize
@@ -75,6 +89,7 @@ class ThreadPool:
         self._jobs: _RealQueue[_Job | None] = _RealQueue()
         self._lock = _allocate_lock()
         self._nthreads = 0  # alive or starting; under _lock
+        self._workers: set[int] = set()  # idents of the running pool threads
         self._to_stop = 0  # threads asked to exit by kill(); under _lock
 
     def __repr__(self) -> str:
@@ -90,8 +105,8 @@ class ThreadPool:
 
     @maxsize.setter
     def maxsize(self, value: int) -> None:
-        if value < 1:
-            raise ValueError("max_workers must be greater than 0")
+        if value < 0:
+            raise ValueError("maxsize must be >= 0")
         with self._lock:
             self._maxsize = value
             extra = self._nthreads - self._to_stop - value
@@ -99,6 +114,10 @@ class ThreadPool:
                 self._to_stop += extra
                 for _ in range(extra):
                     self._jobs.put(None)
+            start = max(0, min(self._pending, value) - (self._nthreads - self._to_stop))
+            self._nthreads += start
+        for _ in range(start):  # jobs queued while it was smaller
+            _start_new_thread(self._work, ())
 
     size = maxsize
 
@@ -126,10 +145,29 @@ class ThreadPool:
             )
         return hub
 
-    def spawn(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncResult:
-        """Run ``fn(*args, **kwargs)`` in a pool thread; return the AsyncResult it will fill."""
+    def __len__(self) -> int:
+        """Jobs spawned and not delivered yet."""
+        return self._pending
+
+    def _in_worker(self) -> bool:
+        return _thread.get_ident() in self._workers
+
+    def spawn(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> AsyncResult[T]:
+        """Run ``fn(*args, **kwargs)`` in a pool thread; return the AsyncResult it will fill.
+
+        Called from one of this pool's own threads (a job using its pool),
+        it runs ``fn`` right there: waiting for another thread of a full
+        pool could deadlock.  With ``maxsize`` 0 jobs queue until it grows.
+        """
+        if self._in_worker():
+            done: AsyncResult[T] = AsyncResult()
+            try:
+                done.set(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - delivered to the caller
+                done.set_exception(exc)
+            return done
         hub = self._hub()
-        result = AsyncResult()
+        result: AsyncResult[T] = ThreadResult()
         if not self._pending:
             hub.hold()
         self._pending += 1
@@ -151,6 +189,21 @@ class ThreadPool:
 
     def _work(self) -> None:
         """Run jobs (a pool thread) until idle for ``idle_timeout`` or asked to stop."""
+        me = _thread.get_ident()
+        self._workers.add(me)
+        try:
+            self._work_loop()
+        finally:
+            self._workers.discard(me)
+
+    def _work_loop(self) -> None:
+        # Tracers and profilers installed with threading.settrace/setprofile
+        # (debuggers, coverage) see the pool's jobs, as in threading.Thread.
+        trace, profile = threading.gettrace(), threading.getprofile()
+        if trace is not None:
+            sys.settrace(trace)
+        if profile is not None:
+            sys.setprofile(profile)
         jobs, lock = self._jobs, self._lock
         while True:
             try:
@@ -185,7 +238,7 @@ class ThreadPool:
                     pass  # the hub was destroyed: nobody waits any more
             del hub, result, value
 
-    def _deliver(self, result: AsyncResult, ok: bool, value: Any) -> None:
+    def _deliver(self, result: AsyncResult[Any], ok: bool, value: Any) -> None:
         """In the hub: hand a job's outcome to its AsyncResult."""
         self._pending -= 1
         if not self._pending:
@@ -201,40 +254,91 @@ class ThreadPool:
 
     def apply(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[..., T],
         args: Iterable[Any] = (),
         kwds: dict[str, Any] | None = None,
-    ) -> Any:
+    ) -> T:
         """``fn(*args, **kwds)`` in a pool thread, waiting (cooperatively) for the result."""
         return self.spawn(fn, *args, **(kwds or {})).get()
 
-    def apply_async(
+    def apply_cb(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[..., T],
         args: Iterable[Any] = (),
         kwds: dict[str, Any] | None = None,
-        callback: Callable[[Any], object] | None = None,
-    ) -> AsyncResult:
-        """:meth:`spawn` with ``callback(value)`` run in a new greenlet on success."""
-        result = self.spawn(fn, *args, **(kwds or {}))
+        callback: Callable[[T], object] | None = None,
+    ) -> T:
+        """:meth:`apply`, then ``callback(result)`` (in this greenlet)."""
+        result = self.apply(fn, args, kwds)
         if callback is not None:
-
-            def call_back(source: AsyncResult) -> None:
-                if source.successful():
-                    Greenlet.spawn(callback, source.value)
-
-            result.rawlink(call_back)
+            callback(result)
         return result
 
-    def map(self, fn: Callable[..., Any], iterable: Iterable[Any]) -> list[Any]:
+    def apply_async(
+        self,
+        fn: Callable[..., T],
+        args: Iterable[Any] = (),
+        kwds: dict[str, Any] | None = None,
+        callback: Callable[[T], object] | None = None,
+    ) -> Greenlet[T]:
+        """Start :meth:`apply_cb` in a new greenlet and return it (as gevent).
+
+        ``callback(result)`` has run by the time the greenlet's ``get()``
+        returns the result.
+        """
+        g: Greenlet[T] = Greenlet.spawn(self.apply_cb, fn, args, kwds, callback)
+        return g
+
+    def map(self, fn: Callable[[A], T], iterable: Iterable[A]) -> list[T]:
         """``[fn(x) for x in iterable]`` computed in pool threads (first error raised)."""
         results = [self.spawn(fn, item) for item in iterable]
         return [r.get() for r in results]
 
-    def imap(self, fn: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
+    def map_cb(
+        self,
+        fn: Callable[[A], T],
+        iterable: Iterable[A],
+        callback: Callable[[list[T]], object] | None = None,
+    ) -> list[T]:
+        """:meth:`map`, then ``callback(results)`` (in this greenlet)."""
+        results = self.map(fn, iterable)
+        if callback is not None:
+            callback(results)
+        return results
+
+    def map_async(
+        self,
+        fn: Callable[[A], T],
+        iterable: Iterable[A],
+        callback: Callable[[list[T]], object] | None = None,
+    ) -> Greenlet[list[T]]:
+        """Start :meth:`map_cb` in a new greenlet and return it."""
+        g: Greenlet[list[T]] = Greenlet.spawn(self.map_cb, fn, iterable, callback)
+        return g
+
+    def imap_unordered(self, fn: Callable[..., T], *iterables: Iterable[Any]) -> Iterator[T]:
+        """``map(fn, *iterables)`` lazily, results in the order they finish."""
+        window: set[AsyncResult[T]] = set()
+        ahead = max(1, 2 * self._maxsize)
+        items = zip(*iterables, strict=False)
+        exhausted = False
+        while True:
+            while not exhausted and len(window) < ahead:
+                args = next(items, None)
+                if args is None:
+                    exhausted = True
+                    break
+                window.add(self.spawn(fn, *args))
+            if not window:
+                return
+            for done in iwait(list(window), count=1):
+                window.discard(done)
+                yield done.get()
+
+    def imap(self, fn: Callable[..., T], *iterables: Iterable[Any]) -> Iterator[T]:
         """``map(fn, *iterables)`` lazily, in order, keeping the threads busy."""
-        window: deque[AsyncResult] = deque()
-        ahead = 2 * self._maxsize
+        window: deque[AsyncResult[T]] = deque()
+        ahead = max(1, 2 * self._maxsize)
         for args in zip(*iterables, strict=False):
             window.append(self.spawn(fn, *args))
             if len(window) >= ahead:
@@ -279,6 +383,106 @@ class ThreadPool:
         self._pending = 0  # (the child's hub forgot its holds as well)
 
 
+class ThreadResult(AsyncResult[T]):
+    """The result of a job run in another OS thread: an :class:`AsyncResult`.
+
+    :meth:`ThreadPool.spawn` returns one; like every AsyncResult it may be
+    set from any thread and waited on by greenlets.  (gevent's class of the
+    same name is internal to its thread pool; here it is just the name.)
+    """
+
+    __slots__ = ()
+
+
+class _GreenFuture(_futures.Future[T]):
+    """A ``concurrent.futures.Future`` whose waits park the greenlet, not the thread."""
+
+    def __init__(self, result: AsyncResult[T]) -> None:
+        super().__init__()
+        self._async = result
+        result.rawlink(self._settle)
+
+    def _settle(self, source: AsyncResult[T]) -> None:
+        if self.done():  # settled already by a waiter that got there first
+            return
+        if not self.set_running_or_notify_cancel():
+            return
+        if source.successful():
+            self.set_result(source.get())
+        else:
+            exc = source.exception
+            assert exc is not None
+            self.set_exception(exc)
+
+    def _wait(self, timeout: float | None) -> None:
+        if not self.done():
+            self._async.wait(timeout)
+            if not self._async.ready():
+                raise _futures.TimeoutError()
+            if not self.done():  # its rawlink has not run yet
+                self._settle(self._async)
+
+    def result(self, timeout: float | None = None) -> T:
+        """The job's value (its exception raised), waiting cooperatively up to ``timeout``."""
+        self._wait(timeout)
+        return super().result(0)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The job's exception (or None), waiting cooperatively up to ``timeout``."""
+        self._wait(timeout)
+        return super().exception(0)
+
+
+class ThreadPoolExecutor(_futures.Executor):
+    """``concurrent.futures.ThreadPoolExecutor`` on a corolib :class:`ThreadPool`.
+
+    Jobs run in native threads; the futures' ``result()``/``exception()``
+    park the calling greenlet instead of blocking the thread, and the
+    futures are waitable with :func:`corolib.wait` (they wrap an
+    :class:`AsyncResult`, ``future._async``).  ``concurrent.futures.wait``
+    and ``as_completed`` block on real locks unless threading is patched.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
+        if max_workers is None:
+            max_workers = min(32, (os.cpu_count() or 1) + 4)
+        if max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        self._pool = ThreadPool(max_workers)
+        self._initializer = initializer
+        self._initargs = initargs
+        self._initialized: set[int] = set()
+        self._shutdown = False
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        if self._initializer is not None:
+            me = _thread.get_ident()
+            if me not in self._initialized:
+                self._initialized.add(me)
+                self._initializer(*self._initargs)
+        return fn(*args, **kwargs)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> _futures.Future[T]:
+        """Run ``fn(*args, **kwargs)`` in a pool thread; return its future."""
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        return _GreenFuture(self._pool.spawn(self._run, fn, args, kwargs))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """No new jobs; ``cancel_futures`` drops those not started; ``wait`` joins the rest."""
+        self._shutdown = True
+        if cancel_futures:
+            self._pool.kill()
+        if wait:
+            self._pool.join()
+
+
 _all_pools: weakref.WeakSet[ThreadPool] = weakref.WeakSet()
 _default_pools: dict[int, ThreadPool] = {}
 
@@ -289,7 +493,7 @@ def get_threadpool() -> ThreadPool:
     key = id(hub)
     pool = _default_pools.get(key)
     if pool is None or pool._hub_ref() is not hub:
-        pool = ThreadPool(DEFAULT_SIZE, hub)
+        pool = ThreadPool(config.threadpool_size, hub)
         _default_pools[key] = pool
         weakref.finalize(hub, _default_pools.pop, key, None)
     return pool

@@ -46,27 +46,34 @@ Rules worth knowing:
 - ``Loop.now()`` is in seconds (pyuv used milliseconds).
 - A signal arriving while ``run()`` waits is only acted on when the loop
   wakes up for some other reason.
+
+Constants: ``UV_RUN_DEFAULT``, ``UV_RUN_ONCE`` and ``UV_RUN_NOWAIT`` are the
+modes of ``Loop.run``; ``UV_READABLE``, ``UV_WRITABLE``, ``UV_DISCONNECT``
+and ``UV_PRIORITIZED`` the event bits of ``Poll``; ``UV_VERSION`` is the
+version string of the libuv corolib runs on.
 """
 
-from corolib._core import UV_DISCONNECT as UV_DISCONNECT
-from corolib._core import UV_PRIORITIZED as UV_PRIORITIZED
-from corolib._core import UV_READABLE as UV_READABLE
-from corolib._core import UV_RUN_DEFAULT as UV_RUN_DEFAULT
-from corolib._core import UV_RUN_NOWAIT as UV_RUN_NOWAIT
-from corolib._core import UV_RUN_ONCE as UV_RUN_ONCE
-from corolib._core import UV_VERSION as UV_VERSION
-from corolib._core import UV_WRITABLE as UV_WRITABLE
-from corolib._core import Async as Async
-from corolib._core import Check as Check
-from corolib._core import Handle as Handle
-from corolib._core import HandleClosedError as HandleClosedError
-from corolib._core import Idle as Idle
-from corolib._core import Loop as Loop
-from corolib._core import Poll as Poll
-from corolib._core import Prepare as Prepare
-from corolib._core import Timer as Timer
-from corolib._core import UVError as UVError
-from corolib._core import uv_live_handles as _uv_live_handles
+from corolib._core import (
+    UV_DISCONNECT as UV_DISCONNECT,
+    UV_PRIORITIZED as UV_PRIORITIZED,
+    UV_READABLE as UV_READABLE,
+    UV_RUN_DEFAULT as UV_RUN_DEFAULT,
+    UV_RUN_NOWAIT as UV_RUN_NOWAIT,
+    UV_RUN_ONCE as UV_RUN_ONCE,
+    UV_VERSION as UV_VERSION,
+    UV_WRITABLE as UV_WRITABLE,
+    Async as Async,
+    Check as Check,
+    Handle as Handle,
+    HandleClosedError as HandleClosedError,
+    Idle as Idle,
+    Loop as Loop,
+    Poll as Poll,
+    Prepare as Prepare,
+    Timer as Timer,
+    UVError as UVError,
+    uv_live_handles as _uv_live_handles,
+)
 
 __all__ = [
     "Loop",

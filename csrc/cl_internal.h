@@ -54,9 +54,11 @@ typedef struct cl_greenlet {
     PyObject *sw_kwargs;        /* a tuple + dict, or NULL = an exception */
     cl_thread *thread;          /* main greenlets only; NULL once exited */
     unsigned int flags;
-    /* Owned by the scheduler (hub/): what this greenlet is parked on. */
-    void *sched;
+    /* Owned by the scheduler (hub/): what this greenlet is parked on.
+     * sched_flags sits next to flags, where it costs no padding: 8 bytes
+     * less per greenlet, a 16-byte size class less for a task on 3.11. */
     unsigned int sched_flags;
+    void *sched;
 } cl_greenlet;
 
 #define CL_G_MAIN 0x1     /* the root greenlet of a thread */

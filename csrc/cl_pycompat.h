@@ -75,14 +75,27 @@ typedef struct { int unused; } cl_cframe; /* 3.13 has none */
 typedef struct {
     _PyInterpreterFrame *frame;
     _PyInterpreterFrame *previous; /* the original link, into the C stack */
+    _PyInterpreterFrame *relinked; /* the link while suspended */
 } cl_fixup;
+
+/* A frame of the greenlet, seen at an earlier switch, that is recognised
+ * at the next one if it is still running: through its frame object
+ * (borrowed: the running frame holds it), which carries our mark. */
+typedef struct {
+    _PyInterpreterFrame *frame;
+    PyFrameObject *obj;
+    uint64_t serial;
+    int nbelow; /* fixups recorded for this frame and those below it */
+} cl_checkpoint;
 
 #define CL_FIXUPS_INLINE 4
 typedef struct {
-    int count;
+    int count;    /* fixups, outermost frame first */
     int capacity; /* > CL_FIXUPS_INLINE when `heap` is in use */
     cl_fixup *heap;
     cl_fixup inline_[CL_FIXUPS_INLINE];
+    int ncheck, checkcap;
+    cl_checkpoint *checks; /* outermost first */
 } cl_frame_fixups;
 #endif
 
@@ -137,24 +150,57 @@ cl_pystate_refresh_tracing(PyThreadState *ts)
 #endif
 }
 
+/* The innermost frame of the running greenlet. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define CL_TS_TOP(ts) ((ts)->current_frame)
+#elif PY_VERSION_HEX >= 0x030B0000
+#define CL_TS_TOP(ts) ((ts)->cframe->current_frame)
+#endif
+
 /* ---- 3.12+: keep suspended frame chains off the C stack -------------- */
 
 #ifdef CL_PY312
+/* Defined in core/greenlet.c. */
+__attribute__((visibility("hidden"))) extern uint64_t cl__checkpoint_serial;
+__attribute__((visibility("hidden"))) void cl__frame_dealloc_hook_install(void);
+
+/* A frame object's words that CPython uses only once the object owns its
+ * frame's data (after the frame finished): free to mark while it runs.
+ * The dealloc hook clears the mark, so a freed object's memory reused by
+ * another frame object never carries it. */
+#define CL_MARK(fo) ((uintptr_t *)(void *)(fo)->_f_frame_data)
+#define CL_MARK_TAG(fx) ((uintptr_t)0x636c6b70UL ^ (uintptr_t)(fx))
+/* Walk distances from the top at which running frames become checkpoints:
+ * CHECK_FIRST, then doubling; only after a walk of CHECK_WALK frames or
+ * more (shallow greenlets, the common case, never pay for frame objects). */
+#define CL_CHECK_FIRST 4
+#define CL_CHECK_WALK 32
+#define CL_CHECK_MAX 40
+
 static inline int
 cl_frame_on_cstack(_PyInterpreterFrame *f)
 {
     return f->owner == FRAME_OWNED_BY_CSTACK;
 }
 
-static inline int
-cl_fixups_push(cl_frame_fixups *fx, _PyInterpreterFrame *frame,
-               _PyInterpreterFrame *previous)
+static inline cl_fixup *
+cl_fixups_slots(cl_frame_fixups *fx)
 {
-    cl_fixup *slots = fx->capacity > CL_FIXUPS_INLINE ? fx->heap : fx->inline_;
+    return fx->capacity > CL_FIXUPS_INLINE ? fx->heap : fx->inline_;
+}
+
+static inline int
+cl_fixups_reserve(cl_frame_fixups *fx, int want)
+{
+    cl_fixup *slots = cl_fixups_slots(fx);
     int cap = fx->capacity > CL_FIXUPS_INLINE ? fx->capacity : CL_FIXUPS_INLINE;
-    if (fx->count == cap) {
-        int ncap = cap * 2;
-        cl_fixup *grown = malloc(sizeof(cl_fixup) * (size_t)ncap);
+    if (want > cap) {
+        int ncap = cap;
+        cl_fixup *grown;
+        while (ncap < want) {
+            ncap *= 2;
+        }
+        grown = malloc(sizeof(cl_fixup) * (size_t)ncap);
         if (grown == NULL) {
             return -1;
         }
@@ -162,35 +208,130 @@ cl_fixups_push(cl_frame_fixups *fx, _PyInterpreterFrame *frame,
         free(fx->heap);
         fx->heap = grown;
         fx->capacity = ncap;
-        slots = grown;
     }
-    slots[fx->count].frame = frame;
-    slots[fx->count].previous = previous;
-    fx->count++;
     return 0;
+}
+
+/* The checkpoint `f` is, if it is one of ours and still running. */
+static inline int
+cl_checkpoint_find(cl_frame_fixups *fx, _PyInterpreterFrame *f)
+{
+    PyFrameObject *fo = f->frame_obj;
+    if (fo == NULL || f->owner != FRAME_OWNED_BY_THREAD) {
+        return -1;
+    }
+    for (int i = fx->ncheck - 1; i >= 0; i--) {
+        cl_checkpoint *c = &fx->checks[i];
+        if (c->frame == f && c->obj == fo && fo->f_frame == f &&
+            CL_MARK(fo)[0] == CL_MARK_TAG(fx) && CL_MARK(fo)[1] == c->serial) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Make `f` (running, complete, owned by the thread) a checkpoint recording
+ * `nbelow`.  Best effort: on any failure it is simply not one. */
+static inline void
+cl_checkpoint_add(cl_frame_fixups *fx, PyThreadState *ts,
+                  _PyInterpreterFrame *f, int nbelow)
+{
+    PyFrameObject *fo;
+    if (f->owner != FRAME_OWNED_BY_THREAD) {
+        return;
+    }
+    if (fx->ncheck == fx->checkcap) {
+        int ncap = fx->checkcap ? fx->checkcap * 2 : 4;
+        cl_checkpoint *grown = realloc(fx->checks, sizeof(cl_checkpoint) * (size_t)ncap);
+        if (grown == NULL) {
+            return;
+        }
+        fx->checks = grown;
+        fx->checkcap = ncap;
+    }
+    fo = f->frame_obj;
+    if (fo == NULL) {
+        /* CPython's own lookup creates it (an allocation: since 3.12 the
+         * collector only gets scheduled, no code runs).  The frame keeps
+         * the reference; ours is dropped at once. */
+        _PyInterpreterFrame *saved = CL_TS_TOP(ts);
+        PyObject *travelling = PyErr_GetRaisedException();
+        CL_TS_TOP(ts) = f;
+        fo = PyThreadState_GetFrame(ts);
+        CL_TS_TOP(ts) = saved;
+        PyErr_Clear();
+        PyErr_SetRaisedException(travelling);
+        if (fo == NULL) {
+            return;
+        }
+        Py_DECREF(fo);
+        if (f->frame_obj != fo) {
+            return; /* not the frame itself (it was incomplete) */
+        }
+    }
+    cl_checkpoint *c = &fx->checks[fx->ncheck++];
+    c->frame = f;
+    c->obj = fo;
+    c->serial = ++cl__checkpoint_serial;
+    c->nbelow = nbelow;
+    CL_MARK(fo)[0] = CL_MARK_TAG(fx);
+    CL_MARK(fo)[1] = c->serial;
 }
 
 /* Relink every Python frame of the leaving greenlet past the entry frames
  * that live on its C stack.  Runs while that stack is still in place.
- * Fails only when out of memory; then nothing is left relinked. */
+ *
+ * Only the frames pushed since the last switch are walked: the walk stops
+ * at the first checkpoint still running, below which nothing has changed
+ * (a running frame's callers are all still running, with the links they
+ * had), so the fixups recorded below it are re-applied as they are.  After
+ * a long walk, new checkpoints are made at doubling distances from the top,
+ * so a switch costs about the frames pushed and popped since the last one
+ * (plus a few), whatever the depth.  Fails only when out of memory; then nothing is relinked. */
 static inline int
-cl_frames_detach(cl_frame_fixups *fx, _PyInterpreterFrame *f)
+cl_frames_detach(cl_frame_fixups *fx, PyThreadState *ts, _PyInterpreterFrame *f)
 {
+    cl_fixup local[16], *fresh = local; /* new fixups, innermost first */
+    int nfresh = 0, capfresh = 16;
+    struct { _PyInterpreterFrame *frame; int above; } cand[CL_CHECK_MAX];
+    int ncand = 0, keep = 0, found = -1;
+    long dist = 0, next_check = CL_CHECK_FIRST;
+
     while (f != NULL) {
-        _PyInterpreterFrame *prev = f->previous;
+        _PyInterpreterFrame *prev;
+        if (fx->ncheck > 0 && (found = cl_checkpoint_find(fx, f)) >= 0) {
+            keep = fx->checks[found].nbelow;
+            break;
+        }
+        if (dist == next_check && ncand < CL_CHECK_MAX) {
+            cand[ncand].frame = f;
+            cand[ncand].above = nfresh;
+            ncand++;
+            next_check *= 2;
+        }
+        dist++;
+        prev = f->previous;
         if (prev != NULL && cl_frame_on_cstack(prev)) {
             _PyInterpreterFrame *real = prev->previous;
             while (real != NULL && cl_frame_on_cstack(real)) {
                 real = real->previous;
             }
-            if (cl_fixups_push(fx, f, prev) < 0) {
-                while (fx->count > 0) {
-                    fx->count--;
-                    cl_fixup *s = fx->capacity > CL_FIXUPS_INLINE ? fx->heap : fx->inline_;
-                    s[fx->count].frame->previous = s[fx->count].previous;
+            if (nfresh == capfresh) {
+                cl_fixup *grown = malloc(sizeof(cl_fixup) * (size_t)capfresh * 2);
+                if (grown == NULL) {
+                    goto nomem;
                 }
-                return -1;
+                memcpy(grown, fresh, sizeof(cl_fixup) * (size_t)nfresh);
+                if (fresh != local) {
+                    free(fresh);
+                }
+                fresh = grown;
+                capfresh *= 2;
             }
+            fresh[nfresh].frame = f;
+            fresh[nfresh].previous = prev;
+            fresh[nfresh].relinked = real;
+            nfresh++;
             f->previous = real;
             f = real;
         }
@@ -198,17 +339,54 @@ cl_frames_detach(cl_frame_fixups *fx, _PyInterpreterFrame *f)
             f = prev;
         }
     }
+    if (found < 0) {
+        fx->ncheck = 0; /* none of them is running any more */
+    }
+    else {
+        fx->ncheck = found + 1;
+    }
+    fx->count = keep;
+    if (cl_fixups_reserve(fx, keep + nfresh) < 0) {
+        goto nomem;
+    }
+    {
+        cl_fixup *slots = cl_fixups_slots(fx);
+        for (int i = 0; i < keep; i++) {
+            slots[i].frame->previous = slots[i].relinked;
+        }
+        for (int i = nfresh - 1; i >= 0; i--) {
+            slots[fx->count++] = fresh[i];
+        }
+    }
+    /* Outermost candidates first, to keep the checkpoints in chain order. */
+    for (int i = dist >= CL_CHECK_WALK ? ncand - 1 : -1; i >= 0; i--) {
+        cl_checkpoint_add(fx, ts, cand[i].frame, keep + nfresh - cand[i].above);
+    }
+    if (fresh != local) {
+        free(fresh);
+    }
     return 0;
+nomem:
+    while (nfresh > 0) {
+        nfresh--;
+        fresh[nfresh].frame->previous = fresh[nfresh].previous;
+    }
+    if (fresh != local) {
+        free(fresh);
+    }
+    fx->count = 0;
+    fx->ncheck = 0;
+    return -1;
 }
 
-/* Undo cl_frames_detach once the greenlet's C stack is back in place. */
+/* Undo cl_frames_detach once the greenlet's C stack is back in place.  The
+ * fixups stay recorded for the next detach. */
 static inline void
 cl_frames_attach(cl_frame_fixups *fx)
 {
-    cl_fixup *slots = fx->capacity > CL_FIXUPS_INLINE ? fx->heap : fx->inline_;
-    while (fx->count > 0) {
-        fx->count--;
-        slots[fx->count].frame->previous = slots[fx->count].previous;
+    cl_fixup *slots = cl_fixups_slots(fx);
+    for (int i = 0; i < fx->count; i++) {
+        slots[i].frame->previous = slots[i].previous;
     }
 }
 
@@ -221,17 +399,14 @@ cl_fixups_free(cl_frame_fixups *fx)
     fx->heap = NULL;
     fx->capacity = 0;
     fx->count = 0;
+    free(fx->checks);
+    fx->checks = NULL;
+    fx->ncheck = fx->checkcap = 0;
 }
 #endif
 
 /* ---- save / restore ---------------------------------------------------- */
 
-/* The innermost frame of the running greenlet. */
-#if PY_VERSION_HEX >= 0x030D0000
-#define CL_TS_TOP(ts) ((ts)->current_frame)
-#elif PY_VERSION_HEX >= 0x030B0000
-#define CL_TS_TOP(ts) ((ts)->cframe->current_frame)
-#endif
 
 /* Move the running greenlet's state out of the thread state.  Returns -1
  * (with nothing moved) only on 3.12+ when out of memory. */
@@ -245,7 +420,7 @@ cl_pystate_save(cl_pystate *st, PyThreadState *ts)
     st->trash_delete_nesting = ts->trash_delete_nesting;
 #else
 #ifdef CL_PY312
-    if (cl_frames_detach(&st->fixups, CL_TS_TOP(ts)) < 0) {
+    if (cl_frames_detach(&st->fixups, ts, CL_TS_TOP(ts)) < 0) {
         return -1;
     }
 #endif
@@ -395,18 +570,29 @@ cl_pystate_init_new(cl_pystate *st, PyThreadState *ts, cl_cframe *cframe,
  * ran to completion only its root chunk remains, ours to recycle.  Chunks
  * CPython added for deep calls came from its arena allocator and go back
  * there.  Returns the root chunk (NULL before 3.11 or if none). */
-static inline cl_chunk *
-cl_pystate_take_chunks(cl_pystate *st)
-{
 #ifdef CL_PY311
-    _PyStackChunk *c = st->datastack_chunk;
-    cl_chunk *root = st->root_chunk;
+/* Chunks CPython added on top of ours go back to its arena allocator.  Out
+ * of line: the allocator struct would widen the callers' frames. */
+static __attribute__((noinline, unused)) void
+cl_free_spilled(_PyStackChunk *c, const cl_chunk *root)
+{
     PyObjectArenaAllocator arena;
     PyObject_GetArenaAllocator(&arena);
     while (c != NULL && c != root) {
         _PyStackChunk *prev = c->previous;
         arena.free(arena.ctx, c, c->size);
         c = prev;
+    }
+}
+#endif
+
+static inline cl_chunk *
+cl_pystate_take_chunks(cl_pystate *st)
+{
+#ifdef CL_PY311
+    cl_chunk *root = st->root_chunk;
+    if (st->datastack_chunk != root) {
+        cl_free_spilled(st->datastack_chunk, root);
     }
     st->datastack_chunk = NULL;
     st->datastack_top = NULL;
@@ -420,13 +606,19 @@ cl_pystate_take_chunks(cl_pystate *st)
 }
 
 /* If the greenlet's frames outgrew the root chunk we gave it (CPython then
- * added one of its own), the size of that root chunk; else 0. */
+ * added one of its own), the bytes one chunk would need for its frames
+ * now; else 0. */
 static inline size_t
 cl_pystate_overflowed(const cl_pystate *st)
 {
 #ifdef CL_PY311
     if (st->root_chunk != NULL && st->datastack_chunk != st->root_chunk) {
-        return st->root_chunk->size;
+        const _PyStackChunk *c = st->datastack_chunk;
+        size_t used = (size_t)((char *)st->datastack_top - (char *)c);
+        for (c = c->previous; c != NULL; c = c->previous) {
+            used += c->top * sizeof(PyObject *);
+        }
+        return used;
     }
     return 0;
 #else
@@ -569,8 +761,11 @@ cl_pystate_traverse(cl_pystate *st, visitproc visit, void *arg)
 #define cl_is_finalizing() _Py_IsFinalizing()
 #endif
 
-/* Take the exception being raised as one object (NULL if none). */
-static inline PyObject *
+/* Take the exception being raised as one object (NULL if none).  Not
+ * inlined: before 3.12 its three out-parameters would widen the frame of
+ * every caller, start_new's among them, which stays on each greenlet's
+ * stack for life (issue 19). */
+static __attribute__((noinline, unused)) PyObject *
 cl_err_take(void)
 {
 #ifdef CL_PY312

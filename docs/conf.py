@@ -46,6 +46,15 @@ API_MODULES = [
     "corolib.threading",
     "corolib.time",
     "corolib.monkey.events",
+    "corolib.pywsgi",
+    "corolib.gunicorn",
+    "corolib.util",
+    "corolib.backdoor",
+    "corolib.config",
+    "corolib.events",
+    "corolib.asyncio",
+    "corolib.fileobject",
+    "corolib.psycopg",
 ]
 
 # The guides, in the order of the site's table of contents: docs/<name>.md
@@ -102,6 +111,7 @@ nitpick_ignore = [
     # Undocumented helpers that docstrings of corolib.server, .dns, .pywsgi
     # and .fileobject name.
     ("py:attr", "BaseServer.stop_timeout"),
+    ("py:attr", "BaseServer.kill_timeout"),
     ("py:data", "IDLE_SECONDS"),
     ("py:class", "DnsPythonResolver"),
     ("py:meth", "run_application"),

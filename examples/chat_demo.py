@@ -20,6 +20,13 @@ with its own TCP connection, plus one reading greenlet per connection.
 
 It prints messages per second and latency percentiles, and exits 0 only if
 every message reached every member of its room.
+
+Part two, many servers (``--federated-users``, 1,000 by default; 0 skips
+it): a real ``redis-server`` on 127.0.0.1 and a free port, started and
+stopped here, and two chat servers sharing their rooms through it
+(``chat.py server --redis``).  The users are split between the two
+servers, every room has members on both, and the same check runs: every
+line said on either server must reach every member of its room on both.
 """
 
 from __future__ import annotations
@@ -28,8 +35,11 @@ import argparse
 import os
 import random
 import resource
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -195,12 +205,12 @@ def raise_fd_limit(wanted: int) -> int:
     return soft
 
 
-def start_server() -> tuple[subprocess.Popen[str], tuple[str, int]]:
+def start_server(*extra: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
     # A per-connection send buffer of 16 KiB (instead of the kernel's auto-tuning
     # up to megabytes) and 500 queued lines per user: a server for many users
     # caps what one slow reader can hold on to.
     cmd = [sys.executable, os.path.join(HERE, "chat.py"), "server", "--port", "0", "--quiet"]
-    cmd += ["--sndbuf", "16384", "--queue", "500"]
+    cmd += ["--sndbuf", "16384", "--queue", "500", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline()  # "chat server on 127.0.0.1:PORT -- ..."
@@ -212,9 +222,41 @@ def start_server() -> tuple[subprocess.Popen[str], tuple[str, int]]:
 
 
 def stop_server(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(2)  # SIGINT: the server stops cleanly and prints its figures
+    proc.send_signal(signal.SIGINT)  # the server stops cleanly and prints its figures
     out, _ = proc.communicate(timeout=30)
     return out.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A throwaway redis-server on 127.0.0.1 and a free port; (process, port) once it answers."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (`make demo` installs it)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", directory],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.sendall(b"PING\r\n")
+                if c.recv(100).startswith(b"+PONG"):
+                    return proc, port
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("redis-server did not start")
+        corolib.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lurkers", type=int, default=5, help="slow readers in #busy (0: none)")
     parser.add_argument("--flood", type=int, default=5000, help="lines sent to #busy")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--federated-users", type=int, default=1000, help="part two: users on two servers (0: skip)"
+    )
     args = parser.parse_args(argv)
     random.seed(args.seed)
 
@@ -237,17 +282,51 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chat server (examples/chat.py) on {address[0]}:{address[1]}, pid {proc.pid}")
     ok = False
     try:
-        ok = simulate(address, args)
+        ok = simulate([address], args)
     finally:
         figures = stop_server(proc)
         print(f"server: {figures}")
+    if ok and args.federated_users:
+        ok = federated(args)
     return 0 if ok else 1
 
 
-def simulate(address: tuple[str, int], args: argparse.Namespace) -> bool:
+def federated(args: argparse.Namespace) -> bool:
+    """Part two: two chat servers sharing their rooms through a real redis-server."""
+    print()
+    args.users, args.lurkers = args.federated_users, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_proc, redis_port = start_redis(tmp)
+        url = f"redis://127.0.0.1:{redis_port}"
+        servers = []
+        ok = False
+        try:
+            servers = [start_server("--redis", url) for _ in range(2)]
+            addresses = [address for _, address in servers]
+            print(
+                f"redis-server on 127.0.0.1:{redis_port}; two chat servers sharing rooms through "
+                f"it, on ports {addresses[0][1]} and {addresses[1][1]}"
+            )
+            ok = simulate(addresses, args)
+        finally:
+            for i, (proc, _) in enumerate(servers):
+                print(f"server {i + 1}: {stop_server(proc)}")
+            redis_proc.terminate()
+            redis_proc.wait(10)
+    return ok
+
+
+def simulate(addresses: list[tuple[str, int]], args: argparse.Namespace) -> bool:
+    """Users on ``addresses`` (user i on server i % n), rooms across them; True if all arrived."""
+    address = addresses[0]
     stats = Stats()
     rooms = [f"room{r}" for r in range(args.rooms)]
-    users = [SimUser(i, rooms[i % len(rooms)], address, stats) for i in range(args.users)]
+    # User i is in room i % rooms, on server (i // rooms) % servers: the
+    # members of every room alternate between the servers.
+    users = [
+        SimUser(i, rooms[i % len(rooms)], addresses[(i // len(rooms)) % len(addresses)], stats)
+        for i in range(args.users)
+    ]
     members: dict[str, list[SimUser]] = {}
     for user in users:
         members.setdefault(user.room, []).append(user)
@@ -255,8 +334,9 @@ def simulate(address: tuple[str, int], args: argparse.Namespace) -> bool:
         user.expected = args.messages * (len(members[user.room]) - 1)
     joined, done, go = Barrier(len(users)), Barrier(len(users)), Event()
 
+    where = f" on {len(addresses)} servers" if len(addresses) > 1 else ""
     print(
-        f"{len(users):,} users in {len(rooms)} rooms, {args.messages} lines each; "
+        f"{len(users):,} users{where} in {len(rooms)} rooms, {args.messages} lines each; "
         f"{args.lurkers} lurkers in #busy"
     )
     t0 = time.monotonic()

@@ -17,13 +17,20 @@ each handshake runs in that connection's greenlet).  It uses
 ``--cert``/``--key`` if given, else a throwaway self-signed certificate for
 127.0.0.1 made with the ``openssl`` command; the clients verify it.
 Try it with ``openssl s_client -connect 127.0.0.1:7000``.
+
+A client that fails its TLS handshake (or never finishes it: ``--handshake-
+timeout``, 10 s), sends a bad TLS record, resets its connection or stays
+silent longer than ``--idle-timeout`` (300 s) costs one line on stderr, not
+a traceback.  Ctrl-C or SIGTERM stops the server gracefully: no new
+connections, and those open get ``--grace`` seconds to finish (a second
+Ctrl-C cuts that short) before they are closed; the process then exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import signal
 import ssl as stdssl
 import subprocess
 import sys
@@ -31,9 +38,12 @@ import tempfile
 import time
 from typing import Any
 
+from graceful import serve_until_signalled
+
 import corolib
 from corolib import socket
 from corolib import ssl as cossl
+from corolib.pool import Group
 from corolib.server import DatagramServer, StreamServer
 
 
@@ -42,8 +52,10 @@ def handle_tcp(sock: socket.socket, address: Any) -> None:
     try:
         while data := sock.recv(65536):
             sock.sendall(data)
-    except ConnectionResetError:
-        pass
+    except TimeoutError:
+        raise  # the server's idle timeout: the server says so in one line
+    except OSError as exc:  # a reset, a bad TLS record (ssl.SSLError), ...
+        print(f"{address[0]}:{address[1]}: {exc}", file=sys.stderr, flush=True)
 
 
 class UDPEcho(DatagramServer):
@@ -110,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls", action="store_true", help="TCP over TLS")
     parser.add_argument("--cert", help="with --tls: certificate chain file (PEM)")
     parser.add_argument("--key", help="with --tls: private key file (PEM)")
+    parser.add_argument("--grace", type=float, default=5.0, help="on a stop, s left to clients")
+    parser.add_argument(
+        "--handshake-timeout", type=float, default=10.0, help="with --tls: seconds (default 10)"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=300.0, help="close silent clients (default 300 s)"
+    )
     args = parser.parse_args(argv)
     if args.tls and args.udp:
         parser.error("--tls is for TCP")
@@ -121,26 +140,41 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else (0 if args.clients else 7000)
+    # The server's own notices (a failed or timed-out handshake, an idle
+    # client closed): one line each.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     server: StreamServer | DatagramServer
     client_tls = None
     if args.udp:
-        server = UDPEcho((args.host, port))
+        server = UDPEcho((args.host, port), spawn=Group())
     elif args.tls:
         server_tls = cossl.SSLContext(stdssl.PROTOCOL_TLS_SERVER)
         server_tls.load_cert_chain(args.cert, args.key)
-        server = StreamServer((args.host, port), handle_tcp, ssl_context=server_tls)
+        server = StreamServer(
+            (args.host, port),
+            handle_tcp,
+            Group(),
+            ssl_context=server_tls,
+            handshake_timeout=args.handshake_timeout,
+            idle_timeout=args.idle_timeout,
+        )
         client_tls = cossl.SSLContext(stdssl.PROTOCOL_TLS_CLIENT)
         client_tls.load_verify_locations(args.cert)
     else:
-        server = StreamServer((args.host, port), handle_tcp)
-    server.start()
+        server = StreamServer(
+            (args.host, port), handle_tcp, spawn=Group(), idle_timeout=args.idle_timeout
+        )
     kind = "UDP" if args.udp else "TLS" if args.tls else "TCP"
-    print(f"{kind} echo server on {server.server_host}:{server.server_port}", flush=True)
+
+    def started() -> None:
+        print(f"{kind} echo server on {server.server_host}:{server.server_port}", flush=True)
+
     if not args.clients:
-        for signum in (signal.SIGINT, signal.SIGTERM):  # stop cleanly on Ctrl-C
-            corolib.signal_handler(signum, server.stop)
-        server.serve_forever()
+        took = serve_until_signalled(server, args.grace, started=started)
+        print(f"stopped in {took:.2f} s", flush=True)
         return 0
+    server.start()
+    started()
     t0 = time.perf_counter()
     if args.udp:
         tasks = [

@@ -4,7 +4,8 @@
 #   scripts/test-stdlib.sh [version ...]     default: 3.11, in the project venv (.venv)
 # Other versions use (and create if missing) the matrix venvs, .venv-3.X, with corolib
 # rebuilt from this tree.  STDLIB_JOBS, STDLIB_TIMEOUT and STDLIB_ARGS (e.g. module
-# names, --verbose) are passed on to the runner.
+# names, --verbose) are passed on to the runner.  On the versions in STDLIB_ASYNCIO
+# (default 3.11) test_asyncio's modules then run against corolib.asyncio (--asyncio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,13 @@ for v in "${versions[@]}"; do
     if ! "$py" tests/stdlib/runner.py --python "$py" --jobs "${STDLIB_JOBS:-2}" \
             --timeout "${STDLIB_TIMEOUT:-240}" ${STDLIB_ARGS:-}; then
         status=1
+    fi
+    if [[ " ${STDLIB_ASYNCIO:-3.11} " == *" $v "* ]]; then
+        # shellcheck disable=SC2086
+        if ! "$py" tests/stdlib/runner.py --asyncio --python "$py" --jobs "${STDLIB_JOBS:-2}" \
+                --timeout "${STDLIB_TIMEOUT:-240}" ${STDLIB_ASYNCIO_ARGS:-}; then
+            status=1
+        fi
     fi
 done
 exit $status

@@ -14,47 +14,35 @@ and ``Timeout.start`` never do.
 
 from corolib._core import (
     BlockingSwitchOutError as BlockingSwitchOutError,
-)
-from corolib._core import (
+    GreenletExit as GreenletExit,
     InvalidSwitchError as InvalidSwitchError,
-)
-from corolib._core import (
     LoopExit as LoopExit,
-)
-from corolib._core import (
     WaitQueue as WaitQueue,
-)
-from corolib._core import (
     cancel_wait as cancel_wait,
-)
-from corolib._core import (
     get_hub_if_exists as get_hub_if_exists,
-)
-from corolib._core import (
     getcurrent as getcurrent,
-)
-from corolib._core import (
     sleep as sleep,
-)
-from corolib._core import (
     wait_readable as wait_readable,
-)
-from corolib._core import (
     wait_writable as wait_writable,
 )
-from corolib.hub._greenlet import Greenlet as Greenlet
-from corolib.hub._greenlet import kill as kill
-from corolib.hub._greenlet import spawn as spawn
-from corolib.hub._greenlet import spawn_later as spawn_later
-from corolib.hub._greenlet import spawn_raw as spawn_raw
-from corolib.hub._hub import Hub as Hub
-from corolib.hub._hub import get_hub as get_hub
-from corolib.hub._signal import reinit as reinit
-from corolib.hub._signal import signal_handler as signal_handler
-from corolib.hub._timeout import Timeout as Timeout
-from corolib.hub._timeout import with_timeout as with_timeout
-from corolib.hub._wait import idle as idle
-from corolib.hub._wait import iwait as iwait
-from corolib.hub._wait import joinall as joinall
-from corolib.hub._wait import killall as killall
-from corolib.hub._wait import wait as wait
+from corolib.hub._greenlet import (
+    Greenlet as Greenlet,
+    kill as kill,
+    spawn as spawn,
+    spawn_later as spawn_later,
+    spawn_raw as spawn_raw,
+)
+from corolib.hub._hub import Hub as Hub, get_hub as get_hub
+from corolib.hub._loop import Waiter as Waiter
+from corolib.hub._signal import reinit as reinit, signal_handler as signal_handler
+from corolib.hub._timeout import Timeout as Timeout, with_timeout as with_timeout
+from corolib.hub._wait import (
+    idle as idle,
+    iwait as iwait,
+    joinall as joinall,
+    killall as killall,
+    wait as wait,
+)
+
+#: gevent.hub's name for signal_handler
+signal = signal_handler

@@ -9,6 +9,7 @@ from types import FrameType
 from typing import Any
 
 from corolib import _core
+from corolib._core import GreenletExit
 from corolib.hub._greenlet import Greenlet
 from corolib.hub._hub import get_hub
 
@@ -25,6 +26,8 @@ class _SignalHandler:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
+        if not callable(handler):
+            raise TypeError(f"signal handler must be callable, not {handler!r}")
         self.signum = signum
         self.handler = handler
         self.args = args
@@ -33,7 +36,24 @@ class _SignalHandler:
         self._previous = _signal.signal(signum, self._deliver)
 
     def _deliver(self, signum: int, frame: FrameType | None) -> None:
-        Greenlet.spawn(self.handler, *self.args, **self.kwargs)
+        Greenlet.spawn(self._handle)
+
+    def _handle(self) -> None:
+        # As in gevent: an exception from the handler is printed and then
+        # raised in the thread's main greenlet (the program's own code),
+        # not left in a greenlet nobody joins.
+        try:
+            self.handler(*self.args, **self.kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main greenlet
+            hub = get_hub()
+            if isinstance(exc, GreenletExit):
+                return
+            if not isinstance(exc, hub.NOT_ERROR):
+                hub.print_exception(self, type(exc), exc, exc.__traceback__)
+            hub.handle_system_error(exc)
+
+    def __repr__(self) -> str:
+        return f"<signal_handler {self.signum} {self.handler!r}>"
 
     def cancel(self) -> None:
         """Put back the handler that was installed before."""

@@ -19,6 +19,8 @@ __all__ = ["Timeout", "with_timeout"]
 
 T = TypeVar("T")
 _NONE: Any = object()
+#: what ``float(Timeout(None))`` gives: far enough to mean "never"
+_FOREVER = 3.0e9
 
 
 class Timeout(BaseException):
@@ -38,10 +40,12 @@ class Timeout(BaseException):
     def __init__(
         self,
         seconds: float | None = None,
-        exception: type[BaseException] | BaseException | bool | None = None,
+        exception: type[BaseException] | BaseException | str | bool | None = None,
         ref: bool = True,
     ) -> None:
         BaseException.__init__(self, seconds)
+        if isinstance(seconds, Timeout):
+            seconds = seconds.seconds
         if seconds is not None and not isinstance(seconds, (int, float)):
             raise TypeError(f"Timeout seconds must be a number or None, not {seconds!r}")
         if seconds is not None and seconds < 0:
@@ -55,7 +59,7 @@ class Timeout(BaseException):
     def start_new(
         cls,
         timeout: float | Timeout | None = None,
-        exception: type[BaseException] | BaseException | bool | None = None,
+        exception: type[BaseException] | BaseException | str | bool | None = None,
         ref: bool = True,
     ) -> Timeout:
         """Create and start a Timeout (or start the given one)."""
@@ -73,14 +77,43 @@ class Timeout(BaseException):
         return self._handle is not None and self._handle.pending
 
     def _raises(self) -> BaseException:
+        # An exception class or instance is raised; anything else (None,
+        # False, a message string) raises this Timeout, as in gevent.
         exc = self.exception
-        if exc is None or exc is False or exc is True:
-            return self
-        if isinstance(exc, type):
+        if isinstance(exc, type) and issubclass(exc, BaseException):
             return exc()
         if isinstance(exc, BaseException):
             return exc
-        raise TypeError(f"Timeout exception must be an exception, not {exc!r}")
+        return self
+
+    # A Timeout may be given where a number of seconds is expected
+    # (``event.wait(timeout=Timeout(5))``, as gevent allows): it stands for
+    # its seconds there; ``Timeout(None)`` for "no limit" (a century).
+    def __float__(self) -> float:
+        return _FOREVER if self.seconds is None else float(self.seconds)
+
+    def __lt__(self, other: Any) -> bool:
+        return float(self) < other  # type: ignore[no-any-return]
+
+    def __le__(self, other: Any) -> bool:
+        return float(self) <= other  # type: ignore[no-any-return]
+
+    def __gt__(self, other: Any) -> bool:
+        return float(self) > other  # type: ignore[no-any-return]
+
+    def __ge__(self, other: Any) -> bool:
+        return float(self) >= other  # type: ignore[no-any-return]
+
+    def __add__(self, other: Any) -> float:
+        return float(self) + other  # type: ignore[no-any-return]
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> float:
+        return float(self) - other  # type: ignore[no-any-return]
+
+    def __rsub__(self, other: Any) -> float:
+        return other - float(self)  # type: ignore[no-any-return]
 
     def start(self) -> None:
         """Arm the deadline for the current greenlet."""
@@ -123,8 +156,10 @@ class Timeout(BaseException):
         if self.seconds is None:
             return ""
         suffix = "" if self.seconds == 1 else "s"
-        if self.exception is None or self.exception is False:
+        if self.exception is None or self.exception is True:
             return f"{self.seconds} second{suffix}"
+        if self.exception is False:
+            return f"{self.seconds} second{suffix} (silent)"
         return f"{self.seconds} second{suffix}: {self.exception}"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from corolib._core import GreenletExit, WaitQueue, sleep
@@ -34,40 +34,72 @@ class _Collector:
         self.queue.wake()
 
 
+class _WaitIterator:
+    """What :func:`iwait` returns: an iterator, and a context manager that unlinks."""
+
+    __slots__ = ("_collector", "_linked", "_count", "_yielded", "_deadline")
+
+    def __init__(self, objects: Iterable[Any], timeout: float | None, count: int | None) -> None:
+        _check_timeout(timeout)
+        objects = list(objects)
+        self._count = len(objects) if count is None else count
+        self._yielded = 0
+        collector = self._collector = _Collector()
+        self._linked: list[Any] = []
+        for obj in objects:
+            if obj.ready():
+                collector.done.append(obj)
+            else:
+                obj.rawlink(collector)
+                self._linked.append(obj)
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+
+    def __iter__(self) -> _WaitIterator:
+        return self
+
+    def __next__(self) -> Any:
+        collector = self._collector
+        if self._yielded >= self._count:
+            self.close()
+            raise StopIteration
+        while not collector.done:
+            deadline = self._deadline
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if collector.queue.wait(remaining) is False and not collector.done:
+                self.close()
+                raise StopIteration
+        self._yielded += 1
+        return collector.done.popleft()
+
+    def close(self) -> None:
+        """Stop: unlink from every object still linked (what leaving a ``with`` does)."""
+        linked, self._linked = self._linked, []
+        for obj in linked:
+            obj.unlink(self._collector)
+        self._count = 0
+
+    def __enter__(self) -> _WaitIterator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_linked", None):  # (not set if __init__ failed)
+            self.close()
+
+
 def iwait(
     objects: Iterable[Any], timeout: float | None = None, count: int | None = None
-) -> Iterator[Any]:
+) -> _WaitIterator:
     """Yield each object as it becomes ready (greenlets, events, results).
 
     Stops after ``count`` objects, or when ``timeout`` seconds have passed.
-    Objects need ``ready()``, ``rawlink(cb)`` and ``unlink(cb)``.
+    Objects need ``ready()``, ``rawlink(cb)`` and ``unlink(cb)``.  Also a
+    context manager: leaving the ``with`` block unlinks from the objects
+    not yet yielded (as gevent's).
     """
-    _check_timeout(timeout)
-    objects = list(objects)
-    if count is None:
-        count = len(objects)
-    collector = _Collector()
-    linked = []
-    for obj in objects:
-        if obj.ready():
-            collector.done.append(obj)
-        else:
-            obj.rawlink(collector)
-            linked.append(obj)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        yielded = 0
-        while yielded < count:
-            if not collector.done:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if collector.queue.wait(remaining) is False and not collector.done:
-                    return
-                continue
-            yield collector.done.popleft()
-            yielded += 1
-    finally:
-        for obj in linked:
-            obj.unlink(collector)
+    return _WaitIterator(objects, timeout, count)
 
 
 def joinall(

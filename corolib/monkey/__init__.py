@@ -55,11 +55,15 @@ Nothing in corolib imports this package.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os as _os
 import runpy
 import sys
-from collections.abc import Callable, Iterator
+import warnings as _warnings
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 from corolib.monkey import _state, events
@@ -75,6 +79,7 @@ from corolib.monkey._modules import (
     patch_subprocess,
     patch_time,
 )
+from corolib.monkey._psycopg import patch_psycopg
 from corolib.monkey._session import MonkeyPatchWarning, session
 from corolib.monkey._threading import patch_thread
 
@@ -91,6 +96,10 @@ __all__ = [
     "patch_subprocess",
     "patch_signal",
     "patch_queue",
+    "patch_sys",
+    "patch_builtins",
+    "patch_psycopg",
+    "patch_module",
     "get_original",
     "is_module_patched",
     "is_object_patched",
@@ -126,15 +135,26 @@ def patch_all(
     queue: bool = True,
     Event: bool = True,  # noqa: N803 - gevent's spelling
     logging: bool = True,
+    sys: bool = False,
+    aggressive: bool = True,
+    builtins: bool = True,
+    contextvars: bool = True,
+    psycopg: bool = True,
     **kwargs: Any,
 ) -> bool:
     """Patch every module listed in the package docstring (those given True).
 
     Call it before importing anything else, on the main thread.  Calling it
     again is harmless (what is patched stays patched; newly requested
-    modules are patched).  Extra keyword arguments are passed on to event
-    subscribers (:class:`events.WillPatchAll`).  Returns False if a
-    subscriber vetoed (:class:`events.DoNotPatch`), else True.
+    modules are patched; differing arguments warn, as gevent does, that the
+    union of all True ones is what is patched).  gevent's other arguments
+    are accepted: ``sys`` (:func:`patch_sys`), ``aggressive`` (False keeps
+    ``select.epoll`` & co.), ``builtins`` and ``contextvars`` (nothing to
+    do on Python 3: corolib switches contextvars natively).  ``psycopg``
+    installs the database drivers' cooperative waits (:func:`patch_psycopg`)
+    when psycopg2 or psycopg 3 is importable.  Extra keyword arguments are
+    passed on to event subscribers (:class:`events.WillPatchAll`).  Returns
+    False if a subscriber vetoed (:class:`events.DoNotPatch`), else True.
     """
     arguments = dict(
         socket=socket,
@@ -149,10 +169,21 @@ def patch_all(
         queue=queue,
         Event=Event,
         logging=logging,
+        sys=sys,
+        aggressive=aggressive,
+        builtins=builtins,
+        contextvars=contextvars,
+        psycopg=psycopg,
         **kwargs,
     )
+    if _all_arguments and any(_all_arguments.get(k) != bool(v) for k, v in arguments.items()):
+        _warnings.warn(
+            "Patching more than once will result in the union of all True parameters being patched",
+            MonkeyPatchWarning,
+            stacklevel=2,
+        )
     for key, value in arguments.items():
-        _all_arguments[key] = bool(_all_arguments.get(key)) or value
+        _all_arguments[key] = bool(_all_arguments.get(key)) or bool(value)
     with session(stacklevel=3) as current:
         try:
             events.notify(events.WillPatchAll(dict(arguments)))
@@ -165,16 +196,65 @@ def patch_all(
             (time, patch_time),
             (socket, lambda: patch_socket(dns=dns)),
             (dns and not socket, patch_dns),
-            (select, patch_select),
+            (sys, patch_sys),
+            (select, lambda: patch_select(aggressive=aggressive)),
             (ssl, patch_ssl),
             (subprocess, patch_subprocess),
             (signal, patch_signal),
             (queue, patch_queue),
+            (psycopg, patch_psycopg),
         ]
         for wanted, step in steps:
             if wanted:
                 step()
         events.notify(events.DidPatchAll(dict(arguments)))
+    return True
+
+
+def patch_sys(stdin: bool = True, stdout: bool = True, stderr: bool = True) -> bool:
+    """Accepted for gevent compatibility; does nothing and returns True.
+
+    gevent's ``patch_sys`` is a no-op on Python 3 as well: reading
+    ``sys.stdin`` still blocks the thread.  Use
+    :class:`corolib.fileobject.FileObjectThread` (or ``FileObjectPosix`` on a
+    pipe or terminal) to read it cooperatively.
+    """
+    _state.patched_modules.add("sys")
+    return True
+
+
+def patch_builtins() -> bool:
+    """Accepted for gevent compatibility; does nothing (as gevent's on Python 3)."""
+    return True
+
+
+def patch_module(
+    target_module: str | ModuleType,
+    source_module: str | ModuleType | None = None,
+    items: Iterable[str] | None = None,
+) -> bool:
+    """Copy ``items`` from ``source_module`` onto ``target_module``, keeping the originals.
+
+    gevent's plugin helper.  ``target_module`` / ``source_module`` are
+    modules or their names; ``source_module`` defaults to
+    ``corolib.<target name>``; ``items`` defaults to the source's
+    ``__implements__`` (or, failing that, the public names both modules
+    have).  :func:`get_original` then gives back what was replaced.
+    """
+    target = (
+        importlib.import_module(target_module) if isinstance(target_module, str) else target_module
+    )
+    if source_module is None:
+        source_module = "corolib." + target.__name__
+    source = (
+        importlib.import_module(source_module) if isinstance(source_module, str) else source_module
+    )
+    names = items if items is not None else getattr(source, "__implements__", None)
+    if names is None:
+        names = [n for n in vars(source) if not n.startswith("_") and hasattr(target, n)]
+    for name in names:
+        _state.patch_item(target, name, getattr(source, name))
+    _state.patched_modules.add(target.__name__)
     return True
 
 
@@ -189,24 +269,38 @@ def _argv(argv: list[str]) -> Iterator[None]:
 
 
 _USAGE = """\
-usage: python -m corolib.monkey [--module|-m] PROGRAM [ARGS...]
+usage: python -m corolib.monkey [--no-MODULE]... [--MODULE]... [--module|-m] PROGRAM [ARGS...]
 
 Patch everything (corolib.monkey.patch_all()), then run PROGRAM (a script
-path, or a module name with -m) as __main__ with ARGS.
+path, or a module name with -m) as __main__ with ARGS.  --no-socket,
+--no-thread, ... leave that module alone (patch_all(socket=False, ...));
+--sys, --psycopg, ... turn one on.  MODULE is any of patch_all's arguments.
 """
+
+#: patch_all's arguments, for the command line's --MODULE / --no-MODULE
+_FLAGS = tuple(name for name in inspect.signature(patch_all).parameters if name not in ("kwargs",))
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m corolib.monkey [-m] PROGRAM ARGS...``: run PROGRAM with everything patched."""
     args = list(sys.argv[1:] if argv is None else argv)
     as_module = False
+    options: dict[str, bool] = {}
+    while args and args[0].startswith("--") and args[0] not in ("--module", "--help"):
+        flag = args.pop(0)[2:]
+        value = not flag.startswith("no-")
+        name = flag if value else flag[3:]
+        if name not in _FLAGS:
+            sys.stderr.write(f"corolib.monkey: unknown option --{flag}\n{_USAGE}")
+            return 2
+        options[name] = value
     if args and args[0] in ("-m", "--module"):
         as_module = True
         args.pop(0)
     if not args or args[0] in ("-h", "--help"):
         sys.stdout.write(_USAGE)
         return 0 if args else 2
-    patch_all()
+    patch_all(**options)
     target, rest = args[0], args[1:]
     if as_module:
         with _argv([target, *rest]):

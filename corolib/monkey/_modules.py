@@ -40,19 +40,8 @@ from corolib import time as cotime
 from corolib.monkey import _fair, _state, events
 from corolib.monkey._session import session
 
-__all__ = [
-    "patch_module",
-    "patch_os",
-    "patch_time",
-    "patch_socket",
-    "patch_dns",
-    "patch_select",
-    "patch_selectors",
-    "patch_ssl",
-    "patch_subprocess",
-    "patch_signal",
-    "patch_queue",
-]
+# No __all__: corolib.monkey names what is public (its __all__ lists the patch_*
+# functions once).
 
 
 def patch_module(
@@ -84,12 +73,15 @@ def _copy(target: ModuleType, source: Any, names: Iterable[str]) -> None:
 
 
 def patch_os() -> bool:
-    """``os.waitpid`` and ``os.wait`` wait cooperatively (:mod:`corolib.os`).
+    """``os.waitpid``, ``os.wait`` and ``os.read`` wait cooperatively (:mod:`corolib.os`).
+
+    ``os.read`` parks only on a blocking pipe, socket or terminal with
+    nothing to read.
 
     ``os.fork`` needs nothing: corolib re-initialises the hub in every
     forked child.
     """
-    return patch_module("os", os, coos, lambda: _copy(os, coos, ("waitpid", "wait")))
+    return patch_module("os", os, coos, lambda: _copy(os, coos, ("waitpid", "wait", "read")))
 
 
 def patch_time() -> bool:
@@ -107,14 +99,7 @@ def patch_time() -> bool:
 # sockets are instances of it).  ``_GiveupOnSendfile``: the exception
 # corolib's sendfile raises (tests catch ``socket._GiveupOnSendfile``).
 _SOCKET_NAMES = ("socket", "close", "_GiveupOnSendfile")
-_DNS_NAMES = (
-    "getaddrinfo",
-    "gethostbyname",
-    "gethostbyname_ex",
-    "gethostbyaddr",
-    "getnameinfo",
-    "getfqdn",
-)
+_DNS_NAMES = codns.RESOLVER_NAMES
 
 
 def patch_socket(dns: bool = True) -> bool:
@@ -141,7 +126,7 @@ _SELECT_REMOVED = ("epoll", "devpoll", "kqueue", "kevent")
 _SELECTORS_REMOVED = ("EpollSelector", "DevpollSelector", "KqueueSelector")
 
 
-def patch_select() -> bool:
+def patch_select(aggressive: bool = True) -> bool:
     """``select.select``/``poll`` are cooperative; ``epoll``/``devpoll``/``kqueue`` go away.
 
     Libraries that probe for the best mechanism then fall back to the
@@ -153,6 +138,8 @@ def patch_select() -> bool:
 
     def apply() -> None:
         _copy(select, _fair, ("select", "poll"))
+        if not aggressive:
+            return  # gevent's aggressive=False: epoll & co. stay (and block)
         for name in _SELECT_REMOVED:
             if hasattr(select, name):
                 _state.remove_item(select, name)
@@ -160,11 +147,11 @@ def patch_select() -> bool:
     with session():
         done = patch_module("select", select, coselect, apply)
         if done:
-            patch_selectors()
+            patch_selectors(aggressive=aggressive)
     return done
 
 
-def patch_selectors() -> bool:
+def patch_selectors(aggressive: bool = True) -> bool:
     """``selectors.DefaultSelector`` is corolib's; the stdlib selectors wait cooperatively.
 
     ``SelectSelector`` and ``PollSelector`` captured the builtin
@@ -177,6 +164,8 @@ def patch_selectors() -> bool:
         _state.patch_item(selectors, "DefaultSelector", _fair.DefaultSelector)
         _state.patch_item(selectors.SelectSelector, "_select", staticmethod(_fair.select))
         _state.patch_item(selectors.PollSelector, "_selector_cls", _fair.Poll)
+        if not aggressive:
+            return
         for name in _SELECTORS_REMOVED:
             if hasattr(selectors, name):
                 _state.remove_item(selectors, name)

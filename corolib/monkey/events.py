@@ -26,14 +26,22 @@ returns False; for :class:`WillPatchModule`, that module is left alone
 other exception from a subscriber propagates to the caller of the patch
 function (patching stops there).  Subscribers must not patch the module an
 event is about while handling it.
+
+The event classes and the subscriber list live in :mod:`corolib.events`
+(with corolib's other events: one list gets them all); this module is
+their name from the monkey side.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from corolib.events import DidPatchAll as DidPatchAll
+from corolib.events import DidPatchModule as DidPatchModule
+from corolib.events import DoNotPatch as DoNotPatch
+from corolib.events import PatchEvent as PatchEvent
+from corolib.events import WillPatchAll as WillPatchAll
+from corolib.events import WillPatchModule as WillPatchModule
+from corolib.events import notify as notify
+from corolib.events import subscribers as subscribers
 
 __all__ = [
     "subscribers",
@@ -45,58 +53,3 @@ __all__ = [
     "WillPatchModule",
     "DidPatchModule",
 ]
-
-#: Callables called with every event, in order.
-subscribers: list[Callable[[PatchEvent], object]] = []
-
-
-class DoNotPatch(BaseException):  # noqa: N818 - gevent's name for the same thing
-    """Raise from a ``Will...`` event subscriber to veto that patching."""
-
-
-@dataclass
-class PatchEvent:
-    """Base class of every event."""
-
-
-@dataclass
-class WillPatchAll(PatchEvent):
-    """``patch_all()`` is about to patch; ``arguments`` are its effective arguments."""
-
-    arguments: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class DidPatchAll(PatchEvent):
-    """``patch_all()`` is done; ``arguments`` are its effective arguments."""
-
-    arguments: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class WillPatchModule(PatchEvent):
-    """A module is about to be patched.
-
-    ``name``: what is patched (``"socket"``, ``"thread"``...); ``target``:
-    the stdlib module object; ``source``: the corolib module its
-    replacements come from (None when there is no single one).
-    """
-
-    name: str = ""
-    target: ModuleType | None = None
-    source: ModuleType | None = None
-
-
-@dataclass
-class DidPatchModule(PatchEvent):
-    """A module was patched (same fields as :class:`WillPatchModule`)."""
-
-    name: str = ""
-    target: ModuleType | None = None
-    source: ModuleType | None = None
-
-
-def notify(event: PatchEvent) -> None:
-    """Call every subscriber with ``event`` (a :class:`DoNotPatch` propagates)."""
-    for subscriber in list(subscribers):
-        subscriber(event)

@@ -28,12 +28,43 @@ static void *cache[CACHE_SLOTS];
 static int cached;
 static int installed;
 
+/* One chunk per thread without the lock: a greenlet whose calls keep
+ * crossing the end of its root chunk takes and returns the same chunk on
+ * every call (issue 19 made root chunks small, so this is common).  The
+ * thread's chunk goes back to the allocator when the thread exits. */
+static __thread void *own CL_TLS_MODEL;
+static __thread int own_registered CL_TLS_MODEL;
+static pthread_key_t own_key;
+static pthread_once_t own_once = PTHREAD_ONCE_INIT;
+static int own_key_ok;
+
+static void
+own_release(void *unused)
+{
+    (void)unused;
+    if (own != NULL) {
+        void *p = own;
+        own = NULL;
+        previous.free(previous.ctx, p, CACHED_SIZE);
+    }
+}
+
+static void
+own_key_create(void)
+{
+    own_key_ok = pthread_key_create(&own_key, own_release) == 0;
+}
+
 static void *
 arena_alloc(void *ctx, size_t size)
 {
     (void)ctx;
     if (size == CACHED_SIZE) {
-        void *p = NULL;
+        void *p = own;
+        if (p != NULL) {
+            own = NULL;
+            return p;
+        }
         pthread_mutex_lock(&lock);
         if (cached > 0) {
             p = cache[--cached];
@@ -52,6 +83,18 @@ arena_free(void *ctx, void *ptr, size_t size)
     (void)ctx;
     if (size == CACHED_SIZE && ptr != NULL) {
         int kept = 0;
+        if (own == NULL) {
+            if (!own_registered) {
+                /* once per thread: have the thread's exit free it */
+                pthread_once(&own_once, own_key_create);
+                own_registered = own_key_ok && pthread_setspecific(own_key, &own) == 0
+                                     ? 1 : -1;
+            }
+            if (own_registered > 0) {
+                own = ptr;
+                return;
+            }
+        }
         pthread_mutex_lock(&lock);
         if (cached < CACHE_SLOTS) {
             cache[cached++] = ptr;

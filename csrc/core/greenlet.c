@@ -208,7 +208,8 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
 /* `run` is borrowed: self->run holds it until it returns. */
 static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self,
                                             cl_greenlet *origin, PyObject *run,
-                                            PyObject *args, PyObject *kwargs);
+                                            PyObject *args, PyObject *kwargs,
+                                            PyObject *replaced);
 
 /* The callable to start `self` with: what was given, or the `run`
  * attribute (a subclass may define it as a method).  When `run` is a plain
@@ -218,7 +219,7 @@ static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self,
  * first argument.  That spares a bound-method object -- one tracked by the
  * garbage collector -- per started greenlet, which with 100,000 suspended
  * tasks is most of what a full collection has to walk. */
-static PyObject *
+static CL_NOINLINE PyObject * /* its locals stay out of start_new's frame */
 lookup_run(cl_greenlet *self, int *unbound)
 {
     static PyObject *name;
@@ -254,6 +255,21 @@ lookup_run(cl_greenlet *self, int *unbound)
     return PyObject_GetAttr((PyObject *)self, name);
 }
 
+/* A C method without arguments (a Task's run) is called directly: the
+ * two C frames of the generic call would otherwise stay on the greenlet's
+ * stack, and be saved with it, for as long as it lives (issue 19). */
+static PyObject *
+call_noargs_method(cl_greenlet *self, PyObject *run, PyObject **vec)
+{
+    PyMethodDef *def = ((PyMethodDescrObject *)run)->d_method;
+    const int kinds = METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O |
+                      METH_FASTCALL | METH_METHOD;
+    if ((def->ml_flags & kinds) == METH_NOARGS) {
+        return def->ml_meth((PyObject *)self, NULL);
+    }
+    return PyObject_Vectorcall(run, vec, 1, NULL);
+}
+
 /* Call `run` as bootstrap does: bound to `self` when lookup_run said so. */
 static PyObject *
 call_run(cl_greenlet *self, PyObject *run, PyObject *args, PyObject *kwargs)
@@ -266,6 +282,9 @@ call_run(cl_greenlet *self, PyObject *run, PyObject *args, PyObject *kwargs)
     if (PyTuple_GET_SIZE(args) == 0 &&
         (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
         PyObject *vec[1] = {(PyObject *)self};
+        if (Py_IS_TYPE(run, &PyMethodDescr_Type)) {
+            return call_noargs_method(self, run, vec);
+        }
         return PyObject_Vectorcall(run, vec, 1, NULL);
     }
     bound = PyMethod_New(run, (PyObject *)self);
@@ -290,6 +309,7 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark,
     PyObject *kwargs = self->sw_kwargs;
     PyObject *pending = NULL;
     PyObject *run;
+    PyObject *replaced; /* the run given before, dropped in the new greenlet */
     cl_chunk *chunk = NULL;
     cl_greenlet *origin;
     int status, unbound;
@@ -326,8 +346,13 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark,
     Py_XSETREF(self->main, ts->main);
     /* The object holds the callable while it runs (the run attribute reads
      * as missing once started): what keeps it alive can then be dropped
-     * from outside if the greenlet can never run again. */
-    Py_XSETREF(self->run, run);
+     * from outside if the greenlet can never run again.  What it held
+     * before (a `run` given to the constructor that a subclass's lookup
+     * overrode) is released by bootstrap, in the new greenlet: its
+     * finaliser may run any code, switches included, and must find this
+     * greenlet running, as greenlet orders it. */
+    replaced = self->run;
+    self->run = run;
     if (unbound) {
         self->flags |= CL_G_RUN_UNBOUND;
     }
@@ -343,7 +368,7 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark,
     }
     status = switch_stack(ts, self, &origin);
     if (status == 1) {
-        bootstrap(ts, self, origin, run, args, kwargs);
+        bootstrap(ts, self, origin, run, args, kwargs, replaced);
     }
     if (status == 0) {
         /* The starting greenlet, resumed.  run/args/kwargs in this copy of
@@ -363,7 +388,7 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark,
     cl__chunk_put(ts, cl_pystate_take_chunks(&self->pystate));
 #endif
     chunk = NULL;
-    run = NULL; /* self->run keeps it */
+    self->run = replaced; /* as before the attempt; `run` is dropped below */
 fail:
     Py_XDECREF(run);
     Py_XDECREF(args);
@@ -376,10 +401,12 @@ fail:
 }
 
 /* The first and last C frame of every greenlet but the main ones: run
- * `run`, then hand its result (or exception) to the parent. */
+ * `run`, then hand its result (or exception) to the parent.  `replaced`
+ * (owned, may be NULL) is the run object start_new replaced: the first
+ * Python code that may run here, after the switch is complete. */
 static CL_NOINLINE _Noreturn void
 bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
-          PyObject *run, PyObject *args, PyObject *kwargs)
+          PyObject *run, PyObject *args, PyObject *kwargs, PyObject *replaced)
 {
     PyObject *result = NULL;
     cl_greenlet *parent;
@@ -390,6 +417,13 @@ bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
         Py_CLEAR(kwargs);
     }
     release_origin(ts, origin, args == NULL);
+    if (replaced != NULL) {
+        PyObject *travelling = args == NULL ? cl_err_take() : NULL;
+        Py_DECREF(replaced);
+        if (args == NULL) {
+            cl_err_give(travelling);
+        }
+    }
 
     if (args != NULL) {
         result = call_run(self, run, args, kwargs);
@@ -586,3 +620,40 @@ cl__forget(cl_greenlet *g)
 #endif
     }
 }
+
+#ifdef CL_PY312
+/* ---- checkpoint marks on frame objects (see cl_frames_detach) ---------- */
+
+uint64_t cl__checkpoint_serial;
+static destructor frame_dealloc_orig;
+
+/* A frame object that does not own its frame's data never had those words
+ * used by CPython: clear our mark before the memory goes back, so that no
+ * later frame object allocated there can pass for a checkpoint.
+ *
+ * CPython's frame dealloc uses the trashcan (long f_back chains are freed
+ * without deep C recursion) only when it is the type's tp_dealloc, which it
+ * no longer is: the hook provides it instead, the way frame_dealloc does
+ * (untracked first, as the trashcan requires). */
+static void
+frame_dealloc_hook(PyObject *op)
+{
+    PyFrameObject *fo = (PyFrameObject *)op;
+    if (fo->f_frame != (_PyInterpreterFrame *)(void *)fo->_f_frame_data) {
+        CL_MARK(fo)[0] = 0;
+    }
+    PyObject_GC_UnTrack(op);
+    Py_TRASHCAN_BEGIN(op, frame_dealloc_hook)
+    frame_dealloc_orig(op);
+    Py_TRASHCAN_END
+}
+
+void
+cl__frame_dealloc_hook_install(void)
+{
+    if (frame_dealloc_orig == NULL && PyFrame_Type.tp_dealloc != frame_dealloc_hook) {
+        frame_dealloc_orig = PyFrame_Type.tp_dealloc;
+        PyFrame_Type.tp_dealloc = frame_dealloc_hook;
+    }
+}
+#endif

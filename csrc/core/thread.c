@@ -20,12 +20,17 @@ Py_ssize_t cl__total_main_greenlets;
 static cl_thread *all_threads; /* GIL-protected */
 
 /* Root data-stack chunks for new greenlets (3.11+).  Small, because every
- * suspended greenlet keeps one: a task blocked a few frames deep needs well
- * under 1 KiB.  Frames that do not fit spill into chunks CPython allocates
+ * suspended greenlet keeps one: a task blocked one frame deep uses about
+ * 150 bytes of it (issue 19: a 1 KiB start was 870 bytes of waste per
+ * parked task).  Frames that do not fit spill into chunks CPython allocates
  * from its arena allocator (cached: see arena.c).  When a greenlet of this thread is seen to
- * spill (at a switch), later greenlets get chunks twice as large, up to
- * CPython's own chunk size, so deep code soon stops paying for spills. */
-#define CHUNK_MIN_BYTES 1024
+ * spill (at a switch), later greenlets get chunks large enough for what it
+ * used (cl__chunk_grow), up to CPython's own chunk size, so deep code soon
+ * stops paying for spills. */
+#define CHUNK_MIN_BYTES 256
+/* A chunk asks malloc for chunk_bytes less its header, so that what malloc
+ * takes is chunk_bytes, not the next 16-byte granule above it. */
+#define CHUNK_ALLOC(ts) ((ts)->chunk_bytes - sizeof(size_t))
 #define CHUNK_MAX_BYTES (16 * 1024)
 #define MAX_FREE_CHUNKS 64
 
@@ -54,12 +59,12 @@ cl__chunk_get(cl_thread *ts)
         ts->n_free_chunks--;
         return c;
     }
-    c = PyMem_RawMalloc(ts->chunk_bytes);
+    c = PyMem_RawMalloc(CHUNK_ALLOC(ts));
     if (c == NULL) {
         PyErr_NoMemory();
         return NULL;
     }
-    c->size = ts->chunk_bytes;
+    c->size = CHUNK_ALLOC(ts);
     return c;
 #else
     (void)ts;
@@ -67,12 +72,19 @@ cl__chunk_get(cl_thread *ts)
 #endif
 }
 
-/* A greenlet outgrew a root chunk of `outgrown` bytes. */
+/* A greenlet switched away with frames that outgrew its root chunk: they
+ * use `need` bytes.  Later greenlets get room for that and 64 bytes more,
+ * in 64-byte steps (and at least a quarter more than now, so a slowly
+ * deepening program re-sizes a few times only), not the next power of two:
+ * a handler parked in recv() needs about 300. */
 void
-cl__chunk_grow(cl_thread *ts, size_t outgrown)
+cl__chunk_grow(cl_thread *ts, size_t need)
 {
-    if (outgrown >= ts->chunk_bytes && ts->chunk_bytes < CHUNK_MAX_BYTES) {
-        ts->chunk_bytes *= 2;
+    size_t want = (need + sizeof(size_t) + 64 + 63) & ~(size_t)63;
+    if (want > ts->chunk_bytes && ts->chunk_bytes < CHUNK_MAX_BYTES) {
+        size_t step = ts->chunk_bytes + ts->chunk_bytes / 4;
+        want = want > step ? want : (step + 63) & ~(size_t)63;
+        ts->chunk_bytes = want < CHUNK_MAX_BYTES ? want : CHUNK_MAX_BYTES;
         free_chunks(ts); /* the pooled ones are now too small */
     }
 }
@@ -84,7 +96,7 @@ cl__chunk_put(cl_thread *ts, cl_chunk *chunk)
     if (chunk == NULL) {
         return;
     }
-    if (ts->n_free_chunks >= MAX_FREE_CHUNKS || chunk->size != ts->chunk_bytes) {
+    if (ts->n_free_chunks >= MAX_FREE_CHUNKS || chunk->size != CHUNK_ALLOC(ts)) {
         PyMem_RawFree(chunk);
         return;
     }

@@ -159,6 +159,16 @@ cl__parklist_remove(cl_park *p)
     p->next = p->prev = NULL;
 }
 
+/* A parked greenlet's timeout passed. */
+static void
+park_timeout_fire(cl_hub *hub, cl_tnode *t)
+{
+    cl__park_wake(hub, (cl_park *)((char *)t - offsetof(cl_park, timeout)),
+                  CL_PARK_TIMEOUT);
+}
+
+static const cl_tsink park_timeout_sink = {park_timeout_fire, NULL};
+
 cl_park *
 cl__park_new(cl_hub *hub, const char *what, intptr_t detail)
 {
@@ -175,8 +185,9 @@ cl__park_new(cl_hub *hub, const char *what, intptr_t detail)
         }
     }
     memset(p, 0, sizeof(*p));
+    p->hub = hub;
     p->timeout.index = CL_T_NONE;
-    p->timeout.kind = CL_T_PARK;
+    p->timeout.sink = &park_timeout_sink;
     p->timeout.ref = 1;
     p->what = what;
     p->detail = detail;
@@ -186,16 +197,42 @@ cl__park_new(cl_hub *hub, const char *what, intptr_t detail)
 void
 cl__park_free(cl_hub *hub, cl_park *p)
 {
+    PyObject *hubref = p->hubref;
+    p->hubref = NULL;
     Py_CLEAR(p->exc);
     Py_CLEAR(p->value);
+    Py_CLEAR(p->keep);
     p->state = CL_PARK_FREE;
     if (hub->n_free_parks >= MAX_FREE_PARKS) {
         PyMem_RawFree(p);
+    }
+    else {
+        p->next = hub->free_parks;
+        hub->free_parks = p;
+        hub->n_free_parks++;
+    }
+    Py_XDECREF(hubref); /* last: the hub may go with it */
+}
+
+/* Take `p` off the hub's list of parked nodes (if it is on it). */
+void
+cl__park_unlink_all(cl_hub *hub, cl_park *p)
+{
+    if (!p->in_all) {
         return;
     }
-    p->next = hub->free_parks;
-    hub->free_parks = p;
-    hub->n_free_parks++;
+    if (p->all_prev != NULL) {
+        p->all_prev->all_next = p->all_next;
+    }
+    else {
+        hub->all_parked = p->all_next;
+    }
+    if (p->all_next != NULL) {
+        p->all_next->all_prev = p->all_prev;
+    }
+    p->all_prev = p->all_next = NULL;
+    p->in_all = 0;
+    hub->n_parked--;
 }
 
 /* The owner is done with `p` (after cl__hub_park returned). */
@@ -311,7 +348,12 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
                         "corolib: a greenlet parked twice");
         return -1;
     }
-    if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
+    if (hub->destroyed) {
+        /* e.g. a finally block of a greenlet Hub.destroy() is killing */
+        PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
+        return -1;
+    }
+    if (ready_reserve(hub, 2) < 0) { /* n_parked + 2 in each queue */
         return -1;
     }
     if (p->state == CL_PARK_FREE) {
@@ -325,6 +367,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
     }
     hub->all_parked = p;
     hub->n_parked++;
+    p->in_all = 1;
     me->sched = p;
     if (timeout_ns >= 0 && cl__timer_add(hub, &p->timeout, (uint64_t)timeout_ns) < 0) {
         r = NULL;
@@ -334,16 +377,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
     }
 
     me->sched = NULL;
-    if (p->all_prev != NULL) {
-        p->all_prev->all_next = p->all_next;
-    }
-    else {
-        hub->all_parked = p->all_next;
-    }
-    if (p->all_next != NULL) {
-        p->all_next->all_prev = p->all_prev;
-    }
-    hub->n_parked--;
+    cl__park_unlink_all(hub, p); /* Hub.destroy() may have done it */
     cl__timer_cancel(hub, &p->timeout);
     Py_CLEAR(p->g);
 
@@ -374,7 +408,11 @@ cl__hub_yield(cl_hub *hub)
 {
     cl_park *p;
     int r;
-    if (ready_reserve(hub, (size_t)hub->n_parked + 2) < 0) {
+    if (hub->destroyed) {
+        PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
+        return -1;
+    }
+    if (ready_reserve(hub, 2) < 0) { /* n_parked + 2 in each queue */
         return -1;
     }
     p = cl__park_new(hub, "sleep(0)", 0);
@@ -496,7 +534,7 @@ run_entry(cl_hub *hub, cl_entry *e)
         if (p->state != CL_PARK_READY || p->g == NULL) {
             return 0;
         }
-        hub->switches++;
+        CL_HUB_COUNT_RESUME(hub);
         r = cl__switch_to(ts, p->g, Py_NewRef(cl__empty_tuple), NULL);
         break;
     }
@@ -515,7 +553,7 @@ run_entry(cl_hub *hub, cl_entry *e)
             Py_XDECREF(e->c);
             return 0;
         }
-        hub->switches++;
+        CL_HUB_COUNT_RESUME(hub);
         r = cl__switch_to(ts, g, e->b, e->c);
         Py_DECREF(g);
         break;
@@ -560,7 +598,8 @@ drain(cl_hub *hub)
 static int
 has_work(cl_hub *hub)
 {
-    return hub->nheap_ref > 0 || hub->xpending > 0 ||
+    return hub->nheap_ref > 0 ||
+           __atomic_load_n(&hub->xpending, __ATOMIC_RELAXED) > 0 ||
            cl_loop_alive(&hub->loop);
 }
 
@@ -717,9 +756,11 @@ cl__hub_run(cl_hub *hub)
         }
         else {
             cl__timers_arm(hub);
+            __atomic_store_n(&hub->polling, 1, __ATOMIC_RELAXED);
             Py_BEGIN_ALLOW_THREADS
             err = cl_loop_run(&hub->loop, UV_RUN_ONCE);
             Py_END_ALLOW_THREADS
+            __atomic_store_n(&hub->polling, 0, __ATOMIC_RELAXED);
         }
         if (err < 0 && err != UV_EBUSY) {
             PyErr_Format(PyExc_SystemError, "corolib: uv_run failed (%d)", err);

@@ -9,7 +9,7 @@
  *     each woken greenlet, or calling a callback), then one uv_run pass
  *     (UV_RUN_NOWAIT when work is queued, UV_RUN_ONCE otherwise, with the
  *     GIL released), and again.  No Python frame on that path.
- *   - Every blocking call parks the calling greenlet through cl_hub_park
+ *   - Every blocking call parks the calling greenlet through cl__hub_park
  *     (hub.c), the only function that switches to the hub: the one door.
  *
  * A parked greenlet is described by a cl_park node (heap-allocated from
@@ -31,20 +31,26 @@ typedef struct cl_park cl_park;
 
 /* ---- deadlines (timers.c) -------------------------------------------- */
 
-enum {
-    CL_T_PARK = 1,   /* wake a parked greenlet with CL_PARK_TIMEOUT */
-    CL_T_HANDLE,     /* a TimerHandle: interrupt a greenlet, or call */
-};
+typedef struct cl_tnode cl_tnode;
+
+/* What a deadline does, filled in by its owner (as loop/'s cl_sink is by
+ * hub/): timers.c calls these and knows nothing else about the node. */
+typedef struct cl_tsink {
+    /* The deadline passed; the node is already out of the heap. */
+    void (*fire)(cl_hub *hub, cl_tnode *t);
+    /* The hub is torn down with the deadline still pending (may be NULL). */
+    void (*dropped)(cl_tnode *t);
+} cl_tsink;
 
 /* One deadline in the hub's heap (ordered by deadline, then by seq so
  * equal deadlines fire in the order they were set). */
-typedef struct cl_tnode {
+struct cl_tnode {
     uint64_t deadline; /* uv_hrtime() nanoseconds */
     uint64_t seq;
     size_t index;      /* in the heap; CL_T_NONE when not scheduled */
-    int kind;
+    const cl_tsink *sink;
     int ref;           /* counts towards "the loop has work" */
-} cl_tnode;
+};
 #define CL_T_NONE ((size_t)-1)
 
 CL_HIDDEN int cl__timer_add(cl_hub *hub, cl_tnode *t, uint64_t delay_ns);
@@ -64,7 +70,7 @@ enum {
                         entry frees it */
 };
 
-/* Result codes of cl_hub_park besides events (>= 0). */
+/* Result codes of cl__hub_park besides events (>= 0). */
 #define CL_PARK_TIMEOUT (-2)
 
 /* Doubly linked FIFO of parked nodes (fd directions, wait queues). */
@@ -76,8 +82,16 @@ typedef struct cl_parklist {
 
 struct cl_park {
     cl_greenlet *g;      /* strong while parked */
+    cl_hub *hub;         /* the hub it parks in (borrowed: the hub takes
+                            every node out of every list before it goes) */
+    PyObject *keep;      /* strong or NULL: what the waiting code needs
+                            alive (the WaitQueue, the joined task); dropped
+                            with the node if its greenlet never resumes */
+    PyObject *hubref;    /* strong or NULL: set on a node left behind by
+                            Hub.destroy() (see cl__hub_kill_parked) */
     int state;
     int queued;          /* 1 while a ready-queue entry points here */
+    int in_all;          /* 1 while on the hub's all_parked list */
     int result;          /* events, or CL_PARK_TIMEOUT */
     PyObject *exc;       /* strong: raise this when resumed */
     PyObject *value;     /* strong: handed over by the waker */
@@ -87,6 +101,10 @@ struct cl_park {
     cl_parklist *list;   /* the list it is in, if any */
     cl_park *target;     /* a proxy (one of several fds a greenlet waits
                             on): waking it wakes the target instead */
+    cl_park **proxies;   /* on the target while parked: its proxies (owned
+                            by the waiting code; freed with the node if it
+                            never resumes) */
+    Py_ssize_t nproxies;
     cl_park *next;
     cl_park *prev;
     cl_park *all_next;   /* every parked node of the hub */
@@ -121,6 +139,7 @@ CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns,
 CL_HIDDEN int cl__io_wait_many(cl_hub *hub, const int *fds, const int *events,
                                Py_ssize_t n, int64_t timeout_ns);
 CL_HIDDEN int cl__io_cancel(cl_hub *hub, int fd, PyObject *exc);
+CL_HIDDEN void cl__io_fresh(cl_hub *hub, int fd);
 CL_HIDDEN void cl__io_stop_idle(cl_hub *hub);
 CL_HIDDEN int cl__io_read_drained(cl_hub *hub, int fd);
 CL_HIDDEN void cl__io_note_drained(cl_hub *hub, int fd);
@@ -165,6 +184,7 @@ struct cl_hub {
     cl_loop loop;
     int loop_open;
     int destroyed;
+    int destroying;             /* Hub.destroy() is killing what is parked */
     unsigned long pid;          /* the process that made the loop */
     unsigned long fork_gen;     /* cl__fork_generation when (re)initialised */
 
@@ -214,11 +234,17 @@ struct cl_hub {
     /* joiners of Hub.join(): woken when the loop runs out of work */
     cl_parklist joiners;
 
+    /* Read without the GIL by the monitor thread (py/introspect.c): written
+     * with relaxed atomic stores, which compile to plain stores. */
     uint64_t switches;          /* statistics: greenlets resumed */
+    int polling;                /* 1 while blocked in uv_run, GIL released */
     uint64_t recv_skipped;      /* statistics: recv calls the read hint spared */
     PyObject *exiting;          /* GreenletExit thrown into the hub itself:
                                    its loop unwinds and re-raises it */
 };
+
+#define CL_HUB_COUNT_RESUME(hub) \
+    __atomic_store_n(&(hub)->switches, (hub)->switches + 1, __ATOMIC_RELAXED)
 
 #define CL_HUB_CHECK(op) PyObject_TypeCheck((op), &cl__hub_type)
 
@@ -257,8 +283,11 @@ CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
 CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);
 CL_HIDDEN void cl__hub_hold(cl_hub *hub, int delta);
 CL_HIDDEN int cl__hub_xmove(cl_hub *hub);
+CL_HIDDEN void cl__park_unlink_all(cl_hub *hub, cl_park *p);
 CL_HIDDEN int cl__hub_init(cl_hub *hub, cl_thread *ts);
 CL_HIDDEN void cl__hub_fini(cl_hub *hub);
+CL_HIDDEN void cl__hub_kill_parked(cl_hub *hub);
+CL_HIDDEN int cl__hub_thread_exit(cl_hub *hub);
 CL_HIDDEN PyObject *cl__hub_run(cl_hub *hub);
 CL_HIDDEN int cl__hub_check_thread(cl_hub *hub);
 CL_HIDDEN PyObject *cl__hub_describe_parked(cl_hub *hub);

@@ -300,7 +300,11 @@ cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n,
             goto done;
         }
     }
+    main->proxies = proxies; /* see release_parked (life.c) */
+    main->nproxies = made;
     r = cl__hub_park(hub, main, timeout_ns);
+    main->proxies = NULL;
+    main->nproxies = 0;
 done:
     for (i = 0; i < made; i++) {
         int fd = (int)proxies[i]->detail;
@@ -431,6 +435,27 @@ io_cancel_closed(cl_hub *hub, cl_io *io)
     Py_XDECREF(exc);
     io_forget(hub, io);
     cl_err_give(pending);
+}
+
+/* fd was just opened (a new socket, an accepted connection) or adopted by
+ * a new socket object.  A poll still registered under its number can only
+ * be left over from an fd closed behind the hub's back (os.close instead of
+ * socket.close): libuv's epoll set no longer holds that number, so trusting
+ * the poll would leave the new socket's waiters asleep forever.  If the
+ * fd's identity changed, the old waiters get OSError(EBADF) and the poll
+ * goes, so the next wait makes a fresh one.  An fd adopted while still
+ * validly watched (same device and inode) keeps its poll.  Never switches;
+ * one table lookup when nothing is registered under fd. */
+void
+cl__io_fresh(cl_hub *hub, int fd)
+{
+    cl_io *io;
+    if (fd < 0 || (size_t)fd >= hub->nfds || (io = hub->fds[fd]) == NULL) {
+        return;
+    }
+    if (!io_still_valid(io)) {
+        io_cancel_closed(hub, io);
+    }
 }
 
 /* The fd is about to be closed (or was): wake every waiter with `exc`

@@ -110,25 +110,48 @@ cl__signals_start(cl_hub *hub)
     return 0;
 }
 
+/* Stop watching the signal fd and hand CPython's wakeup fd back.
+ *
+ * In a child forked from another thread, this runs for the main thread's
+ * hub when CPython clears the thread states it did not fork (the hub is
+ * not the child's: hub->pid is the parent's).  Its loop shares its epoll
+ * instance with the parent, so the poll handle is left alone: stopping it
+ * would unregister the parent's signal fd and the parent would no longer
+ * wake on Ctrl-C.  And CPython has not named the forking thread main yet,
+ * so set_wakeup_fd() refuses: CPython keeps writing to our socket, whose
+ * fd numbers then get fresh sockets of the child's own (the parent hears
+ * nothing of the child's signals) and stay open. */
 void
 cl__signals_stop(cl_hub *hub)
 {
     PyObject *pending;
+    int ours = hub->pid == (unsigned long)getpid();
+    int released = 1; /* CPython no longer writes to sigfd[1] */
     if (hub->sigfd[0] < 0) {
         return;
     }
     pending = cl_err_take();
     if (!cl_is_finalizing()) {
         int now = set_wakeup_fd(hub->old_wakeup_fd);
-        if (now >= 0 && now != hub->sigfd[1]) {
+        if (now == -2) {
+            released = 0; /* not the main thread (any more, or yet) */
+        }
+        else if (now >= 0 && now != hub->sigfd[1]) {
             set_wakeup_fd(now); /* someone else took it over: leave theirs */
         }
         PyErr_Clear();
     }
-    cl_poll_stop(&hub->sigpoll);
-    cl_handle_close(&hub->sigpoll.h);
-    close(hub->sigfd[0]);
-    close(hub->sigfd[1]);
+    if (ours) {
+        cl_poll_stop(&hub->sigpoll);
+        cl_handle_close(&hub->sigpoll.h);
+    }
+    if (released) {
+        close(hub->sigfd[0]);
+        close(hub->sigfd[1]);
+    }
+    else if (!ours && cl__signals_after_fork(hub) < 0) {
+        PyErr_Clear(); /* no fds left: the child's signals wake the parent once */
+    }
     hub->sigfd[0] = hub->sigfd[1] = -1;
     cl_err_give(pending);
 }

@@ -115,9 +115,6 @@ cl__timer_cancel(cl_hub *hub, cl_tnode *t)
     }
 }
 
-/* Implemented with the TimerHandle type (py/hub_objects.c). */
-CL_HIDDEN void cl__timer_handle_fire(cl_hub *hub, cl_tnode *t);
-
 void
 cl__timers_fire_due(cl_hub *hub)
 {
@@ -126,13 +123,7 @@ cl__timers_fire_due(cl_hub *hub)
     while (hub->nheap > 0 && hub->heap[0]->deadline <= now) {
         cl_tnode *t = hub->heap[0];
         cl__timer_cancel(hub, t);
-        if (t->kind == CL_T_PARK) {
-            cl_park *p = (cl_park *)((char *)t - offsetof(cl_park, timeout));
-            cl__park_wake(hub, p, CL_PARK_TIMEOUT);
-        }
-        else {
-            cl__timer_handle_fire(hub, t);
-        }
+        t->sink->fire(hub, t);
     }
 }
 
@@ -156,17 +147,14 @@ cl__timers_arm(cl_hub *hub)
     }
 }
 
-/* Implemented with the TimerHandle type: the heap's reference goes. */
-CL_HIDDEN void cl__timer_handle_dropped(cl_tnode *t);
-
 void
 cl__timers_free(cl_hub *hub)
 {
     while (hub->nheap > 0) {
         cl_tnode *t = hub->heap[0];
         cl__timer_cancel(hub, t);
-        if (t->kind == CL_T_HANDLE) {
-            cl__timer_handle_dropped(t);
+        if (t->sink->dropped != NULL) {
+            t->sink->dropped(t);
         }
     }
     PyMem_RawFree(hub->heap);

@@ -40,3 +40,14 @@ cl_async_send(cl_async *a)
     CL__ENSURE_OPEN(&a->h);
     return uv_async_send(&a->uv);
 }
+
+/* After uv_loop_fork, in the child.  A send the parent made that its loop
+ * had not seen yet leaves the handle marked pending, and libuv (1.44 at
+ * least) does not clear that when it re-creates its wake-up fd: every later
+ * send would then be swallowed, and the child's loop never woken by
+ * another thread.  No other thread exists here yet. */
+void
+cl_async_after_fork(cl_async *a)
+{
+    a->uv.pending = 0;
+}

@@ -217,6 +217,7 @@ CL_HIDDEN int cl_async_init(cl_loop *loop, cl_async *a, const cl_sink *sink,
  * thread (and from a signal handler) while the handle is open; sends
  * coalesce: several sends before the loop notices give one fire. */
 CL_HIDDEN int cl_async_send(cl_async *a);
+CL_HIDDEN void cl_async_after_fork(cl_async *a);
 
 /* ---- watcher.c: prepare, check, idle --------------------------------- */
 

@@ -10,7 +10,10 @@ CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 
 /* A FIFO of parked greenlets.  wait() parks the caller until wake() picks
  * it; wake() resumes waiters in the order they arrived.  All waiters must
- * belong to one hub at a time (the thread that owns them).
+ * belong to one hub at a time (the thread that owns them).  The queue
+ * keeps no pointer to that hub: it is the hub of its first waiter's node,
+ * and a hub takes its nodes out of every queue before it goes (destroyed,
+ * or its thread exited), so a queue with waiters always has a live hub.
  *
  * With handoff=True, what wake() gives a waiter is never lost: a waiter
  * that is interrupted (killed, timed out) after it was picked but before it
@@ -19,7 +22,6 @@ CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 typedef struct {
     PyObject_HEAD
     cl_parklist waiters;
-    cl_hub *hub;          /* borrowed: the hub of the current waiters */
     int handoff;
     PyObject *weakreflist;
 } WaitQueue;
@@ -59,10 +61,17 @@ waitqueue_dealloc(WaitQueue *self)
 
 static Py_ssize_t wake_n(WaitQueue *self, Py_ssize_t n, PyObject *value);
 
+/* The hub of the current waiters (borrowed), or NULL if there are none. */
+static cl_hub *
+waiters_hub(WaitQueue *self)
+{
+    return self->waiters.head != NULL ? self->waiters.head->hub : NULL;
+}
+
 static PyObject *
 waitqueue_wait(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a[1], *value;
+    PyObject *a[1], *value, *keep;
     int64_t ns;
     cl_hub *hub;
     cl_park *p;
@@ -71,7 +80,7 @@ waitqueue_wait(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         cl__timeout_ns(a[0], &ns, "timeout") < 0 || (hub = cl__hub_get()) == NULL) {
         return NULL;
     }
-    if (self->waiters.count > 0 && self->hub != hub) {
+    if (self->waiters.count > 0 && waiters_hub(self) != hub) {
         PyErr_SetString(cl__greenlet_error,
                         "this WaitQueue has waiters in another thread");
         return NULL;
@@ -80,31 +89,34 @@ waitqueue_wait(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     if (p == NULL) {
         return NULL;
     }
-    self->hub = hub;
     cl__parklist_append(&self->waiters, p);
-    Py_INCREF(self); /* the waiter keeps the queue it is in alive */
+    /* The waiter keeps the queue it is in alive, through its node: if it
+     * is never resumed, the hub drops that reference with the node. */
+    p->keep = Py_NewRef((PyObject *)self);
     r = cl__hub_park(hub, p, ns);
     value = p->value;
     p->value = NULL;
+    keep = p->keep;
+    p->keep = NULL;
     cl__park_release(hub, p);
     if (r == -1 || r == CL_PARK_TIMEOUT) {
         if (value != NULL && self->handoff) {
             /* Picked, but interrupted before it could take it: the next
              * waiter gets it instead. */
             PyObject *pending = cl_err_take();
-            if (self->waiters.count > 0 && self->hub == hub) {
+            if (self->waiters.count > 0 && waiters_hub(self) == hub) {
                 wake_n(self, 1, value);
             }
             cl_err_give(pending);
         }
         Py_XDECREF(value);
-        Py_DECREF(self);
+        Py_XDECREF(keep);
         if (r == -1) {
             return NULL;
         }
         Py_RETURN_FALSE;
     }
-    Py_DECREF(self);
+    Py_XDECREF(keep);
     return value != NULL ? value : Py_NewRef(Py_True);
 }
 
@@ -121,7 +133,7 @@ wake_n(WaitQueue *self, Py_ssize_t n, PyObject *value)
         }
         Py_XINCREF(value);
         Py_XSETREF(p->value, value);
-        cl__park_wake(self->hub, p, 0);
+        cl__park_wake(p->hub, p, 0);
         woken++;
     }
     return woken;
@@ -130,8 +142,9 @@ wake_n(WaitQueue *self, Py_ssize_t n, PyObject *value)
 static int
 check_waker_thread(WaitQueue *self)
 {
-    if (self->waiters.count > 0 &&
-        (self->hub->ts != cl__tls_thread || self->hub->ts == NULL)) {
+    cl_hub *hub = waiters_hub(self);
+    if (hub != NULL && (hub->ts == NULL || hub->ts != cl__tls_thread ||
+                        hub->ts->tstate != PyThreadState_GET())) {
         PyErr_SetString(cl__greenlet_error,
                         "WaitQueue.wake() from another thread: use "
                         "wake_threadsafe()");
@@ -182,13 +195,14 @@ waitqueue_wake_threadsafe(WaitQueue *self, PyObject *const *args, Py_ssize_t nar
 {
     PyObject *a[2], *method, *r, *targs;
     cl_thread *me = cl__tls_thread;
+    cl_hub *hub = waiters_hub(self);
     if (cl_args("wake_threadsafe", wake_names, 2, args, nargs, kwnames, a) < 0) {
         return NULL;
     }
-    if (self->waiters.count == 0) {
+    if (hub == NULL) {
         return PyLong_FromLong(0);
     }
-    if (me != NULL && self->hub->ts == me && PyThreadState_GET() == me->tstate) {
+    if (me != NULL && hub->ts == me && PyThreadState_GET() == me->tstate) {
         return waitqueue_wake(self, args, nargs, kwnames);
     }
     method = PyObject_GetAttrString((PyObject *)self, "wake");
@@ -197,8 +211,9 @@ waitqueue_wake_threadsafe(WaitQueue *self, PyObject *const *args, Py_ssize_t nar
     }
     targs = a[0] != NULL ? PyTuple_Pack(2, a[0], a[1] != NULL ? a[1] : Py_True)
                          : Py_BuildValue("(iO)", 1, a[1] != NULL ? a[1] : Py_True);
-    r = targs != NULL && cl__hub_xpush(self->hub, method, targs) == 0 ? PyLong_FromLong(-1)
-                                                                      : NULL;
+    /* `hub` is still the waiters' hub: nothing above can switch (and a
+     * hub only goes on its own thread, with the GIL). */
+    r = targs != NULL && cl__hub_xpush(hub, method, targs) == 0 ? PyLong_FromLong(-1) : NULL;
     Py_XDECREF(targs);
     Py_DECREF(method);
     return r;
@@ -268,7 +283,7 @@ enum { TH_CALL = 1, TH_INTERRUPT };
 
 typedef struct {
     PyObject_HEAD
-    cl_tnode node;   /* kind CL_T_HANDLE */
+    cl_tnode node;   /* its sink: timerhandle_sink */
     cl_hub *hub;     /* strong */
     int mode;
     PyObject *a;     /* callable, or the greenlet to interrupt */
@@ -280,9 +295,9 @@ static PyTypeObject timerhandle_type;
 
 #define TH_OF(t) ((TimerHandle *)((char *)(t) - offsetof(TimerHandle, node)))
 
-/* A deadline of a TimerHandle passed (hub.c/timers.c, GIL held). */
-void
-cl__timer_handle_fire(cl_hub *hub, cl_tnode *t)
+/* A deadline of a TimerHandle passed (hub/timers.c, GIL held). */
+static void
+timerhandle_fire(cl_hub *hub, cl_tnode *t)
 {
     TimerHandle *th = TH_OF(t); /* the heap's reference is now ours */
     if (th->mode == TH_CALL) {
@@ -312,11 +327,13 @@ cl__timer_handle_fire(cl_hub *hub, cl_tnode *t)
 }
 
 /* The hub is being torn down with this deadline still pending. */
-void
-cl__timer_handle_dropped(cl_tnode *t)
+static void
+timerhandle_dropped(cl_tnode *t)
 {
     Py_DECREF(TH_OF(t));
 }
+
+static const cl_tsink timerhandle_sink = {timerhandle_fire, timerhandle_dropped};
 
 static int
 timerhandle_schedule(TimerHandle *self, int64_t ns)
@@ -426,7 +443,7 @@ timerhandle_make(cl_hub *hub, int mode, PyObject *seconds, int ref)
         return NULL;
     }
     th->node.index = CL_T_NONE;
-    th->node.kind = CL_T_HANDLE;
+    th->node.sink = &timerhandle_sink;
     th->node.ref = ref;
     th->hub = (cl_hub *)Py_NewRef((PyObject *)hub);
     th->mode = mode;

@@ -189,7 +189,14 @@ do_cancel_wait(cl_hub *hub, PyObject *args)
     if (!PyArg_ParseTuple(args, "O|O:cancel_wait", &fdobj, &exc)) {
         return NULL;
     }
-    if ((fd = fd_of(fdobj)) < 0 || (hub = this_hub(hub)) == NULL) {
+    if ((fd = fd_of(fdobj)) < 0) {
+        return NULL;
+    }
+    if (hub != NULL && hub->destroyed && hub->ts != NULL && hub->ts == cl__tls_thread) {
+        /* An fd closed by a finally block while Hub.destroy() kills the
+         * greenlets: its watcher still goes (none is left after that). */
+    }
+    else if ((hub = this_hub(hub)) == NULL) {
         return NULL;
     }
     if (exc == Py_None) {
@@ -207,15 +214,17 @@ do_cancel_wait(cl_hub *hub, PyObject *args)
 
 /* The hub's thread is exiting (its thread state is being cleared, GIL
  * held): the hub greenlet can never run again.  Close its loop and fds
- * now, and refuse cross-thread callbacks from here on. */
+ * now, release what is parked, and refuse cross-thread callbacks from
+ * here on (see cl__hub_thread_exit for the shutdown case). */
 static void
 hub_thread_exit(PyObject *hub)
 {
     PyObject *pending = cl_err_take();
-    cl__hub_fini((cl_hub *)hub);
-    /* Its suspended stack still "calls" its bound run method, which refers
-     * to the hub: drop that, or the hub could never be freed. */
-    Py_CLEAR(((cl_hub *)hub)->g.run);
+    if (cl__hub_thread_exit((cl_hub *)hub) == 0) {
+        /* Its suspended stack still "calls" its bound run method, which
+         * refers to the hub: drop that, or the hub could never be freed. */
+        Py_CLEAR(((cl_hub *)hub)->g.run);
+    }
     ((cl_hub *)hub)->ts = NULL; /* the thread state goes with the thread */
     cl_err_give(pending);
 }
@@ -460,9 +469,14 @@ hub_join(cl_hub *self, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-hub_destroy(cl_hub *self, PyObject *Py_UNUSED(ignored))
+hub_destroy(cl_hub *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"destroy_loop", NULL};
+    PyObject *destroy_loop = Py_None;
     cl_thread *ts = self->ts;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:destroy", kwlist, &destroy_loop)) {
+        return NULL;
+    }
     if (ts == NULL || ts != cl__tls_thread) {
         PyErr_SetString(cl__greenlet_error,
                         "a hub can only be destroyed by its own thread");
@@ -472,9 +486,19 @@ hub_destroy(cl_hub *self, PyObject *Py_UNUSED(ignored))
         PyErr_SetString(PyExc_RuntimeError, "the hub cannot destroy itself");
         return NULL;
     }
+    if (self->destroying) {
+        Py_RETURN_NONE; /* from a finally block the first call runs: it finishes */
+    }
     Py_INCREF(self);
-    if (CL_G_ACTIVE(&self->g)) {
-        cl__kill_released(ts, &self->g);
+    if (!self->destroyed) {
+        /* From here on nothing parks, starts or queues in this hub. */
+        self->destroyed = 1;
+        self->destroying = 1;
+        if (CL_G_ACTIVE(&self->g)) {
+            cl__kill_released(ts, &self->g);
+        }
+        cl__hub_kill_parked(self);
+        self->destroying = 0;
     }
     cl__hub_fini(self);
     if (ts->hub == (PyObject *)self) {
@@ -605,9 +629,12 @@ static PyMethodDef hub_methods[] = {
      "join(timeout=None)\n--\n\n"
      "Run the loop until it has nothing left to do (True) or the timeout\n"
      "passed (False)."},
-    {"destroy", (PyCFunction)hub_destroy, METH_NOARGS,
-     "destroy()\n--\n\nKill the hub greenlet, close its loop and detach it\n"
-     "from the thread; get_hub() will make a new one."},
+    {"destroy", (PyCFunction)(void (*)(void))hub_destroy, METH_VARARGS | METH_KEYWORDS,
+     "destroy(destroy_loop=None)\n--\n\nKill the hub greenlet and every greenlet parked in it\n"
+     "(GreenletExit where it waits; the thread's main greenlet, if parked,\n"
+     "gets RuntimeError when next switched to), close its loop and detach\n"
+     "it from the thread; get_hub() will make a new one.  destroy_loop is\n"
+     "accepted as in gevent: a hub's loop is always its own, and closed."},
     {"wait_fds", (PyCFunction)(void (*)(void))hub_wait_fds,
      METH_VARARGS | METH_KEYWORDS,
      "wait_fds(readable=(), writable=(), timeout=None)\n--\n\n"

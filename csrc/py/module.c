@@ -1,6 +1,8 @@
 /* corolib._core: module functions and initialisation. */
 #include "../cl_internal.h"
 
+CL_HIDDEN int cl__introspect_ready(PyObject *module); /* py/introspect.c */
+
 static PyObject *
 mod_getcurrent(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -133,6 +135,9 @@ PyInit__core(void)
         goto fail;
     }
     cl__arena_cache_install();
+#ifdef CL_PY312
+    cl__frame_dealloc_hook_install();
+#endif
     cl__GreenletExit = PyErr_NewExceptionWithDoc(
         "corolib.greenlet.GreenletExit",
         "Raised in a greenlet to end it quietly; its parent receives the\n"
@@ -165,6 +170,9 @@ PyInit__core(void)
         goto fail;
     }
     if (cl__uv_types_ready(m) < 0) {
+        goto fail;
+    }
+    if (cl__introspect_ready(m) < 0) {
         goto fail;
     }
     return m;

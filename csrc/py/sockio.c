@@ -414,6 +414,23 @@ mod_wait(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(r != CL_PARK_TIMEOUT);
 }
 
+/* sock_fresh(fd): fd was just opened or adopted by a socket object; drop a
+ * stale poll left under its number by an fd closed behind our back. */
+static PyObject *
+mod_fresh(PyObject *m, PyObject *arg)
+{
+    int fd;
+    cl_hub *hub;
+    (void)m;
+    if (int_arg(arg, &fd, "fd") < 0) {
+        return NULL;
+    }
+    if ((hub = cl__hub_peek()) != NULL) {
+        cl__io_fresh(hub, fd);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef sockio_methods[] = {
     {"sock_recv", (PyCFunction)(void (*)(void))mod_recv, METH_FASTCALL,
      "sock_recv(fd, bufsize, flags=0, timeout=None, /)\n--\n\n"
@@ -432,6 +449,11 @@ static PyMethodDef sockio_methods[] = {
      "sock_wait(fd, writable, timeout=None, /)\n--\n\n"
      "Park until fd is readable (or writable): True, or False on timeout.\n"
      "For corolib's own sockets, which cancel waits before closing."},
+    {"sock_fresh", (PyCFunction)mod_fresh, METH_O,
+     "sock_fresh(fd, /)\n--\n\n"
+     "fd was just opened, or adopted by a new socket object: forget a poll\n"
+     "left under its number by an fd closed behind the hub's back (its\n"
+     "waiters get OSError(EBADF)).  Never switches."},
     {NULL, NULL, 0, NULL},
 };
 

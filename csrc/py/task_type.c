@@ -32,10 +32,25 @@ typedef struct {
     PyObject *start_timer; /* TimerHandle of start_later() */
     cl_parklist joiners;
     int tflags;
+    PyObject *spawner;     /* weakref to the greenlet that created it */
 } cl_task;
 
 static PyObject *Timeout_class; /* corolib.Timeout, registered at import */
 static PyObject *Greenlet_class; /* corolib.Greenlet, what spawn() makes */
+static PyObject *spawn_hook;     /* called with each task started, or NULL */
+
+/* Greenlet.add_spawn_callback's callbacks, before a task is started. */
+static int
+call_spawn_hook(cl_task *self)
+{
+    PyObject *r;
+    if (spawn_hook == NULL) {
+        return 0;
+    }
+    r = PyObject_CallOneArg(spawn_hook, (PyObject *)self);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
 
 /* ---- construction --------------------------------------------------------- */
 
@@ -58,6 +73,15 @@ task_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->hub = (cl_hub *)Py_NewRef((PyObject *)hub);
     self->args = Py_NewRef(cl__empty_tuple);
     self->value = Py_NewRef(Py_None);
+    /* For run info's spawn tree.  A weak reference: a chain of greenlets
+     * each spawning the next must not keep every ancestor alive.  CPython
+     * hands out the same basic weakref for the same spawner, so spawning
+     * many from one greenlet costs an incref. */
+    self->spawner = PyWeakref_NewRef((PyObject *)hub->ts->current, NULL);
+    if (self->spawner == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     return (PyObject *)self;
 }
 
@@ -67,6 +91,11 @@ task_init(cl_task *self, PyObject *args, PyObject *kwds)
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     PyObject *fn = n > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
     PyObject *run_kw = kwds != NULL ? PyDict_GetItemString(kwds, "run") : NULL;
+    if (CL_G_STARTED(&self->g)) {
+        /* run() uses fn, args and kwargs without references of its own */
+        PyErr_SetString(PyExc_RuntimeError, "cannot re-initialise a Greenlet that has started");
+        return -1;
+    }
     if (run_kw != NULL) {
         /* Greenlet(run=fn, ...): run is the first parameter, by keyword */
         int r;
@@ -134,6 +163,9 @@ task_traverse(cl_task *self, visitproc visit, void *arg)
         Py_VISIT(self->start_timer);
         Py_VISIT(self->hub);
     }
+    /* Not self->spawner: a weakref without a callback holds no strong
+     * reference, so no cycle can pass through it, and leaving it out keeps
+     * collections from paying for it on every task. */
     return cl__greenlet_type.tp_traverse((PyObject *)self, visit, arg);
 }
 
@@ -149,6 +181,7 @@ task_clear(cl_task *self)
         Py_CLEAR(self->links);
         Py_CLEAR(self->start_timer);
     }
+    Py_CLEAR(self->spawner);
     return cl__greenlet_type.tp_clear((PyObject *)self);
 }
 
@@ -166,6 +199,7 @@ task_dealloc(cl_task *self)
     Py_CLEAR(self->links);
     Py_CLEAR(self->start_timer);
     Py_CLEAR(self->hub);
+    Py_CLEAR(self->spawner);
     cl__greenlet_type.tp_dealloc((PyObject *)self);
 }
 
@@ -177,10 +211,17 @@ is_ready(cl_task *self)
     return (self->tflags & (T_READY | T_CANCELLED)) != 0;
 }
 
+/* Finished, killed before it ran, or its thread has exited (it can never
+ * run again; a raw greenlet reports dead then too), also if it was only
+ * scheduled to start then. */
 static int
 is_dead(cl_task *self)
 {
-    return is_ready(self) || (CL_G_STARTED(&self->g) && !CL_G_ACTIVE(&self->g));
+    return is_ready(self) ||
+           (CL_G_STARTED(&self->g) &&
+            (!CL_G_ACTIVE(&self->g) ||
+             (self->g.main != NULL && self->g.main->thread == NULL))) ||
+           ((self->tflags & T_STARTED) && self->hub != NULL && self->hub->ts == NULL);
 }
 
 /* Record the outcome (both stolen, one of them NULL), wake joiners, and
@@ -188,6 +229,11 @@ is_dead(cl_task *self)
 static int
 finish(cl_task *self, PyObject *value, PyObject *exception)
 {
+    /* Failed: value holds the exception's traceback as it was raised, so
+     * that every get() raises it with that one (a re-raise would grow it). */
+    if (value == NULL && exception != NULL) {
+        value = PyException_GetTraceback(exception);
+    }
     Py_XSETREF(self->value, value ? value : Py_NewRef(Py_None));
     Py_XSETREF(self->exception, exception);
     self->tflags |= T_READY;
@@ -233,24 +279,68 @@ report(cl_task *self, PyObject *exc)
 
 /* ---- running -------------------------------------------------------------- */
 
+/* self._run(*self.args, **self.kwargs).  A plain function defined on the
+ * class is called unbound, with no reference held here: a bound method
+ * kept on this C stack would keep the task alive for ever if it never
+ * resumes (its thread exits while it waits). */
 static PyObject *
-task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
+call_run_method(cl_task *self)
 {
-    PyObject *fn, *result, *exc;
-    if (self->fn != NULL) {
-        fn = Py_NewRef(self->fn);
+    static PyObject *name;
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject *fn, *result;
+    if (name == NULL && (name = PyUnicode_InternFromString("_run")) == NULL) {
+        return NULL;
     }
-    else if ((fn = PyObject_GetAttrString((PyObject *)self, "_run")) == NULL) {
-        exc = cl_err_take();
-        if (finish(self, NULL, Py_NewRef(exc)) < 0) {
-            PyErr_WriteUnraisable((PyObject *)self);
+    if (type->tp_getattro == PyObject_GenericGetAttr) {
+        PyObject *own = self->g.dict != NULL ? PyDict_GetItemWithError(self->g.dict, name)
+                                             : NULL;
+        PyObject *descr = _PyType_Lookup(type, name); /* borrowed */
+        if (own == NULL && PyErr_Occurred()) {
+            return NULL;
         }
-        report(self, exc);
-        Py_DECREF(exc);
-        Py_RETURN_NONE;
+        if (own == NULL && descr != NULL && PyFunction_Check(descr)) {
+            PyObject *small[8], **stack = small;
+            Py_ssize_t n = PyTuple_GET_SIZE(self->args), i;
+            if (n + 1 > (Py_ssize_t)(sizeof(small) / sizeof(small[0]))) {
+                stack = PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
+                if (stack == NULL) {
+                    return PyErr_NoMemory();
+                }
+            }
+            stack[0] = (PyObject *)self;
+            for (i = 0; i < n; i++) {
+                stack[i + 1] = PyTuple_GET_ITEM(self->args, i);
+            }
+            /* The frame the call makes holds the function itself. */
+            result = PyObject_VectorcallDict(descr, stack, (size_t)n + 1, self->kwargs);
+            if (stack != small) {
+                PyMem_Free(stack);
+            }
+            return result;
+        }
+    }
+    fn = PyObject_GetAttr((PyObject *)self, name);
+    if (fn == NULL) {
+        return NULL;
     }
     result = PyObject_Call(fn, self->args, self->kwargs);
     Py_DECREF(fn);
+    return result;
+}
+
+static PyObject *
+task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *result, *exc;
+    /* fn, args and kwargs stay the task's while it runs (__init__ refuses
+     * a started task), so no reference is taken here; see call_run_method. */
+    if (self->fn != NULL) {
+        result = PyObject_Call(self->fn, self->args, self->kwargs);
+    }
+    else {
+        result = call_run_method(self);
+    }
     if (result != NULL) {
         if (finish(self, result, NULL) < 0) {
             PyErr_WriteUnraisable((PyObject *)self);
@@ -279,7 +369,7 @@ task_start(cl_task *self, PyObject *Py_UNUSED(ignored))
     if ((self->tflags & (T_STARTED | T_CANCELLED)) || CL_G_STARTED(&self->g)) {
         Py_RETURN_NONE;
     }
-    if (cl__hub_check_thread(self->hub) < 0) {
+    if (cl__hub_check_thread(self->hub) < 0 || call_spawn_hook(self) < 0) {
         return NULL;
     }
     self->tflags |= T_STARTED;
@@ -297,6 +387,9 @@ task_start_later(cl_task *self, PyObject *seconds)
     PyObject *start, *timer;
     if ((self->tflags & (T_STARTED | T_CANCELLED)) || CL_G_STARTED(&self->g)) {
         Py_RETURN_NONE;
+    }
+    if (call_spawn_hook(self) < 0) {
+        return NULL;
     }
     start = PyObject_GetAttrString((PyObject *)self->hub, "start_greenlet");
     if (start == NULL) {
@@ -320,6 +413,7 @@ wait_ready(cl_task *self, PyObject *timeout)
     int64_t ns;
     cl_hub *hub;
     cl_park *p;
+    PyObject *keep;
     int r;
     if (is_ready(self)) {
         return 0;
@@ -344,10 +438,14 @@ wait_ready(cl_task *self, PyObject *timeout)
         return -1;
     }
     cl__parklist_append(&self->joiners, p);
-    Py_INCREF(self);
+    /* The joiner keeps the task alive through its node (dropped with the
+     * node if the joiner is never resumed). */
+    p->keep = Py_NewRef((PyObject *)self);
     r = cl__hub_park(hub, p, ns);
+    keep = p->keep;
+    p->keep = NULL;
     cl__park_release(hub, p);
-    Py_DECREF(self);
+    Py_XDECREF(keep);
     return r == -1 ? -1 : 0;
 }
 
@@ -404,6 +502,9 @@ task_get(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         }
     }
     if (self->exception != NULL) {
+        if (PyException_SetTraceback(self->exception, self->value) < 0) {
+            return NULL;
+        }
         PyErr_SetObject((PyObject *)Py_TYPE(self->exception), self->exception);
         return NULL;
     }
@@ -556,7 +657,14 @@ static PyObject *
 get_value(cl_task *self, void *c)
 {
     (void)c;
-    return Py_NewRef(self->value ? self->value : Py_None);
+    return Py_NewRef(self->value && !self->exception ? self->value : Py_None);
+}
+
+static PyObject *
+get_exc_tb(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->value && self->exception ? self->value : Py_None);
 }
 
 static PyObject *
@@ -622,9 +730,17 @@ get_fn(cl_task *self, void *c)
     return Py_NewRef(self->fn ? self->fn : Py_None);
 }
 
+static PyObject *
+get_spawner(cl_task *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->spawner ? self->spawner : Py_None);
+}
+
 static PyGetSetDef task_getsets[] = {
     {"value", (getter)get_value, NULL, "What run returned (None until then).", NULL},
     {"exception", (getter)get_exception, NULL, "The exception run raised, or None.", NULL},
+    {"_exc_tb", (getter)get_exc_tb, NULL, "The traceback exception was raised with.", NULL},
     {"args", (getter)get_args, NULL, "Positional arguments for run.", NULL},
     {"kwargs", (getter)get_kwargs, NULL, "Keyword arguments for run.", NULL},
     {"dead", (getter)get_dead, NULL,
@@ -632,6 +748,8 @@ static PyGetSetDef task_getsets[] = {
     {"started", (getter)get_started, NULL, "True once start() was called.", NULL},
     {"_links", (getter)get_links, (setter)set_links, "Link records (internal).", NULL},
     {"_function", (getter)get_fn, NULL, "The callable given to the constructor.", NULL},
+    {"spawning_greenlet", (getter)get_spawner, NULL,
+     "A weak reference to the greenlet that created this one.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -681,6 +799,18 @@ mod_set_greenlet_class(PyObject *m, PyObject *cls)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_set_spawn_hook(PyObject *m, PyObject *hook)
+{
+    (void)m;
+    if (hook != Py_None && !PyCallable_Check(hook)) {
+        PyErr_SetString(PyExc_TypeError, "needs a callable or None");
+        return NULL;
+    }
+    Py_XSETREF(spawn_hook, hook == Py_None ? NULL : Py_NewRef(hook));
+    Py_RETURN_NONE;
+}
+
 /* spawn(fn, *args, **kwargs): Greenlet(fn, *args, **kwargs).start() */
 static PyObject *
 mod_spawn(PyObject *m, PyObject *args, PyObject *kwds)
@@ -710,6 +840,8 @@ static PyMethodDef task_module_methods[] = {
      "The class Task.get() raises when it times out."},
     {"_set_greenlet_class", mod_set_greenlet_class, METH_O,
      "The class spawn() instantiates."},
+    {"_set_spawn_hook", mod_set_spawn_hook, METH_O,
+     "hook(task) runs as each task is started (None: nothing)."},
     {"spawn", (PyCFunction)(void (*)(void))mod_spawn, METH_VARARGS | METH_KEYWORDS,
      "spawn(function, *args, **kwargs)\n--\n\n"
      "Create a Greenlet running ``function(*args, **kwargs)`` and start it."},

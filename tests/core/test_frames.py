@@ -4,6 +4,8 @@ import gc
 import sys
 import traceback
 
+import pytest
+
 import corolib.greenlet as greenlet
 from corolib.greenlet import getcurrent
 
@@ -291,3 +293,155 @@ def test_switch_from_del_of_local_while_frame_is_exiting():
     walker.parent = getcurrent()
     assert g.switch() == "leaf returned"
     walker.throw()
+
+
+# ---- deep stacks: frames relinked incrementally (3.12+) -----------------------------
+
+
+_DEEP_SWITCHING = r"""
+import random
+import sys
+
+import corolib.greenlet as greenlet
+from corolib.greenlet import getcurrent
+
+
+def _walk_names(frame):
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
+
+
+rnd = random.Random(1234)
+main = getcurrent()
+kept = []  # frame objects that outlive their frames
+
+def py_call(fn, *a):
+    return fn(*a)
+
+def c_call(fn, *a):
+    return list(map(lambda _: fn(*a), [0]))[0]
+
+def gen_call(fn, *a):
+    def gen():
+        yield fn(*a)
+
+    return next(gen())
+
+callers = [py_call, c_call, gen_call]
+
+def sub_path(path, caller, name):
+    if caller is py_call:
+        return path + ["py_call", name]
+    if caller is c_call:
+        return path + ["c_call", "<lambda>", name]
+    return path + ["gen_call", "gen", name]
+
+def descend(path, depth, other, leaf=False):
+    # path: the names of the frames from the bottom up to this one.  A
+    # deep descent makes a few short excursions from its bottom, each
+    # switching at its end: the deep part stays, the top changes.
+    if depth == 0 and not leaf:
+        for _ in range(3):
+            descend(path + ["descend"], rnd.choice([0, 1, 2, 5, 9]), other, True)
+        return
+    if depth == 0:
+        if rnd.random() < 0.3:
+            kept.append(sys._getframe())
+        seen, want, main_want = other.switch(path[::-1])
+        # Each side's chain, from its top, starts with what it recorded
+        # (the frames below that are not ours to check).
+        assert seen[: len(want)] == want, (seen[: len(want)], want)
+        main_seen = _walk_names(main.gr_frame)
+        assert main_seen[: len(main_want)] == main_want, (main_seen, main_want)
+        return
+    caller = rnd.choice(callers)
+    caller(descend, sub_path(path, caller, "descend"), depth - 1, other, leaf)
+
+def child():
+    for _ in range(40):
+        descend(["child", "descend"], rnd.choice([1, 3, 40, 70, 150]), main)
+    return "child done"
+
+g = greenlet.greenlet(child)
+seen_by_main = []
+
+def main_side():
+    # Main answers each switch with the child's chain and what the
+    # child expected, from its own deep, changing stacks.
+    msg = g.switch()
+    rounds = 0
+    while not g.dead:
+        msg = main_descend(msg, rnd.choice([2, 50, 120]), ["main_side", "main_descend"])
+        rounds += 1
+    return rounds
+
+def main_descend(msg, depth, path, leaf=False):
+    if depth == 0 and not leaf:
+        for _ in range(3):
+            if g.dead:
+                break
+            msg = main_descend(msg, rnd.choice([0, 1, 4, 8]), path + ["main_descend"], True)
+        return msg
+    if depth == 0:
+        seen = _walk_names(g.gr_frame)
+        seen_by_main.append(len(seen))
+        return g.switch((seen, msg, path[::-1]))
+    caller = rnd.choice([py_call, c_call])
+    return caller(main_descend, msg, depth - 1, sub_path(path, caller, "main_descend"), leaf)
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
+rounds = main_side()
+assert rounds >= 30
+assert max(seen_by_main) > 150
+for f in kept:
+    _walk_names(f)  # frames that finished: f_back is whatever CPython kept
+kept.clear()
+print("ok")
+"""
+
+
+def test_deep_stacks_that_change_between_switches_stay_walkable(run_python):
+    # Both sides switch from deep stacks whose upper parts change between
+    # switches: frames returned from and pushed again (at the same data
+    # stack addresses), C-to-Python re-entries (entry frames) at varying
+    # depths, generators, frames whose objects were taken and outlive
+    # them.  After every switch the other side's whole chain must read
+    # exactly as the calls it made, and every return must land where it
+    # should (a stale relink resumes the wrong frame or crashes: hence a
+    # subprocess).
+    r = run_python(_DEEP_SWITCHING, timeout=120)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.describe()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="the dealloc hook is 3.12+")
+def test_long_chain_of_frame_objects_is_freed_without_deep_recursion(run_python):
+    # corolib hooks the frame type's dealloc (3.12+); CPython frees a long
+    # f_back chain through its trashcan only while its own dealloc is the
+    # type's, so the hook must keep that up or this overflows the C stack.
+    r = run_python(
+        """
+        import sys
+        import corolib.greenlet
+        sys.setrecursionlimit(1_000_000)
+        def deep(n):
+            if n == 0:
+                raise ValueError
+            deep(n - 1)
+        try:
+            deep(300_000)
+        except ValueError as e:
+            tb = e.__traceback__
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            last = tb.tb_frame
+            del e, tb
+        assert last.f_back is not None
+        del last
+        print("ok")
+        """,
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout == "ok\n", r.describe()

@@ -623,6 +623,39 @@ def test_repr():
     assert "Named object at" in repr(Named())
 
 
+def test_repr_of_another_threads_greenlets():
+    # Running in its own thread is "current" there, whoever asks.
+    import threading
+
+    box = {}
+    ready, done = threading.Event(), threading.Event()
+
+    def body():
+        ready.set()
+        done.wait(60)
+
+    def thread():
+        main = getcurrent()
+        parked = greenlet.greenlet(lambda: main.switch())
+        parked.switch()
+        box["main"], box["parked"] = main, parked
+        box["running"] = g = greenlet.greenlet(body)
+        g.switch()
+        parked.switch()  # let it end before its thread does
+
+    t = threading.Thread(target=thread)
+    t.start()
+    try:
+        assert ready.wait(60)
+        assert repr(box["running"]).endswith(" current active started>"), box
+        assert repr(box["parked"]).endswith(" suspended active started>"), box
+        assert repr(box["main"]).endswith(" suspended active started main>"), box
+    finally:
+        done.set()
+        t.join()
+        box.clear()
+
+
 def test_otid_same_for_greenlets_of_one_thread():
     def otid(g):
         return re.search(r"otid=(0x[0-9a-f]+)", repr(g)).group(1)

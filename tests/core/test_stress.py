@@ -161,11 +161,11 @@ def test_bad_input_to_methods_and_attributes():
         g.dead = True
     with pytest.raises(AttributeError):
         g.gr_frame = None
-    with pytest.raises(TypeError):
-        g.run = 42
+    g.run = 42  # accepted, as in greenlet: the first switch says it is not callable
     with pytest.raises((TypeError, AttributeError)):
         del g.__dict__
-    assert g.switch() is None
+    with pytest.raises(TypeError, match="not callable"):
+        g.switch()
 
 
 def test_gr_frame_of_suspended_greenlet_in_live_other_thread():

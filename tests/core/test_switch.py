@@ -241,15 +241,19 @@ def test_missing_run_raises_attribute_error():
     assert g.switch() == "late"
 
 
-def test_non_callable_run_is_refused():
-    # greenlet accepts it and fails at switch(); corolib refuses at once.
-    # Either way: a TypeError, never a crash, and no start.
-    try:
-        g = greenlet.greenlet(run=42)
-    except TypeError:
-        return
-    with pytest.raises(TypeError):
+def test_non_callable_run_is_accepted_and_fails_at_the_first_switch():
+    # As in greenlet: construction and the run setter take anything; the
+    # first switch raises the call's TypeError and leaves the greenlet dead.
+    g = greenlet.greenlet(run=42)
+    assert not g.dead
+    with pytest.raises(TypeError, match="'int' object is not callable"):
         g.switch()
+    assert g.dead
+    g = greenlet.greenlet()
+    g.run = "text"
+    with pytest.raises(TypeError, match="'str' object is not callable"):
+        g.switch()
+    assert g.dead
 
 
 def test_run_none_raises_type_error_on_switch():

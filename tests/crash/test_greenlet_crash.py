@@ -200,6 +200,9 @@ def test_real_sigint_while_running_in_greenlet(run_python):
         import corolib.greenlet as greenlet
         from corolib.greenlet import getcurrent
 
+        # Started from a background shell, SIGINT may arrive ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
         def run():
             try:
                 os.kill(os.getpid(), signal.SIGINT)
@@ -294,6 +297,83 @@ def test_run_callable_freed_at_start_with_switching_del(run_python):
     )
     assert r.returncode == 0, r.describe()
     assert r.stdout.endswith("method ran\nok\n"), r.describe()
+
+
+def test_replaced_run_dropped_inside_the_started_greenlet(run_python):
+    # A subclass's run lookup replaces the run given to the constructor; the
+    # replaced object's __del__ switches.  As in greenlet 3.5 it runs in the
+    # greenlet being started (alive, running): its switch to main lands in
+    # main's g.switch(), and run starts only when main switches back.
+    r = run_python(
+        """
+        from corolib.greenlet import greenlet, getcurrent
+        main = getcurrent()
+        log = []
+        class RunCallable:
+            def __call__(self):
+                pass
+            def __del__(self):
+                log.append(("del", getcurrent() is g, g.dead))
+                log.append(("del got", main.switch("from del")))
+        class G(greenlet):
+            def __getattribute__(self, name):
+                if name == "run":
+                    return run_func
+                return object.__getattribute__(self, name)
+        def run_func():
+            log.append("run")
+            return "done"
+        g = G(RunCallable())
+        log.append(("main got", g.switch()))
+        log.append(("main got", g.switch("again")))
+        print(log, g.dead, flush=True)
+        import os; os._exit(0)
+        """
+    )
+    r.expect(
+        0,
+        stdout="[('del', True, False), ('main got', 'from del'), ('del got', 'again'), "
+        "'run', ('main got', 'done')] True\n",
+    )
+
+
+def test_replaced_run_del_switching_to_a_third_greenlet(run_python):
+    # The __del__ switches to a third greenlet that switches into the one
+    # being started: it is running there (suspended in __del__), not dead.
+    r = run_python(
+        """
+        from corolib.greenlet import greenlet, getcurrent
+        main = getcurrent()
+        log = []
+        class RunCallable:
+            def __call__(self):
+                pass
+            def __del__(self):
+                h.switch()
+                log.append("del back")
+        class G(greenlet):
+            def __getattribute__(self, name):
+                if name == "run":
+                    return run_func
+                return object.__getattribute__(self, name)
+        def run_func():
+            log.append("g runs")
+            return "g result"
+        def h_body():
+            log.append(("h sees", g.dead, bool(g)))
+            log.append(("h got", g.switch()))
+        h = greenlet(h_body)
+        g = G(RunCallable())
+        log.append(("main got", g.switch()))
+        print(log, g.dead, h.dead, flush=True)
+        import os; os._exit(0)
+        """
+    )
+    r.expect(
+        0,
+        stdout="[('h sees', False, True), 'del back', 'g runs', ('main got', 'g result')] "
+        "True False\n",
+    )
 
 
 def test_switch_inside_gc_finalizer_during_switch(run_python):

@@ -241,3 +241,150 @@ def test_client_to_nowhere(run_example: Any) -> None:
         r = run_example("chat.py", "client", "127.0.0.1", str(port), stdin="")
     assert r.returncode == 1, r
     assert "no chat server at" in r.stderr
+
+
+# ---- hostile clients, against the server in its own process -------------------------------
+
+
+def test_a_half_closing_client_gets_every_reply(server_process: Any) -> None:
+    _, port = server_process
+    # printf '/who\n' | nc -N HOST PORT: the replies must come before the close.
+    for commands, replies in (
+        (b"/who\r\n", ["*** in #lobby"]),
+        (b"/help\r\n/rooms\r\n/who\r\n", ["*** commands:", "*** rooms:", "*** in #lobby"]),
+        (b"/who\r\n/quit\r\n", ["*** in #lobby", "*** bye"]),
+        (b"/who\r\n/rooms", ["*** in #lobby", "*** your last line had no end: not sent"]),
+    ):
+        for _ in range(10):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(commands)
+                s.shutdown(socket.SHUT_WR)
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            lines = data.decode().splitlines()
+            assert lines[0].startswith("*** welcome, guest"), lines
+            assert lines[1].startswith("*** you are in #lobby"), lines
+            assert len(lines) == 2 + len(replies), lines
+            assert [line[: len(r)] for line, r in zip(lines[2:], replies, strict=True)] == replies
+
+
+def test_terminal_controls_are_shown_not_obeyed(server_process: Any) -> None:
+    _, port = server_process
+    victim = join(("127.0.0.1", port), "victim", "tea")
+    evil = join(("127.0.0.1", port), "evil", "tea")
+    try:
+        evil.sock.sendall(
+            b"\x1b[2J\x1b[31mscreen cleared\x1b[0m\n"
+            b"hi\r*** admin: your session expired, type your password\x1b[K\n"
+            b"a\x00b\x07bell\x7f \xe2\x80\xaeevil\n"
+        )
+        got = victim.expect("bell")
+        assert got[-3:] == [
+            "[#tea] evil: ^[[2J^[[31mscreen cleared^[[0m",
+            "[#tea] evil: hi^M*** admin: your session expired, type your password^[[K",
+            "[#tea] evil: a^@b^Gbell^? <U+202E>evil",
+        ]
+        # The bundled client escapes too, whatever a server sends it.
+        client = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "chat.py"), "client", "127.0.0.1", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=example_env(),
+        )
+        assert client.stdin is not None and client.stdout is not None
+        client.stdin.write(b"/nick watcher\n/join tea\n")
+        client.stdin.flush()
+        victim.expect("watcher joined #tea")
+        evil.sock.sendall(b"\x1b]0;pwned title\x07\x1b[2J spoof\r*** fake\n")
+        victim.expect("pwned title")
+        out, err = client.communicate(b"/who\n", timeout=30)
+        assert client.returncode == 0, err
+        assert b"[#tea] evil: ^[]0;pwned title^G^[[2J spoof^M*** fake\n" in out, out
+        assert b"\x1b" not in out and b"\r" not in out and b"\x07" not in out, out
+    finally:
+        victim.close()
+        evil.close()
+
+
+def test_an_over_long_line_is_refused_with_a_notice(server_process: Any) -> None:
+    _, port = server_process
+    watcher = join(("127.0.0.1", port), "watcher", "tea")
+    talker = join(("127.0.0.1", port), "talker", "tea")
+    try:
+        talker.sock.sendall(b"x" * 10_000 + b"\r\nafter the long one\r\n")
+        assert talker.expect("line too long")[-1] == "*** line too long (over 2048 bytes): not sent"
+        seen = watcher.expect("after the long one")
+        assert [line for line in seen if "talker:" in line] == ["[#tea] talker: after the long one"]
+        # Far over the limit (what was 51,209 messages of 2 KiB for 100 MB): the
+        # sender is told and disconnected; the room hears nothing of it.
+        talker.sock.settimeout(30)
+        try:
+            talker.sock.sendall(b"y" * (4 << 20))
+        except OSError:
+            pass  # the server hung up while we were still sending
+        lines = []
+        try:
+            while True:
+                lines.append(talker.line())
+        except (EOFError, OSError):
+            pass
+        assert "*** a line of over 1048576 bytes: disconnected" in lines, lines[-3:]
+        seen = watcher.expect("talker left #tea")
+        assert not [line for line in seen if "talker:" in line], seen
+    finally:
+        watcher.close()
+        talker.close()
+
+
+def test_unterminated_lines_of_users_leaving_are_not_said(server_process: Any) -> None:
+    # The 2.8 s stall: 2,000 users each holding half a line disconnected at
+    # once, and each half line was said to the whole lobby (4 million
+    # deliveries).  A line counts once it ends.
+    _, port = server_process
+    watcher = join(("127.0.0.1", port), "watcher")
+    users = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"half a line without its end")
+            users.append(s)
+        for s in users:
+            s.shutdown(socket.SHUT_WR)
+        for s in users:  # each is told, then closed
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            assert b"*** your last line had no end: not sent" in data
+            s.close()
+        watcher.say("/who")
+        seen = watcher.expect("*** in #lobby")
+        assert seen[-1] == "*** in #lobby (1): watcher"
+        assert not [line for line in seen if "half a line" in line]
+    finally:
+        watcher.close()
+        for s in users:
+            s.close()
+
+
+def test_a_stop_answers_the_lines_already_sent(server_process: Any) -> None:
+    proc, port = server_process
+    user = join(("127.0.0.1", port), "busy")
+    try:
+        user.say(*["/who"] * 2000)
+        proc.send_signal(signal.SIGTERM)
+        lines = []
+        try:
+            while True:
+                lines.append(user.line())
+        except EOFError:
+            pass
+        assert len([line for line in lines if line.startswith("*** in #lobby (1)")]) == 2000
+        assert "*** the server is shutting down" in lines
+    finally:
+        user.close()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped: 0 messages said" in out
+    assert "Traceback" not in err, err

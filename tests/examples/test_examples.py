@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket as stdsocket
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -88,18 +91,160 @@ def test_crawler(run_example: Any) -> None:
 
 
 def test_chat_demo_small(run_example: Any) -> None:
+    # Part two (two servers, a real redis-server) as well: what `make demo` runs, smaller.
     r = run_example(
         "chat_demo.py", "--users", "120", "--rooms", "6", "--messages", "5",
-        "--spread", "0.05", "--lurkers", "3", "--flood", "4000",
+        "--spread", "0.05", "--lurkers", "3", "--flood", "4000", "--federated-users", "120",
     )  # fmt: skip
     assert r.returncode == 0, r
-    assert "every message reached every member of its room" in r.stdout, r
-    assert "delivered 11,400 of 11,400 expected" in r.stdout, r  # 120 * 5 * 19
+    assert r.stdout.count("every message reached every member of its room") == 2, r
+    assert r.stdout.count("delivered 11,400 of 11,400 expected") == 2, r  # 120 * 5 * 19
     assert "3 of them were told lines were dropped" in r.stdout, r
-    assert "latency (said -> heard): p50" in r.stdout, r
+    assert r.stdout.count("latency (said -> heard): p50") == 2, r
+    assert "120 users on 2 servers in 6 rooms" in r.stdout, r
+    assert "server 1: stopped: 300 messages said" in r.stdout, r
+    assert "server 2: stopped: 300 messages said" in r.stdout, r
 
 
 def test_greenlet_demo_still_runs(run_example: Any) -> None:
     r = run_example("greenlet_demo.py", "10000")
     assert r.returncode == 0, r
     assert "12\n56\n34\n" in r.stdout, r
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_echo_stop_lets_open_connections_finish(sig: int) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo.py"), "--port", "0", "--grace", "60"],
+        env=example_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        with stdsocket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            data = os.urandom(1 << 20)
+            s.sendall(data[: 1 << 19])
+            proc.send_signal(sig)
+            # The listener closes at once...
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    stdsocket.create_connection(("127.0.0.1", port), timeout=5).close()
+                except ConnectionRefusedError:
+                    break
+                assert time.monotonic() < deadline, "the listener stayed open"
+                time.sleep(0.02)
+            # ...while this connection is served to its end (well within the grace).
+            s.sendall(data[1 << 19 :])
+            got = b""
+            while len(got) < len(data):
+                chunk = s.recv(1 << 20)
+                assert chunk, "closed before the echo was complete"
+                got += chunk
+            assert got == data
+        out, err = proc.communicate(timeout=30)  # the last connection closed: it exits
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "stopped in" in out, out
+    assert err == "", err
+
+
+def test_echo_second_signal_cuts_the_grace_short() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo.py"), "--port", "0", "--grace", "600"],
+        env=example_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        with stdsocket.create_connection(("127.0.0.1", port), timeout=30) as idle:
+            idle.sendall(b"ping")
+            assert idle.recv(10) == b"ping"  # served: its handler runs
+            proc.send_signal(signal.SIGTERM)
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(0.5)  # waiting for the idle connection, up to 600 s
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            assert idle.recv(10) == b""  # closed by the server
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "stopped in" in out and err == "", (out, err)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_echo_tls_bad_clients_cost_one_line_each(tmp_path: Any) -> None:
+    """A failed handshake, a stalled one and a bad record after a good
+    handshake: one line each on stderr, no traceback; SIGTERM then stops it."""
+    import re
+    import signal
+    import socket
+    import ssl
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo.py"), "--tls", "--port", "0"]
+        + ["--handshake-timeout", "0.5"],
+        cwd=tmp_path,
+        env=example_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        match = re.search(r":(\d+)$", proc.stdout.readline().strip())
+        assert match, proc.stderr.read()
+        address = ("127.0.0.1", int(match.group(1)))
+        lines: list[str] = []
+
+        def next_line() -> str:
+            line = proc.stderr.readline()  # type: ignore[union-attr]
+            lines.append(line)
+            return line
+
+        # 1. Not TLS at all.
+        with socket.create_connection(address, timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert "TLS handshake" in next_line() and "failed" in lines[-1]
+        # 2. A handshake that never finishes.
+        with socket.create_connection(address, timeout=10) as s:
+            s.sendall(b"\x16\x03\x01")
+            assert "timed out" in next_line()
+        # 3. A good handshake, then a record that is not valid TLS.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(address, timeout=10) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(b"ping")
+                assert tls.recv(10) == b"ping"
+                os.write(tls.fileno(), b"\x17\x03\x03\x00\x05hello")  # no valid MAC
+                line = next_line()
+                assert "127.0.0.1:" in line and "SSL" in line.upper()
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        assert proc.wait(30) == 0
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+    assert "Traceback" not in "".join(lines) + rest, lines + [rest]
+    assert rest == "", rest
+    assert len(lines) == 3

@@ -1,10 +1,10 @@
-"""Shared fixtures for the hub tests: every test leaves the hub clean.
+"""Shared fixtures for the hub tests.
 
-- ``clean_hub`` (autouse): after each test, runs ``sleep(0)`` a few times and
-  asserts that the thread's hub has no parked greenlet, nothing ready, no
-  pending deadline and no fd watcher left.  A test that failed is not
-  checked again (its own failure says enough), but the hub is destroyed so
-  the next test starts on a fresh one.
+Every test leaves the hub clean: ``hub_clean`` (tests/_support/plugin.py,
+for every directory; ``clean_hub`` is its old name here) runs ``sleep(0)`` a
+few times after each test and asserts that the thread's hub has no parked
+greenlet, nothing ready, no pending deadline and no fd watcher left.
+
 - ``refs``: ``refs.obj()`` / ``refs.callback()`` make fresh objects owned
   by the fixture; after the test (its frame gone) their reference counts
   must be back to what they were when made: whatever the test passed them
@@ -28,24 +28,9 @@ import signal
 import sys
 
 import pytest
-from hubutil import settle
+from _support.plugin import settle, test_failed
 
 from corolib.hub import get_hub_if_exists
-
-# ---- test outcome, for the teardown checks ---------------------------------
-
-
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
-
-
-def _failed(request) -> bool:
-    rep = getattr(request.node, "rep_call", None)
-    return rep is None or rep.failed or rep.skipped or hasattr(rep, "wasxfail")
-
 
 HANG_SECONDS = 100
 
@@ -66,34 +51,6 @@ def hang_guard():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def hub_dirt(stats: dict) -> dict:
-    """What is left in a hub that should be empty."""
-    return {k: stats[k] for k in ("parked", "ready", "timers", "fds") if stats[k]}
-
-
-@pytest.fixture(autouse=True)
-def clean_hub(request):
-    yield
-    hub = get_hub_if_exists()
-    if hub is None:
-        return
-    if _failed(request):
-        # Do not pile a teardown error on a failure (or an expected one);
-        # give the next test a fresh hub instead.
-        try:
-            hub.destroy()
-        except Exception:  # noqa: BLE001
-            pass
-        return
-    settle()
-    stats = hub.statistics()
-    dirt = hub_dirt(stats)
-    if dirt:
-        desc = hub.describe_parked()
-        hub.destroy()
-        pytest.fail(f"the test left the hub dirty: {dirt}\n{desc}", pytrace=False)
 
 
 # ---- reference counts of objects handed to the hub ------------------------------
@@ -147,7 +104,7 @@ class _Refs:
 def refs(request):
     tracker = _Refs()
     yield tracker
-    if not _failed(request) and get_hub_if_exists() is not None:
+    if not test_failed(request) and get_hub_if_exists() is not None:
         tracker.check()
 
 

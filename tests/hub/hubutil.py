@@ -11,15 +11,13 @@ import sys
 import tempfile
 import textwrap
 
+from _support.leaks import TEST_SCALE
+from _support.plugin import settle as settle
+
 import corolib
 
-SCALE = float(os.environ.get("COROLIB_TEST_SCALE", "1"))
-
-
-def settle(rounds: int = 3) -> None:
-    """Let everything already queued in the hub run (a few ``sleep(0)``)."""
-    for _ in range(rounds):
-        corolib.sleep(0)
+#: COROLIB_TEST_SCALE, for loop counts.
+SCALE = TEST_SCALE
 
 
 def close_fd(fd: int) -> None:

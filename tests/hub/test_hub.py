@@ -284,7 +284,10 @@ def test_run_callback_threadsafe_wakes_a_blocked_hub(timing):
     stamp = []
 
     def poster():
-        time.sleep(0.1)
+        # Once the main greenlet is parked the hub goes to sit in uv_run.
+        deadline = time.monotonic() + 20
+        while hub.statistics()["parked"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
         stamp.append(time.monotonic())
         hub.run_callback_threadsafe(q.wake)
 

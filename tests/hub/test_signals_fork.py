@@ -2,14 +2,16 @@
 
 import signal
 import tempfile
+import textwrap
 import time
 
 import pytest
 from hubutil import popen_py, run_py
 
 # What the child does while the parent sends SIGINT.  It prints "ready" when
-# it is about to block, and "KI <seconds>" if it catches KeyboardInterrupt
-# (only in the "caught" variants).
+# it is about to block, "blocked" once its main greenlet is parked in the hub
+# (ANNOUNCE), and "KI <seconds>" if it catches KeyboardInterrupt (only in the
+# "caught" variants).
 BLOCKERS = {
     "sleep": "sleep(100)",
     "joinall": "joinall([spawn(sleep, 100)])",
@@ -24,12 +26,25 @@ BLOCKERS = {
     ),
 }
 
-CHILD = """
+# A greenlet spawned before the main greenlet blocks first runs once the main
+# greenlet has parked in the hub: then it tells the parent, which waits for that
+# line instead of sleeping.
+ANNOUNCE = """
+def _announce_blocked():
+    from corolib import get_hub
+    assert get_hub().statistics()["parked"] >= 1
+    print("blocked", flush=True)
+"""
+
+CHILD = (
+    ANNOUNCE
+    + """
 import os, sys, time
 from corolib import sleep, spawn, joinall, get_hub, wait_readable, Timeout
 from corolib.hub import WaitQueue
 catch = sys.argv[1] == "catch"
 print("ready", flush=True)
+spawn(_announce_blocked)
 t0 = None
 try:
     t0 = time.monotonic()
@@ -41,12 +56,16 @@ except KeyboardInterrupt:
     sys.exit(42)
 print("returned without KeyboardInterrupt", flush=True)
 """
+)
 
 
-def _send_sigint_when_ready(proc, settle_s=0.3):
-    line = proc.stdout.readline()
-    assert line.strip() == "ready", (line, proc.stderr.read() if proc.poll() is not None else "")
-    time.sleep(settle_s)  # let it enter the hub and block
+def _send_sigint_when_ready(proc):
+    for expected in ("ready", "blocked"):
+        line = proc.stdout.readline()
+        assert line.strip() == expected, (
+            line,
+            proc.stderr.read() if proc.poll() is not None else "",
+        )
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     try:
@@ -86,7 +105,7 @@ def test_python_handler_runs_promptly_in_the_hub(timing):
     proc = run_py(
         """
         import os, signal, threading, time
-        from corolib import sleep, spawn
+        from corolib import get_hub, sleep, spawn
         from corolib.hub import WaitQueue
         q = WaitQueue()
         got = []
@@ -95,8 +114,13 @@ def test_python_handler_runs_promptly_in_the_hub(timing):
             q.wake()
         signal.signal(signal.SIGUSR1, handler)
         sent = []
+        hub = get_hub()
         def shoot():
-            time.sleep(0.2)
+            # Once the main greenlet and the keep-alive sleeper are parked, the
+            # hub goes to sit in epoll.
+            deadline = time.monotonic() + 20
+            while hub.statistics()["parked"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
             sent.append(time.monotonic())
             os.kill(os.getpid(), signal.SIGUSR1)
         threading.Thread(target=shoot).start()
@@ -141,7 +165,9 @@ def test_sigint_while_greenlets_busy_in_python():
     # interpreter raises it there; it must still end the program.
     with tempfile.TemporaryDirectory() as cwd:
         proc = popen_py(
-            """
+            ANNOUNCE
+            + textwrap.dedent(
+                """
             import time
             from corolib import spawn, sleep, joinall
             def spin():
@@ -150,8 +176,10 @@ def test_sigint_while_greenlets_busy_in_python():
                     sum(range(1000))
                     sleep(0)
             print("ready", flush=True)
+            spawn(_announce_blocked)
             joinall([spawn(spin) for _ in range(3)])
-            """,
+            """
+            ),
             cwd=cwd,
         )
         took, out, err = _send_sigint_when_ready(proc)
@@ -273,15 +301,21 @@ def test_sigint_in_forked_child():
     run_py(
         """
         import os, signal, time
-        from corolib import sleep
+        from corolib import sleep, spawn, wait_readable, cancel_wait
+        r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            def announce():  # runs once the main greenlet is parked in the hub
+                os.write(w, b"p")
             try:
+                spawn(announce)
                 sleep(100)
                 os._exit(1)
             except KeyboardInterrupt:
                 os._exit(42)
-        sleep(0.3)
+        assert wait_readable(r, timeout=20) is True
+        cancel_wait(r)
+        assert os.read(r, 1) == b"p"
         os.kill(pid, signal.SIGINT)
         t0 = time.monotonic()
         while True:
@@ -405,3 +439,86 @@ def test_ctrl_c_not_lost_to_a_timeout_expiring_in_the_same_round():
         timeout=30,
     )
     assert proc.stdout.strip() == "KeyboardInterrupt"
+
+
+@pytest.mark.parametrize("how", ["fork", "preexec_fn"])
+def test_fork_from_a_worker_thread_keeps_ctrl_c_in_the_parent(how):
+    # The child's clean-up of the main thread's hub (not its own: it forked
+    # from another thread) must leave the epoll instance it shares with the
+    # parent alone; it used to unregister the parent's signal fd.
+    proc = run_py(
+        """
+        import os, signal, subprocess, sys, threading, time
+        import corolib
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        corolib.sleep(0.01)  # the main thread's hub watches its signal fd
+
+        def forker():
+            if sys.argv[1] == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+            else:
+                subprocess.run(["true"], preexec_fn=lambda: None, check=True)
+        t = threading.Thread(target=forker)
+        t.start()
+        t.join()
+
+        def kick():
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=kick).start()
+        t0 = time.monotonic()
+        try:
+            corolib.sleep(60)
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt after %.1f s" % (time.monotonic() - t0))
+        """,
+        how,
+        timeout=120,
+    )
+    took = float(proc.stdout.split()[2])
+    assert took < 20, proc.stdout
+
+
+def test_crossthread_wakeups_posted_before_fork_run_in_the_child():
+    # Event.set() from another thread posts the wake-up to the waiter's hub;
+    # forked before that hub ran it, the child must still run it (its
+    # waiter is parked there and the flag is set), and later wake-ups from
+    # the child's own threads must still wake its loop at once: the async
+    # handle came through the fork marked "sent".
+    proc = run_py(
+        """
+        import os, threading, time
+        import corolib
+        ev = corolib.Event()
+        g = corolib.spawn(ev.wait)
+        corolib.sleep(0.01)  # g is parked on ev
+        t = threading.Thread(target=ev.set)
+        t.start()
+        t.join()  # posted; the hub has not run it
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with corolib.Timeout(30):
+                    g.join()
+                second = corolib.Event()
+                t0 = time.monotonic()
+                threading.Timer(0.05, second.set).start()
+                assert second.wait(60)
+                took = time.monotonic() - t0
+                os.write(1, b"child: woke, then %.1f s\\n" % took)
+            except BaseException as exc:
+                os.write(1, b"child: %r\\n" % (exc,))
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        g.join(30)
+        print("parent:", ev.is_set(), g.dead)
+        """,
+        timeout=180,
+    )
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("child: woke, then "), proc.stdout
+    assert float(lines[0].split()[3]) < 20, proc.stdout
+    assert lines[1] == "parent: True True", proc.stdout

@@ -116,9 +116,14 @@ def test_timeout_nan_is_refused_by_start():
             sleep(0)
 
 
-def test_timeout_bad_exception():
-    with pytest.raises(TypeError):
-        Timeout(1, exception=5).start()
+def test_timeout_non_exception_value_raises_the_timeout_itself():
+    # gevent: any value that is not an exception (a message) makes the
+    # Timeout raise itself, the value shown in str().
+    t = Timeout(0.01, exception=5)
+    with pytest.raises(Timeout) as info:
+        with t:
+            sleep(1)
+    assert info.value is t and str(t) == "0.01 seconds: 5"
 
 
 def test_nested_inner_fires_first_each_caught_by_its_block():

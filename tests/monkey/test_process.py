@@ -158,6 +158,59 @@ def test_os_waitpid_and_wait(patched):
     ).expect(stdout="ok\n")
 
 
+def test_os_read_on_a_pipe_lets_the_writer_run(patched):
+    # CPython's test_thread.TestForkInThread shape: the main greenlet reads a
+    # pipe that a green thread (which forks) writes.  Regular files and
+    # non-blocking fds behave exactly as unpatched.
+    patched(
+        """
+        import os, tempfile, time, _thread
+        faulthandler.cancel_dump_traceback_later()  # its thread would make fork() warn
+        r, w = os.pipe()
+        def fork_thread():
+            if os.fork() == 0:
+                os.write(w, b"OK")
+                os._exit(0)
+        _thread.start_new_thread(fork_thread, ())
+        assert os.read(r, 2) == b"OK"
+        os.wait()
+
+        got = []
+        def writer():
+            time.sleep(0.05)
+            os.write(w, b"late")
+            os.close(w)
+        _thread.start_new_thread(writer, ())
+        while (chunk := os.read(r, 65536)):
+            got.append(chunk)
+        assert got == [b"late"], got
+
+        os.set_blocking(r, False)
+        try:
+            os.read(r, 1)
+        except BlockingIOError:
+            raise AssertionError("closed writer: EOF expected")
+        r2, w2 = os.pipe()
+        os.set_blocking(r2, False)
+        try:
+            os.read(r2, 1)
+        except BlockingIOError:
+            pass
+        else:
+            raise AssertionError("non-blocking read of an empty pipe must raise")
+        with tempfile.TemporaryFile() as f:
+            os.write(f.fileno(), b"file")
+            os.lseek(f.fileno(), 0, 0)
+            assert os.read(f.fileno(), 10) == b"file"
+        try:
+            os.read(12345, 1)
+        except OSError as exc:
+            assert exc.errno == 9, exc
+        print("ok")
+        """
+    ).expect(stdout="ok\n")
+
+
 def test_signal_handler_may_block_and_exceptions_reach_main(patched):
     patched(
         """
@@ -188,6 +241,8 @@ def test_signal_handler_may_block_and_exceptions_reach_main(patched):
         else:
             raise AssertionError("not interrupted")
         assert signal.signal(signal.SIGUSR2, signal.SIG_DFL) is raiser
+        # Started from a background shell, SIGINT may arrive ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Timer(0.05, os.kill, args=(os.getpid(), signal.SIGINT)).start()
         try:
             time.sleep(5)

@@ -177,12 +177,27 @@ def test_many_concurrent_lookups() -> None:
     assert stats["threads"] <= dns.MAX_THREADS and stats["queued"] == 0
 
 
+def wait_for_idle_workers(deadline_s: float = 30) -> None:
+    """Block this thread until every resolver thread is back waiting for work.
+
+    A worker counts itself idle only after it has queued its answer to the hub
+    and dropped its hold on it.
+    """
+    deadline = time.monotonic() + deadline_s
+    while True:
+        stats = dns.statistics()
+        if stats["idle"] == stats["threads"] and stats["queued"] == 0:
+            return
+        assert time.monotonic() < deadline, f"resolver threads still busy: {stats}"
+        time.sleep(0.005)
+
+
 def test_timeout_abandons_a_lookup() -> None:
     started = time.monotonic()
     with pytest.raises(corolib.Timeout), corolib.Timeout(0.05):
         dns._run(time.sleep, 0.5)
     assert time.monotonic() - started < 0.45  # did not wait for the worker
-    time.sleep(0.55)  # the worker finishes; its answer must land harmlessly
+    wait_for_idle_workers()  # the worker finishes; its answer must land harmlessly
     corolib.sleep(0.01)
     assert S.gethostbyname("localhost") == std_socket.gethostbyname("localhost")
 
@@ -228,7 +243,39 @@ def test_no_hold_left_after_an_abandoned_lookup() -> None:
     # hub from reporting LoopExit.
     with pytest.raises(corolib.Timeout), corolib.Timeout(0.01):
         dns._run(time.sleep, 0.1)
-    time.sleep(0.2)
+    wait_for_idle_workers()
     corolib.sleep(0.01)
     with pytest.raises(corolib.LoopExit):
         WaitQueue().wait()
+
+
+# ---- the pool's size ------------------------------------------------------------------------
+
+
+def test_50_lookups_waiting_on_a_slow_server_are_not_capped() -> None:
+    """50 lookups that each wait on the (slow) server run at the same time:
+    each worker waits at a barrier that opens only when 50 are in it."""
+    assert dns.MAX_THREADS >= 50
+    barrier = threading.Barrier(50, timeout=20)
+    lookups = [corolib.spawn(dns._run, barrier.wait) for _ in range(50)]
+    assert sorted(g.get(timeout=30) for g in lookups) == list(range(50))
+    assert not barrier.broken
+
+
+def test_set_max_threads(monkeypatch) -> None:
+    monkeypatch.setattr(dns, "_pool", dns._ThreadPool(dns.MAX_THREADS))
+    monkeypatch.setattr(dns, "MAX_THREADS", dns.MAX_THREADS)
+    dns.set_max_threads(3)
+    assert dns.MAX_THREADS == 3
+    gate = threading.Event()
+    lookups = [corolib.spawn(dns._run, gate.wait, 20) for _ in range(6)]
+    deadline = time.monotonic() + 10
+    while dns.statistics()["queued"] != 3 and time.monotonic() < deadline:
+        corolib.sleep(0.01)
+    assert dns.statistics()["threads"] == 3 and dns.statistics()["queued"] == 3
+    gate.set()
+    assert all(g.get(timeout=30) for g in lookups)
+    with pytest.raises(ValueError, match="at least 1"):
+        dns.set_max_threads(0)
+    with pytest.raises(TypeError):
+        dns.set_max_threads(2.5)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 import pytest
-from netutil import CoEvent, open_fds, raise_nofile, rss_kib
+from netutil import open_fds, raise_nofile, rss_kib
 
 import corolib
 import corolib.socket as S
@@ -55,7 +55,7 @@ ECHO_SERVER = textwrap.dedent(
 
 class Barrier:
     def __init__(self, n: int) -> None:
-        self.n, self.arrived, self.event = n, 0, CoEvent()
+        self.n, self.arrived, self.event = n, 0, corolib.Event()
 
     def wait(self) -> None:
         self.arrived += 1
@@ -172,8 +172,9 @@ def _flat_after_in_a_fresh_process(count: int) -> None:
     reusing the freed memory re-faults ~10 MiB over the next 200,000
     connections -- bounded, but it would pass for a leak here.)"""
     here = __file__.rsplit("/", 1)[0]
+    tests = here.rsplit("/", 1)[0]  # for _support
     code = (
-        f"import sys; sys.path.insert(0, {here!r}); "
+        f"import sys; sys.path[:0] = [{here!r}, {tests!r}]; "
         f"import test_scale; test_scale._flat_after({count})"
     )
     proc = subprocess.run(

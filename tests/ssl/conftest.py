@@ -6,21 +6,15 @@ self-signed one, made once per session with the ``openssl`` command.
 (threads).  ``pair``: a test runs as corolib/corolib, stdlib/stdlib, and
 corolib against a stdlib peer in a thread on either side.
 
-Every test is also a leak test, as in tests/net: the same fds are open
-after it as before, no greenlet is left parked, the hub watches no fd.
+Every test is also a leak test (``hub_clean`` from tests/_support/plugin.py,
+with ``fd_leak_check``): the same fds are open after it as before, nothing
+is left parked, queued or timed in the hub, the hub watches no fd.
 """
 
 from __future__ import annotations
 
-import gc
-import os
-import time
-from typing import Any
-
 import pytest
-from sslutil import Certs, Pair, World, make_certs, open_fds
-
-import corolib
+from sslutil import Certs, Pair, World, make_certs
 
 
 @pytest.fixture(scope="session")
@@ -63,39 +57,7 @@ def pair(request: pytest.FixtureRequest, certs: Certs) -> Pair:
 # ---- leak checks ------------------------------------------------------------------
 
 
-def describe_fds(fds: set[str]) -> str:
-    described = []
-    for fd in sorted(fds, key=int):
-        try:
-            described.append(f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}")
-        except OSError:
-            described.append(fd)
-    return ", ".join(described)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _hub_first() -> None:
-    # The hub's own fds (epoll, eventfd, signal pipe) exist before any test.
-    corolib.get_hub()
-
-
-@pytest.fixture(autouse=True)
-def no_leaks() -> Any:
-    gc.collect()
-    before = open_fds()
-    yield
-    hub = corolib.get_hub()
-    for _ in range(3):
-        corolib.sleep(0)
-    gc.collect()
-    stats = hub.statistics()
-    assert stats["parked"] == 0, hub.describe_parked()
-    assert stats["fds"] == 0, "the hub still watches fds after the test (stale watchers)"
-    leaked = open_fds() - before
-    # A thread-world test may still be tearing down a daemon thread's socket.
-    deadline = time.monotonic() + 2
-    while leaked and time.monotonic() < deadline:
-        time.sleep(0.01)
-        gc.collect()
-        leaked = open_fds() - before
-    assert not leaked, f"fds leaked: {describe_fds(leaked)}"
+@pytest.fixture
+def fd_leak_check() -> bool:
+    """``hub_clean`` (tests/_support/plugin.py) also checks that no fd leaked."""
+    return True

@@ -1,11 +1,11 @@
 """Helpers for the TLS tests (see conftest.py for the fixtures).
 
-A ``World`` is one way of running concurrent TLS code: corolib's modules
-with greenlets, or the stdlib's with OS threads.  A ``Pair`` puts a server
-in one world and a client in another (possibly the same), so one protocol
-test checks corolib against itself, the stdlib against itself (the
-reference behaviour), and each corolib side against a stdlib peer in a
-thread.
+A ``World`` (tests/_support/worlds.py) is one way of running concurrent
+TLS code: corolib's modules with greenlets, or the stdlib's with OS
+threads.  A ``Pair`` puts a server in one world and a client in another
+(possibly the same), so one protocol test checks corolib against itself,
+the stdlib against itself (the reference behaviour), and each corolib side
+against a stdlib peer in a thread.
 
 Certificates are made at test time with the ``openssl`` command line.
 """
@@ -13,37 +13,22 @@ Certificates are made at test time with the ``openssl`` command line.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import socket as std_socket
 import ssl as std_ssl
 import subprocess
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-import corolib
+from _support import worlds
+from _support.leaks import open_fds as open_fds, raise_nofile as raise_nofile
+from _support.worlds import ThreadTask as ThreadTask, join as join, listener
+
 import corolib.select
 import corolib.socket
 import corolib.ssl
-from corolib._core import WaitQueue, get_hub_if_exists
-
-
-def open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
-
-
-def raise_nofile(wanted: int) -> int:
-    """Raise the soft RLIMIT_NOFILE towards ``wanted`` (capped by the hard limit); return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
 
 # ---- certificates -------------------------------------------------------------------
 
@@ -120,91 +105,15 @@ def make_certs(directory: str) -> Certs:
 # ---- worlds -------------------------------------------------------------------------
 
 
-class ThreadTask:
-    """A function running in an OS thread, with greenlet-like ``get``."""
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.value: Any = None
-        self.exception: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self.value = fn(*args)
-            except BaseException as exc:  # noqa: BLE001
-                self.exception = exc
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-
-    def ready(self) -> bool:
-        return not self.thread.is_alive()
-
-    def get(self, timeout: float | None = 30, cooperative: bool = False) -> Any:
-        if cooperative:
-            # Keep the hub running (greenlets of this thread may be the
-            # thread's peer) while waiting for the thread.
-            deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
-            while self.thread.is_alive() and time.monotonic() < deadline:
-                corolib.sleep(0.002)
-        else:
-            self.thread.join(timeout)
-        if self.thread.is_alive():
-            raise TimeoutError("thread did not finish")
-        if self.exception is not None:
-            raise self.exception
-        return self.value
-
-
-class CoEvent:
-    """The smallest Event on the hub (corolib.sync is not this task's)."""
-
-    def __init__(self) -> None:
-        self.flag = False
-        self.queue = WaitQueue()
-
-    def set(self) -> None:
-        self.flag = True
-        self.queue.wake_all()
-
-    def is_set(self) -> bool:
-        return self.flag
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if not self.flag:
-            self.queue.wait(timeout)
-        return self.flag
-
-
-class World:
-    """The modules and concurrency primitives of one world."""
+class World(worlds.World):
+    """The socket and TLS modules and concurrency primitives of one world."""
 
     def __init__(self, name: str, certs: Certs) -> None:
-        self.name = name
-        self.coop = name == "corolib"
+        super().__init__(name)
         self.certs = certs
         self.socket: ModuleType = corolib.socket if self.coop else std_socket
         self.ssl: ModuleType = corolib.ssl if self.coop else std_ssl
         self.select: Any = corolib.select if self.coop else __import__("select")
-
-    # -- concurrency --
-
-    def spawn(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self.coop:
-            return corolib.spawn(fn, *args)
-        return ThreadTask(fn, args)
-
-    def sleep(self, seconds: float) -> None:
-        if self.coop:
-            corolib.sleep(seconds)
-        else:
-            time.sleep(seconds)
-
-    def event(self) -> Any:
-        return CoEvent() if self.coop else threading.Event()
-
-    def join_all(self, tasks: list[Any], timeout: float = 60) -> list[Any]:
-        deadline = time.monotonic() + timeout
-        return [join(t, max(0.0, deadline - time.monotonic())) for t in tasks]
 
     # -- TLS --
 
@@ -221,14 +130,7 @@ class World:
     # each handshake costs 40 ms on loopback (in both worlds alike).
 
     def listener(self, backlog: int = 128) -> Any:
-        s = self.socket.socket(self.socket.AF_INET, self.socket.SOCK_STREAM)
-        s.setsockopt(self.socket.SOL_SOCKET, self.socket.SO_REUSEADDR, 1)
-        s.setsockopt(
-            self.socket.IPPROTO_TCP, self.socket.TCP_NODELAY, 1
-        )  # accepted ones inherit it
-        s.bind(("127.0.0.1", 0))
-        s.listen(backlog)
-        return s
+        return listener(self.socket, backlog, nodelay=True)  # accepted ones inherit it
 
     def connect(self, address: Any, timeout: Any = None) -> Any:
         s = self.socket.create_connection(address, timeout=timeout)
@@ -239,18 +141,6 @@ class World:
         s = self.socket.socket(self.socket.AF_INET, self.socket.SOCK_STREAM)
         s.setsockopt(self.socket.IPPROTO_TCP, self.socket.TCP_NODELAY, 1)
         return s
-
-    def __repr__(self) -> str:
-        return f"<World {self.name}>"
-
-
-def join(task: Any, timeout: float | None = 30) -> Any:
-    """Wait for a greenlet or a thread task, keeping the hub running; return its value."""
-    if isinstance(task, ThreadTask):
-        # Only a thread with a hub may have greenlets to keep running (and
-        # corolib.sleep would give a plain thread a hub of its own).
-        return task.get(timeout, cooperative=get_hub_if_exists() is not None)
-    return task.get(timeout=timeout)
 
 
 class Pair:

@@ -1,6 +1,12 @@
 """Run one of CPython's own test modules under ``corolib.monkey.patch_all()``.
 
     python harness.py test_socket [--verbose]
+    python harness.py --asyncio test_events [--verbose]
+
+With ``--asyncio`` the module is ``test.test_asyncio.<name>``, nothing is
+patched, and asyncio makes corolib's ``EventLoop`` wherever it would make
+its own (the default policy's loop factory, and every test class's
+``create_event_loop``); the skip list is ``skips_asyncio.py``.
 
 Run by ``runner.py`` in a fresh interpreter per module (patching is
 process-wide and cannot be undone).  In order:
@@ -29,7 +35,9 @@ import sys
 
 from corolib import monkey
 
-monkey.patch_all()
+ASYNCIO = "--asyncio" in sys.argv
+if not ASYNCIO:
+    monkey.patch_all()
 
 import faulthandler  # noqa: E402 - after patching, on purpose
 import importlib  # noqa: E402
@@ -39,7 +47,10 @@ import time  # noqa: E402
 import unittest  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import skips  # noqa: E402
+if ASYNCIO:
+    import skips_asyncio as skips  # noqa: E402
+else:
+    import skips  # noqa: E402
 
 MARKER = "##corolib-stdlib##"
 #: resources regrtest would enable here: nothing that needs the outside world
@@ -51,6 +62,8 @@ def _setup_support() -> None:
     from test.support import import_helper
 
     support.use_resources = list(RESOURCES)
+    if ASYNCIO:
+        return  # nothing patched: fresh imports are the real thing
 
     def import_fresh_module(
         name: str, fresh: object = (), blocked: object = (), **_: object
@@ -111,7 +124,59 @@ class _Result(unittest.TextTestResult):
             self.corolib_skips += 1
 
 
+_corolib_loops = 0
+
+
+def _setup_asyncio() -> None:
+    """Make every loop asyncio creates a corolib ``EventLoop``."""
+    import asyncio
+
+    import corolib.asyncio
+
+    # Count the corolib loops made, so that the summary shows they were used.
+    original_init = corolib.asyncio.EventLoop.__init__
+
+    def counting_init(self: object) -> None:
+        global _corolib_loops
+        _corolib_loops += 1
+        original_init(self)
+
+    corolib.asyncio.EventLoop.__init__ = counting_init  # type: ignore[method-assign]
+    policy_class = type(asyncio.get_event_loop_policy())
+    policy_class._loop_factory = corolib.asyncio.EventLoop  # type: ignore[attr-defined]
+    asyncio.set_event_loop_policy(None)
+
+    class SelectorEventLoop(corolib.asyncio.EventLoop):  # type: ignore[misc]
+        """What ``asyncio.SelectorEventLoop(selector)`` makes here: corolib's loop."""
+
+        def __init__(self, selector: object = None) -> None:
+            if selector is not None:
+                selector.close()  # type: ignore[attr-defined]
+            super().__init__()
+
+    import asyncio.unix_events
+
+    asyncio.SelectorEventLoop = SelectorEventLoop  # type: ignore[misc]
+    asyncio.unix_events.SelectorEventLoop = SelectorEventLoop  # type: ignore[misc]
+    if hasattr(asyncio.unix_events, "EventLoop"):  # 3.13+: asyncio.EventLoop
+        asyncio.EventLoop = SelectorEventLoop  # type: ignore[misc]
+        asyncio.unix_events.EventLoop = SelectorEventLoop
+
+
+def _use_corolib_loops(module: object) -> None:
+    """Test classes that build their loop themselves build corolib's."""
+    import corolib.asyncio
+
+    def create_event_loop(self: object) -> object:
+        return corolib.asyncio.EventLoop()
+
+    for value in list(vars(module).values()):
+        if isinstance(value, type) and "create_event_loop" in dir(value):
+            value.create_event_loop = create_event_loop  # type: ignore[attr-defined]
+
+
 def main(argv: list[str]) -> int:
+    argv = [a for a in argv if a != "--asyncio"]
     name = argv[0]
     verbose = "--verbose" in argv
     timeout = float(os.environ.get("COROLIB_STDLIB_DUMP_AFTER", "0"))
@@ -119,7 +184,12 @@ def main(argv: list[str]) -> int:
         # A hanging test: dump the tracebacks before the runner kills us.
         faulthandler.dump_traceback_later(timeout, exit=False)
     _setup_support()
-    module = importlib.import_module(f"test.{name}")
+    if ASYNCIO:
+        _setup_asyncio()
+        module = importlib.import_module(f"test.test_asyncio.{name}")
+        _use_corolib_loops(module)
+    else:
+        module = importlib.import_module(f"test.{name}")
     applied = _apply_skips(module, name)
     suite = unittest.defaultTestLoader.loadTestsFromModule(module)
     runner = unittest.TextTestRunner(
@@ -143,6 +213,8 @@ def main(argv: list[str]) -> int:
         "failed_ids": failed,
         "seconds": round(elapsed, 1),
     }
+    if ASYNCIO:
+        summary["corolib_loops"] = _corolib_loops
     sys.stdout.flush()
     print(f"\n{MARKER} {json.dumps(summary)}", flush=True)
     return 0 if not failed else 1

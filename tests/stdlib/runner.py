@@ -51,6 +51,27 @@ MODULES = [
     "test_timeout",
 ]
 
+#: ``--asyncio``: test_asyncio's modules against corolib's EventLoop, slowest first.
+ASYNCIO_MODULES = [
+    "test_tasks",
+    "test_ssl",
+    "test_subprocess",
+    "test_events",
+    "test_futures",
+    "test_taskgroups",
+    "test_sslproto",
+    "test_sock_lowlevel",
+    "test_sendfile",
+    "test_base_events",
+    "test_streams",
+    "test_unix_events",
+    "test_locks",
+    "test_timeouts",
+    "test_queues",
+    "test_runners",
+    "test_server",
+]
+
 
 @dataclass
 class Outcome:
@@ -73,6 +94,8 @@ class Outcome:
             f"({s['corolib_skips']} by skip list)  {s['failed']:>3} failed"
         )
         note = "" if self.status == "ok" else f"  {self.status.upper()}"
+        if "corolib_loops" in s:
+            note += f"  [{s['corolib_loops']} corolib loops]"
         return f"{self.module:<24} {counts}  ({self.seconds:5.1f} s){note}"
 
 
@@ -111,14 +134,18 @@ def _kill_running(signum: int, frame: object) -> None:
     sys.exit(128 + signum)
 
 
-def run_module(python: str, module: str, timeout: float, logdir: str, verbose: bool) -> Outcome:
+def run_module(
+    python: str, module: str, timeout: float, logdir: str, verbose: bool, asyncio: bool = False
+) -> Outcome:
     """Run one module in its own process (group); kill it after ``timeout`` seconds."""
-    log = os.path.join(logdir, f"{module}.log")
+    log = os.path.join(logdir, f"{'asyncio-' if asyncio else ''}{module}.log")
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     env["PYTHONFAULTHANDLER"] = "1"
     env["COROLIB_STDLIB_DUMP_AFTER"] = str(max(timeout - 15, 5))
     cmd = [python, "-u", HARNESS, module] + (["--verbose"] if verbose else [])
+    if asyncio:
+        cmd.append("--asyncio")
     outcome = Outcome(module, log=log)
     started = time.monotonic()
     with open(log, "w") as out, tempfile.TemporaryDirectory(prefix="corolib-stdlib-") as cwd:
@@ -161,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--logs", default=None)
     parser.add_argument("--verbose", action="store_true", help="unittest verbosity 2 in the logs")
+    parser.add_argument(
+        "--asyncio",
+        action="store_true",
+        help="test_asyncio's modules against corolib.asyncio (no patch_all)",
+    )
     parser.add_argument("modules", nargs="*")
     args = parser.parse_args(argv)
 
@@ -169,12 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     if os.sep in args.python:
         args.python = os.path.abspath(args.python)  # the modules run from a temp dir
     version = _python_version(args.python)
-    wanted = args.modules or MODULES
-    modules, missing = _available(args.python, wanted)
+    wanted = args.modules or (ASYNCIO_MODULES if args.asyncio else MODULES)
+    prefix = "test_asyncio." if args.asyncio else ""
+    modules, missing = _available(args.python, [prefix + m for m in wanted])
+    modules = [m[len(prefix) :] for m in modules]
+    missing = [m[len(prefix) :] for m in missing]
     logdir = args.logs or os.path.join(tempfile.gettempdir(), f"corolib-stdlib-{version}")
     os.makedirs(logdir, exist_ok=True)
     print(
-        f"corolib stdlib suite: CPython {version}, {len(modules)} modules, "
+        f"corolib stdlib suite{' (test_asyncio on corolib.asyncio)' if args.asyncio else ''}: "
+        f"CPython {version}, {len(modules)} modules, "
         f"{args.jobs} workers, {args.timeout:.0f} s per module; logs in {logdir}",
         flush=True,
     )
@@ -185,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
-            pool.submit(run_module, args.python, m, args.timeout, logdir, args.verbose)
+            pool.submit(
+                run_module, args.python, m, args.timeout, logdir, args.verbose, args.asyncio
+            )
             for m in modules
         ]
         for future in futures:

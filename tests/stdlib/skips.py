@@ -78,14 +78,7 @@ def for_module(module: str, version: _Version) -> Iterator[Skip]:
         yield entry
 
 
-_READ_PIPE = (
-    "os.read() on a pipe blocks the whole thread (patch_all leaves os.read alone, "
-    "as gevent does); the writer is a green thread that can then never run"
-)
-
 SKIPS: list[Skip] = [
-    # ---- test_thread -----------------------------------------------------------
-    Skip("test_thread.TestForkInThread.test_forkinthread", _READ_PIPE),
     # ---- test_threading --------------------------------------------------------
     Skip(
         "test_threading.ThreadTests.test_various_ops",

@@ -122,7 +122,7 @@ def test_maxsize_can_change():
     assert pool.map(abs, [-1, -2]) == [1, 2]
     pool.kill()
     with pytest.raises(ValueError):
-        pool.maxsize = 0
+        pool.maxsize = -1
 
 
 def test_default_pool_per_hub():
@@ -153,14 +153,20 @@ def test_spawn_from_another_thread_is_refused():
 
 
 def test_bad_size_like_concurrent_futures():
+    # ThreadPool(0) is allowed, as in gevent (jobs wait until it grows); the
+    # executor refuses what concurrent.futures refuses, with its message.
     from concurrent.futures import ThreadPoolExecutor
+
+    from corolib.threadpool import ThreadPoolExecutor as GreenExecutor
 
     for size in (0, -1):
         with pytest.raises(ValueError) as expected:
             ThreadPoolExecutor(size)
         with pytest.raises(ValueError) as got:
-            ThreadPool(size)
+            GreenExecutor(size)
         assert str(got.value) == str(expected.value)
+    with pytest.raises(ValueError):
+        ThreadPool(-1)
 
 
 def test_pool_works_in_a_forked_child(run_python):

@@ -1,0 +1,319 @@
+# The loop extends asyncio's selector loop through its private attributes, which
+# typeshed does not describe: those checks are off here.
+# mypy: disable-error-code="attr-defined,misc,override,union-attr,unused-ignore"
+"""The asyncio event loop that runs on the corolib hub of its thread.
+
+``EventLoop`` is the stdlib's Unix selector loop (so its transports, TLS,
+sendfile, subprocess and Unix-socket support are CPython's own, tested
+code) with one change underneath: its selector never blocks the thread.
+When the loop has nothing ready it parks its greenlet on its epoll fd
+through the hub (a trusted fd wait, with the loop's next timer as the
+timeout), so every other greenlet of the thread runs meanwhile; when the
+loop is busy it polls without parking and lets the hub have a turn every
+``_HUB_TURN_EVERY`` passes.  A greenlet that schedules work on the parked
+loop (``call_soon``, ``call_at``, ``stop``, a finished ``to_greenlet``)
+wakes it at once, through the loop's self-pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import heapq
+import math
+import select as _select_mod
+import selectors
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from corolib import _core
+from corolib.select import _std_epoll
+
+__all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop"]
+
+#: passes without parking after which the loop gives the hub one turn
+_HUB_TURN_EVERY = 32
+
+_EPOLLIN = _select_mod.EPOLLIN
+_EPOLLOUT = _select_mod.EPOLLOUT
+_EVENT_READ = selectors.EVENT_READ
+_EVENT_WRITE = selectors.EVENT_WRITE
+
+
+class _HubSelector(selectors._PollLikeSelector):
+    """An epoll selector whose waiting parks the loop's greenlet on the hub.
+
+    Built on the kernel's epoll (``patch_all()`` hides ``select.epoll`` and
+    ``selectors.EpollSelector`` from everyone else; this one never blocks).
+    """
+
+    _selector_cls = _std_epoll
+    _EVENT_READ = _EPOLLIN
+    _EVENT_WRITE = _EPOLLOUT
+
+    def fileno(self) -> int:
+        """The epoll fd."""
+        return self._epfd
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epfd: int = self._selector.fileno()
+        self._turns = _HUB_TURN_EVERY
+        self.owner: EventLoop | None = None
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        """Return the ready keys; park on the hub (not the thread) while none are."""
+        poll = self._selector.poll
+        max_ev = max(len(self._fd_to_key), 1)
+        try:
+            fd_event_list = poll(0, max_ev)
+        except InterruptedError:
+            fd_event_list = []
+        if fd_event_list or (timeout is not None and timeout <= 0):
+            self._turns -= 1
+            if self._turns <= 0:
+                # A busy loop still lets the hub run greenlets and their I/O.
+                self._turns = _HUB_TURN_EVERY
+                _core.sleep(0)
+        else:
+            self._turns = _HUB_TURN_EVERY
+            if timeout is not None:
+                timeout = math.ceil(timeout * 1e3) * 1e-3
+            owner = self.owner
+            if owner is not None:
+                owner._set_parked(True)
+            try:
+                _core.sock_wait(self._epfd, False, timeout)
+            finally:
+                if owner is not None:
+                    owner._set_parked(False)
+            try:
+                fd_event_list = poll(0, max_ev)
+            except InterruptedError:
+                return []
+        ready = []
+        key_from_fd = self._fd_to_key.get
+        for fd, event in fd_event_list:
+            events = 0
+            if event & ~_EPOLLIN:
+                events |= _EVENT_WRITE
+            if event & ~_EPOLLOUT:
+                events |= _EVENT_READ
+            key = key_from_fd(fd)
+            if key:
+                ready.append((key, events & key.events))
+        return ready
+
+    def close(self) -> None:
+        """Release the hub's watch on the epoll fd, then close it."""
+        if self._epfd >= 0:
+            try:
+                _core.cancel_wait(self._epfd)
+            except Exception:  # noqa: S110 - no hub any more (thread exiting)
+                pass
+            self._epfd = -1
+        self._selector.close()
+        super().close()
+
+
+_StdLoop = asyncio.SelectorEventLoop
+
+
+class _LoopState:
+    """What corolib keeps per loop, in one attribute of it."""
+
+    __slots__ = ("greenlet", "hub", "bridge_waiters", "bridge_driven", "bridge_driver")
+
+    def __init__(self) -> None:
+        #: the greenlet running the loop (None when it is not running) and its hub
+        self.greenlet: Any = None
+        self.hub: Any = None
+        #: greenlets parked in await_() on this loop, whether await_ runs it, and how
+        self.bridge_waiters = 0
+        self.bridge_driven = False
+        self.bridge_driver: Any = None
+
+
+class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
+    """A complete asyncio event loop running on the corolib hub of its thread.
+
+    Greenlets of the thread keep running while the loop runs (and waits),
+    and the loop keeps running while they do.  Use it like any asyncio
+    loop (``asyncio.Runner(loop_factory=EventLoop)``,
+    ``corolib.asyncio.run``), and bridge the two worlds with
+    ``corolib.asyncio.await_`` and ``corolib.asyncio.to_greenlet``.
+    """
+
+    def __init__(self) -> None:
+        selector = _HubSelector()
+        # Two attributes only: the stdlib loop has 24 and CPython keeps
+        # attribute access fast (shared keys) only up to 30 per class.
+        self._parked = False
+        self._co = _LoopState()
+        super().__init__(selector)
+        selector.owner = self
+
+    # ---- running -----------------------------------------------------------
+
+    def run_forever(self) -> None:
+        """Run until ``stop()``; the calling greenlet drives the loop."""
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        current = _core.getcurrent()
+        hub = _core.get_hub()
+        if current is hub:
+            raise RuntimeError("corolib.asyncio: the loop cannot run in the hub greenlet")
+        self._co.greenlet = current
+        self._co.hub = hub
+        try:
+            super().run_forever()
+        finally:
+            self._co.greenlet = None
+            self._set_parked(False)
+
+    def _wake(self) -> None:
+        # Through the self-pipe, which is in the epoll the loop's greenlet
+        # waits on: an ordinary fd wake-up, so it can never displace an
+        # interrupt (a kill, a Timeout) meant for that greenlet.  Once per park.
+        self._parked = False
+        self._write_to_self()
+
+    # The three ways to give the loop work from a greenlet while the loop's
+    # greenlet is parked in select(): each also wakes it.  They are the
+    # stdlib's few lines with that one check added (no super() call: the
+    # running loop's hot path stays as short as the stdlib's, and the
+    # instance dict is never touched, which would cost every attribute
+    # access its specialization).
+
+    def _set_parked(self, parked: bool) -> None:
+        self._parked = parked
+
+    def _call_soon(self, callback: Callable[..., object], args: Any, context: Any) -> Any:
+        handle = asyncio.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        if self._parked:
+            self._wake()
+        return handle
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        """Schedule ``callback(*args)`` at loop time ``when`` (as the stdlib's)."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        if self._parked:
+            self._wake()
+        return timer
+
+    def stop(self) -> None:
+        """Stop after the current iteration (as the stdlib's); wakes a parked loop."""
+        self._stopping = True
+        if self._parked:
+            self._wake()
+
+    def _check_thread(self) -> None:
+        # Debug mode: the stdlib compares threading.get_ident(), which is per
+        # greenlet under patch_all(); what matters is the OS thread (its hub).
+        if self._thread_id is None:
+            return
+        if self._co.hub is not None and _core.get_hub_if_exists() is not self._co.hub:
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other than the current one"
+            )
+
+    # ---- name resolution through corolib.dns ---------------------------------
+
+    async def getaddrinfo(
+        self,
+        host: Any,
+        port: Any,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[tuple[Any, Any, int, str, tuple[Any, ...]]]:
+        """Resolve like ``socket.getaddrinfo`` with corolib's resolver; never blocks the loop."""
+        from corolib import dns
+
+        if dns._needs_no_lookup(host, port, family, flags):
+            return dns.getaddrinfo(host, port, family, type, proto, flags)
+        from corolib.asyncio._bridge import to_greenlet
+
+        return await to_greenlet(dns.getaddrinfo, host, port, family, type, proto, flags)
+
+    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
+        """Reverse-resolve like ``socket.getnameinfo`` with corolib's resolver."""
+        from corolib import dns
+        from corolib.asyncio._bridge import to_greenlet
+
+        return await to_greenlet(dns.getnameinfo, sockaddr, flags)
+
+    # ---- signals: Python handlers, the hub's wakeup fd left alone --------------
+
+    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+        """Run ``callback(*args)`` on the loop when ``sig`` arrives (main thread only).
+
+        Unlike the stdlib loop this does not take ``signal.set_wakeup_fd``
+        over: the hub owns it and wakes on every signal, and the Python-level
+        handler hands the callback to the loop.
+        """
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        handle = asyncio.Handle(callback, args, self, None)
+        self._signal_handlers[sig] = handle
+        try:
+            signal.signal(sig, self._on_signal)
+            signal.siginterrupt(sig, False)
+        except ValueError as exc:  # not the main thread
+            del self._signal_handlers[sig]
+            raise RuntimeError(str(exc)) from None
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught") from None
+            raise
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._handle_signal(signum)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        """Remove the handler of ``sig``; return whether there was one."""
+        self._check_signal(sig)
+        try:
+            del self._signal_handlers[sig]
+        except KeyError:
+            return False
+        handler = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        try:
+            signal.signal(sig, handler)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught") from None
+            raise
+        return True
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+    """The default policy, with corolib's ``EventLoop`` as the loop it makes."""
+
+    _loop_factory = EventLoop
+
+
+def new_event_loop() -> EventLoop:
+    """A new corolib ``EventLoop`` (the ``loop_factory`` to give asyncio)."""
+    return EventLoop()
