@@ -88,7 +88,7 @@ typedef struct {
     int nbelow; /* fixups recorded for this frame and those below it */
 } cl_checkpoint;
 
-#define CL_FIXUPS_INLINE 4
+#define CL_FIXUPS_INLINE 1 /* a task parked in a wait: one entry frame */
 typedef struct {
     int count;    /* fixups, outermost frame first */
     int capacity; /* > CL_FIXUPS_INLINE when `heap` is in use */

@@ -209,7 +209,7 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
 static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self,
                                             cl_greenlet *origin, PyObject *run,
                                             PyObject *args, PyObject *kwargs,
-                                            PyObject *replaced);
+                                            PyObject *replaced, char *low);
 
 /* The callable to start `self` with: what was given, or the `run`
  * attribute (a subclass may define it as a method).  When `run` is a plain
@@ -368,7 +368,12 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark,
     }
     status = switch_stack(ts, self, &origin);
     if (status == 1) {
-        bootstrap(ts, self, origin, run, args, kwargs, replaced);
+        /* start_new's frame is dead in the new greenlet but for the
+         * cframe, which bootstrap moves into its own: the slice can then
+         * begin at start_new's locals (outgoing arguments stay below). */
+        char *low = (char *)&cframe < (char *)&origin ? (char *)&cframe
+                                                      : (char *)&origin;
+        bootstrap(ts, self, origin, run, args, kwargs, replaced, low);
     }
     if (status == 0) {
         /* The starting greenlet, resumed.  run/args/kwargs in this copy of
@@ -406,10 +411,23 @@ fail:
  * Python code that may run here, after the switch is complete. */
 static CL_NOINLINE _Noreturn void
 bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
-          PyObject *run, PyObject *args, PyObject *kwargs, PyObject *replaced)
+          PyObject *run, PyObject *args, PyObject *kwargs, PyObject *replaced,
+          char *low)
 {
     PyObject *result = NULL;
     cl_greenlet *parent;
+#ifndef CL_PY313
+    cl_cframe cframe = *ts->tstate->cframe; /* start_new's, nothing links to it yet */
+
+    ts->tstate->cframe = &cframe;
+#endif
+    /* start_new never resumes here: its bytes above `low` (a local of its,
+     * so above every byte of this frame and of its outgoing arguments) are
+     * no longer this greenlet's.  Only if `low` is where it should be (not
+     * a sanitizer's fake stack). */
+    if ((char *)__builtin_frame_address(0) < low && low < self->stack.stop) {
+        self->stack.stop = low;
+    }
 
     self->stack.start = CL_STACK_RUNNING;
     if (ts->trace != NULL && call_trace(ts, args == NULL, origin, self) < 0) {

@@ -36,7 +36,7 @@ static int
 ring_reserve(cl_ring *r, size_t need)
 {
     size_t ncap, i;
-    cl_entry *grown;
+    cl_slot *grown;
     need += r->count;
     if (need <= r->cap) {
         return 0;
@@ -45,7 +45,7 @@ ring_reserve(cl_ring *r, size_t need)
     while (ncap < need) {
         ncap *= 2;
     }
-    grown = PyMem_RawMalloc(ncap * sizeof(cl_entry));
+    grown = PyMem_RawMalloc(ncap * sizeof(cl_slot));
     if (grown == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -64,11 +64,11 @@ ring_reserve(cl_ring *r, size_t need)
 static void
 ring_append(cl_ring *r, int kind, void *a, PyObject *b, PyObject *c)
 {
-    cl_entry *e = &r->buf[(r->head + r->count) % r->cap];
-    e->kind = kind;
-    e->a = a;
-    e->b = b;
-    e->c = c;
+    cl_slot *s = &r->buf[(r->head + r->count) % r->cap];
+    assert(((uintptr_t)a & 7) == 0 && kind > 0 && kind <= 7);
+    s->a = (uintptr_t)a | (uintptr_t)kind;
+    s->b = b;
+    s->c = c;
     r->count++;
 }
 
@@ -78,7 +78,11 @@ cl__ring_pop(cl_ring *r, cl_entry *e)
     if (r->count == 0) {
         return 0;
     }
-    *e = r->buf[r->head];
+    cl_slot *s = &r->buf[r->head];
+    e->kind = (int)(s->a & 7);
+    e->a = (void *)(s->a & ~(uintptr_t)7);
+    e->b = s->b;
+    e->c = s->c;
     r->head = (r->head + 1) % r->cap;
     r->count--;
     return 1;

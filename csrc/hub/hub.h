@@ -161,8 +161,16 @@ typedef struct cl_entry {
     PyObject *c;
 } cl_entry;
 
+/* How a ring stores an entry: 24 bytes, the kind in the low bits of `a`
+ * (a park node or an object: aligned to 8). */
+typedef struct cl_slot {
+    uintptr_t a;
+    PyObject *b;
+    PyObject *c;
+} cl_slot;
+
 typedef struct cl_ring {
-    cl_entry *buf;
+    cl_slot *buf;
     size_t head;
     size_t count;
     size_t cap;

@@ -283,7 +283,7 @@ report(cl_task *self, PyObject *exc)
  * class is called unbound, with no reference held here: a bound method
  * kept on this C stack would keep the task alive for ever if it never
  * resumes (its thread exits while it waits). */
-static PyObject *
+static CL_NOINLINE PyObject *
 call_run_method(cl_task *self)
 {
     static PyObject *name;
@@ -329,18 +329,13 @@ call_run_method(cl_task *self)
     return result;
 }
 
-static PyObject *
-task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
+/* What follows the task's function: its frame is not on the stack while
+ * the task runs (task_run's stays there for the task's life, so it must not
+ * take this one's locals, nor call_run_method's). */
+static CL_NOINLINE PyObject *
+run_done(cl_task *self, PyObject *result)
 {
-    PyObject *result, *exc;
-    /* fn, args and kwargs stay the task's while it runs (__init__ refuses
-     * a started task), so no reference is taken here; see call_run_method. */
-    if (self->fn != NULL) {
-        result = PyObject_Call(self->fn, self->args, self->kwargs);
-    }
-    else {
-        result = call_run_method(self);
-    }
+    PyObject *exc;
     if (result != NULL) {
         if (finish(self, result, NULL) < 0) {
             PyErr_WriteUnraisable((PyObject *)self);
@@ -361,6 +356,21 @@ task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
     report(self, exc);
     Py_DECREF(exc);
     Py_RETURN_NONE;
+}
+
+static PyObject *
+task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *result;
+    /* fn, args and kwargs stay the task's while it runs (__init__ refuses
+     * a started task), so no reference is taken here; see call_run_method. */
+    if (self->fn != NULL) {
+        result = PyObject_Call(self->fn, self->args, self->kwargs);
+    }
+    else {
+        result = call_run_method(self);
+    }
+    return run_done(self, result);
 }
 
 static PyObject *
