@@ -69,6 +69,11 @@ typedef struct cl_greenlet {
 #define CL_G_RUN_UNBOUND 0x10 /* `run` is the class's function: call it
                                  with the greenlet first (no bound method) */
 
+/* sched_flags bits (owned by hub/ and the types of py/ on it). */
+#define CL_S_START_CANCELLED 0x1u /* a queued start of this greenlet is not
+                                     to happen (Hub.cancel_start, Task.kill
+                                     before it ran) */
+
 #define CL_G_STARTED(g) ((g)->stack.stop != NULL)
 #define CL_G_ACTIVE(g) ((g)->stack.start != NULL)
 #define CL_G_IS_MAIN(g) (((g)->flags & CL_G_MAIN) != 0)
@@ -144,7 +149,7 @@ CL_HIDDEN int cl__greenlet_type_ready(PyObject *module);
 CL_HIDDEN int cl__greenlet_release(PyObject *op);
 CL_HIDDEN int cl__hub_types_ready(PyObject *module);
 
-/* py/uv_module.c */
+/* uv/uv_module.c */
 CL_HIDDEN int cl__uv_types_ready(PyObject *module);
 
 #endif

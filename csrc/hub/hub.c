@@ -66,9 +66,9 @@ ring_append(cl_ring *r, int kind, void *a, PyObject *b, PyObject *c)
 {
     cl_entry *e = &r->buf[(r->head + r->count) % r->cap];
     e->kind = kind;
-    e->a = a;
-    e->b = b;
-    e->c = c;
+    e->target.ptr = a;
+    e->args = b;
+    e->kwargs = c;
     r->count++;
 }
 
@@ -525,7 +525,7 @@ run_entry(cl_hub *hub, cl_entry *e)
 
     switch (e->kind) {
     case CL_E_WAKE: {
-        cl_park *p = e->a;
+        cl_park *p = e->target.park;
         p->queued = 0;
         if (p->state == CL_PARK_ORPHAN) {
             cl__park_free(hub, p);
@@ -539,22 +539,22 @@ run_entry(cl_hub *hub, cl_entry *e)
         break;
     }
     case CL_E_CALL:
-        r = PyObject_Call((PyObject *)e->a, e->b, NULL);
-        resumed(hub, r, (PyObject *)e->a);
+        r = PyObject_Call(e->target.fn, e->args, NULL);
+        resumed(hub, r, e->target.fn);
         r = Py_NewRef(Py_None);
-        Py_DECREF((PyObject *)e->a);
-        Py_DECREF(e->b);
+        Py_DECREF(e->target.fn);
+        Py_DECREF(e->args);
         break;
     case CL_E_START: {
-        cl_greenlet *g = e->a;
-        if (CL_G_STARTED(g) || (g->sched_flags & 1)) {
+        cl_greenlet *g = e->target.g;
+        if (CL_G_STARTED(g) || (g->sched_flags & CL_S_START_CANCELLED)) {
             Py_DECREF(g);
-            Py_XDECREF(e->b);
-            Py_XDECREF(e->c);
+            Py_XDECREF(e->args);
+            Py_XDECREF(e->kwargs);
             return 0;
         }
         CL_HUB_COUNT_RESUME(hub);
-        r = cl__switch_to(ts, g, e->b, e->c);
+        r = cl__switch_to(ts, g, e->args, e->kwargs);
         Py_DECREF(g);
         break;
     }

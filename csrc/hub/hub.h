@@ -149,16 +149,21 @@ CL_HIDDEN Py_ssize_t cl__io_count(cl_hub *hub);
 /* ---- the ready queue -------------------------------------------------- */
 
 enum {
-    CL_E_WAKE = 1, /* a: cl_park*                  resume the parked greenlet */
-    CL_E_CALL,     /* a: callable, b: args tuple   call it in the hub */
-    CL_E_START,    /* a: greenlet, b: args, c: kwargs (may be NULL) */
+    CL_E_WAKE = 1, /* target.park                  resume the parked greenlet */
+    CL_E_CALL,     /* target.fn, args (a tuple)    call it in the hub */
+    CL_E_START,    /* target.g, args, kwargs (may be NULL): start it */
 };
 
 typedef struct cl_entry {
     int kind;
-    void *a;
-    PyObject *b;
-    PyObject *c;
+    union {
+        void *ptr;       /* as pushed (cl__hub_push's `a`) */
+        cl_park *park;   /* CL_E_WAKE: not a reference */
+        PyObject *fn;    /* CL_E_CALL: strong */
+        cl_greenlet *g;  /* CL_E_START: strong */
+    } target;
+    PyObject *args;   /* CALL, START: strong (START: may be NULL) */
+    PyObject *kwargs; /* START: strong or NULL */
 } cl_entry;
 
 typedef struct cl_ring {

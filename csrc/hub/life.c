@@ -293,17 +293,18 @@ cl__hub_kill_parked(cl_hub *hub)
         cl_greenlet *g;
         while (cl__ring_pop(&hub->urgent, &e) || cl__ring_pop(&hub->ready, &e)) {
             if (e.kind == CL_E_WAKE) {
-                cl_park *wp = e.a;
+                cl_park *wp = e.target.park;
                 wp->queued = 0;
                 if (wp->state == CL_PARK_ORPHAN) {
                     cl__park_free(hub, wp);
                 }
                 continue; /* a waiter still parked is killed below */
             }
-            g = e.a;
-            Py_XDECREF(e.b);
-            Py_XDECREF(e.c);
-            if (e.kind == CL_E_START && !CL_G_STARTED(g) && !(g->sched_flags & 1)) {
+            g = e.target.ptr; /* a greenlet only for CL_E_START */
+            Py_XDECREF(e.args);
+            Py_XDECREF(e.kwargs);
+            if (e.kind == CL_E_START && !CL_G_STARTED(g) &&
+                !(g->sched_flags & CL_S_START_CANCELLED)) {
                 kill_from_here(hub, g);
             }
             Py_DECREF(g);
@@ -369,16 +370,16 @@ cl__hub_fini(cl_hub *hub)
         for (int i = 0; i < 2; i++) {
             while (cl__ring_pop(rings[i], &e)) {
                 if (e.kind == CL_E_WAKE) {
-                    cl_park *wp = e.a;
+                    cl_park *wp = e.target.park;
                     wp->queued = 0;
                     if (wp->state == CL_PARK_ORPHAN) {
                         cl__park_free(hub, wp);
                     }
                 }
                 else {
-                    Py_XDECREF((PyObject *)e.a);
-                    Py_XDECREF(e.b);
-                    Py_XDECREF(e.c);
+                    Py_XDECREF((PyObject *)e.target.ptr);
+                    Py_XDECREF(e.args);
+                    Py_XDECREF(e.kwargs);
                 }
             }
             PyMem_RawFree(rings[i]->buf);

@@ -1,12 +1,10 @@
 /* The Hub type and the module functions that wait: CPython glue only.
  * The scheduling is in hub/; this file converts arguments and results. */
-#include "../hub/hub.h"
-#include "args.h"
+#include "py.h"
 
 #include <math.h>
 
 /* seconds (None, int or float) -> nanoseconds; -1 for None. */
-CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 int
 cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what)
 {
@@ -388,7 +386,7 @@ hub_start_greenlet(cl_hub *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "the greenlet has already started");
         return NULL;
     }
-    ((cl_greenlet *)g)->sched_flags &= ~1u;
+    ((cl_greenlet *)g)->sched_flags &= ~CL_S_START_CANCELLED;
     /* Started by the hub, it returns to the hub when it ends. */
     if (((cl_greenlet *)g)->parent != &self->g) {
         Py_INCREF(self);
@@ -413,7 +411,7 @@ hub_cancel_start(cl_hub *self, PyObject *g)
         PyErr_SetString(PyExc_TypeError, "cancel_start() needs a greenlet");
         return NULL;
     }
-    ((cl_greenlet *)g)->sched_flags |= 1u;
+    ((cl_greenlet *)g)->sched_flags |= CL_S_START_CANCELLED;
     Py_RETURN_NONE;
 }
 
@@ -563,10 +561,6 @@ hub_get_thread_ident(cl_hub *self, void *c)
     (void)c;
     return PyLong_FromUnsignedLong(self->thread_ident);
 }
-
-CL_HIDDEN PyObject *cl__hub_call_later(cl_hub *hub, PyObject *args, PyObject *kwds);
-CL_HIDDEN PyObject *cl__hub_interrupt_later(cl_hub *hub, PyObject *args,
-                                            PyObject *kwds);
 
 static PyObject *
 hub_call_later(cl_hub *self, PyObject *args, PyObject *kwds)
@@ -796,12 +790,6 @@ static PyMethodDef cl__hub_module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* Implemented in hub_objects.c and task_type.c */
-CL_HIDDEN int cl__hub_objects_ready(PyObject *module);
-CL_HIDDEN int cl__task_type_ready(PyObject *module);
-CL_HIDDEN int cl__sockio_ready(PyObject *module);
-CL_HIDDEN int cl__queue_base_ready(PyObject *module);
-
 int
 cl__hub_types_ready(PyObject *module)
 {
@@ -837,14 +825,5 @@ cl__hub_types_ready(PyObject *module)
                               cl__InvalidSwitchError) < 0) {
         return -1;
     }
-    if (PyModule_AddFunctions(module, cl__hub_module_methods) < 0) {
-        return -1;
-    }
-    if (cl__hub_objects_ready(module) < 0) {
-        return -1;
-    }
-    if (cl__sockio_ready(module) < 0 || cl__queue_base_ready(module) < 0) {
-        return -1;
-    }
-    return cl__task_type_ready(module);
+    return PyModule_AddFunctions(module, cl__hub_module_methods);
 }

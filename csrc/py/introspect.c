@@ -18,7 +18,7 @@
  * a suspect: the count has not moved for the threshold while the hub was
  * not polling.  Nothing here switches, and the switch path is untouched.
  */
-#include "../hub/hub.h"
+#include "py.h"
 
 #include <errno.h>
 #include <pthread.h>

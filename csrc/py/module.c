@@ -1,7 +1,5 @@
 /* corolib._core: module functions and initialisation. */
-#include "../cl_internal.h"
-
-CL_HIDDEN int cl__introspect_ready(PyObject *module); /* py/introspect.c */
+#include "py.h"
 
 static PyObject *
 mod_getcurrent(PyObject *module, PyObject *Py_UNUSED(ignored))
@@ -166,13 +164,12 @@ PyInit__core(void)
     if (add_type_attrs(m) < 0) {
         goto fail;
     }
-    if (cl__hub_types_ready(m) < 0) {
-        goto fail;
-    }
-    if (cl__uv_types_ready(m) < 0) {
-        goto fail;
-    }
-    if (cl__introspect_ready(m) < 0) {
+    /* Every type of the module, in dependency order: the hub's types
+     * after the greenlet's (Hub and Task derive from it). */
+    if (cl__hub_types_ready(m) < 0 || cl__wait_queue_ready(m) < 0 ||
+        cl__timer_handle_ready(m) < 0 || cl__sockio_ready(m) < 0 ||
+        cl__queue_base_ready(m) < 0 || cl__task_type_ready(m) < 0 ||
+        cl__uv_types_ready(m) < 0 || cl__introspect_ready(m) < 0) {
         goto fail;
     }
     return m;

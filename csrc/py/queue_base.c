@@ -13,8 +13,7 @@
  * deque type's own methods (fetched once), so Python and C see the same
  * state.
  */
-#include "../cl_internal.h"
-#include "args.h"
+#include "py.h"
 
 #include <structmember.h>
 

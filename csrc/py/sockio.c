@@ -14,12 +14,11 @@
  *
  * Arguments are positional (METH_FASTCALL): these run once per I/O call.
  */
-#include "../hub/hub.h"
+#include "py.h"
 
 #include <errno.h>
 #include <sys/socket.h>
 
-CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 
 static PyObject *
 timeout_error(void)

@@ -13,8 +13,7 @@
  * is ready.  Links (a Python list in `_links`) are notified by calling the
  * subclass's `_notify_links` from the hub.
  */
-#include "../hub/hub.h"
-#include "args.h"
+#include "py.h"
 
 CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 
