@@ -169,6 +169,20 @@ cl__uv_handle_set_callback(cl_pyhandle *self, PyObject *cb)
     return 0;
 }
 
+PyObject *
+cl__uv_handle_changed(cl_pyhandle *self, int err, PyObject *cb)
+{
+    if (err < 0) {
+        return cl__uv_raise(err);
+    }
+    cl__uv_handle_cancel(self);
+    if (cb != NULL) {
+        cl__uv_handle_set_callback(self, cb);
+    }
+    cl__uv_handle_sync(self);
+    Py_RETURN_NONE;
+}
+
 int
 cl__uv_handle_usable(cl_pyhandle *self)
 {

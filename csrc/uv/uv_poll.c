@@ -44,7 +44,7 @@ poll_start(cl_pyhandle *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"events", "callback", NULL};
     PyObject *cb;
-    int events, err;
+    int events;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO:start", kwlist, &events,
                                      &cb)) {
         return NULL;
@@ -59,30 +59,16 @@ poll_start(cl_pyhandle *self, PyObject *args, PyObject *kwds)
         cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_poll_start(POLL(self), events);
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_set_callback(self, cb);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_poll_start(POLL(self), events), cb);
 }
 
 static PyObject *
 poll_stop(cl_pyhandle *self, PyObject *Py_UNUSED(ignored))
 {
-    int err;
     if (cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_poll_stop(POLL(self));
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_poll_stop(POLL(self)), NULL);
 }
 
 static PyObject *

@@ -35,7 +35,6 @@ timer_start(cl_pyhandle *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"callback", "timeout", "repeat", NULL};
     PyObject *cb, *timeout, *repeat = NULL;
     uint64_t timeout_ns, repeat_ns = 0;
-    int err;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start", kwlist, &cb,
                                      &timeout, &repeat)) {
         return NULL;
@@ -46,46 +45,25 @@ timer_start(cl_pyhandle *self, PyObject *args, PyObject *kwds)
         cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_timer_start(TIMER(self), timeout_ns, repeat_ns);
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_set_callback(self, cb);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_timer_start(TIMER(self), timeout_ns, repeat_ns), cb);
 }
 
 static PyObject *
 timer_stop(cl_pyhandle *self, PyObject *Py_UNUSED(ignored))
 {
-    int err;
     if (cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_timer_stop(TIMER(self));
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_timer_stop(TIMER(self)), NULL);
 }
 
 static PyObject *
 timer_again(cl_pyhandle *self, PyObject *Py_UNUSED(ignored))
 {
-    int err;
     if (cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_timer_again(TIMER(self));
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_timer_again(TIMER(self)), NULL);
 }
 
 static PyObject *

@@ -146,6 +146,11 @@ CL_HIDDEN void cl__uv_handle_cancel(cl_pyhandle *self);
 CL_HIDDEN void cl__uv_handle_sync(cl_pyhandle *self);
 /* Replace self->callback after checking it is callable. */
 CL_HIDDEN int cl__uv_handle_set_callback(cl_pyhandle *self, PyObject *cb);
+/* The end of a start/stop verb, given the loop/ call's result `err`: on
+ * failure raise it; on success drop a pending event, make `cb` the
+ * callback (NULL: keep it; checked callable beforehand) and sync the
+ * loop's reference.  Returns None, or NULL with the exception. */
+CL_HIDDEN PyObject *cl__uv_handle_changed(cl_pyhandle *self, int err, PyObject *cb);
 /* The close completed: free the libuv memory; returns the close callback
  * (a new reference, or NULL if none). */
 CL_HIDDEN PyObject *cl__uv_handle_finish_close(cl_pyhandle *self);

@@ -32,7 +32,6 @@
     {                                                                        \
         static char *kwlist[] = {"callback", NULL};                          \
         PyObject *cb;                                                        \
-        int err;                                                             \
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:start", kwlist,      \
                                          &cb)) {                             \
             return NULL;                                                     \
@@ -41,30 +40,20 @@
             cl__uv_handle_usable(self) < 0) {                                \
             return NULL;                                                     \
         }                                                                    \
-        err = cl_##name##_start(&self->mem->u.name);                         \
-        if (err < 0) {                                                       \
-            return cl__uv_raise(err);                                        \
-        }                                                                    \
-        cl__uv_handle_cancel(self);                                          \
-        cl__uv_handle_set_callback(self, cb);                                \
-        cl__uv_handle_sync(self);                                            \
-        Py_RETURN_NONE;                                                      \
+        return cl__uv_handle_changed(self,                                   \
+                                     cl_##name##_start(&self->mem->u.name),  \
+                                     cb);                                    \
     }                                                                        \
                                                                              \
     static PyObject *name##_stop(cl_pyhandle *self,                          \
                                  PyObject *Py_UNUSED(ignored))               \
     {                                                                        \
-        int err;                                                             \
         if (cl__uv_handle_usable(self) < 0) {                                \
             return NULL;                                                     \
         }                                                                    \
-        err = cl_##name##_stop(&self->mem->u.name);                          \
-        if (err < 0) {                                                       \
-            return cl__uv_raise(err);                                        \
-        }                                                                    \
-        cl__uv_handle_cancel(self);                                          \
-        cl__uv_handle_sync(self);                                            \
-        Py_RETURN_NONE;                                                      \
+        return cl__uv_handle_changed(self,                                   \
+                                     cl_##name##_stop(&self->mem->u.name),   \
+                                     NULL);                                  \
     }                                                                        \
                                                                              \
     static PyMethodDef name##_methods[] = {                                  \
