@@ -167,8 +167,7 @@ cl__hub_init(cl_hub *hub, cl_thread *ts)
     hub->old_wakeup_fd = -1;
     err = cl_loop_init(&hub->loop);
     if (err < 0) {
-        PyErr_Format(PyExc_OSError, "corolib: cannot create a libuv loop (%d)",
-                     err);
+        PyErr_Format(PyExc_OSError, "corolib: cannot create a libuv loop (%d)", err);
         return -1;
     }
     hub->loop_open = 1;
@@ -242,8 +241,7 @@ kill_from_here(cl_hub *hub, cl_greenlet *g)
     cl_thread *ts = hub->ts;
     cl_greenlet *parent = g->parent;
     PyObject *exc, *r;
-    exc = PyObject_CallFunction(cl__GreenletExit, "s",
-                                "its hub was destroyed (Hub.destroy())");
+    exc = PyObject_CallFunction(cl__GreenletExit, "s", "its hub was destroyed (Hub.destroy())");
     if (exc == NULL) {
         PyErr_WriteUnraisable((PyObject *)g);
         return;
@@ -264,8 +262,7 @@ kill_from_here(cl_hub *hub, cl_greenlet *g)
 static void
 detach(cl_hub *hub, cl_park *p)
 {
-    PyObject *exc = PyObject_CallFunction(PyExc_RuntimeError, "s",
-                                          "the hub has been destroyed");
+    PyObject *exc = PyObject_CallFunction(PyExc_RuntimeError, "s", "the hub has been destroyed");
     if (exc == NULL) {
         exc = cl_err_take();
     }
@@ -463,8 +460,7 @@ cl__hub_get(void)
     if (ts->hub != NULL) {
         return (cl_hub *)ts->hub;
     }
-    hub = PyObject_CallNoArgs(cl__hub_class ? cl__hub_class
-                                            : (PyObject *)&cl__hub_type);
+    hub = PyObject_CallNoArgs(cl__hub_class ? cl__hub_class : (PyObject *)&cl__hub_type);
     if (hub == NULL) {
         return NULL;
     }

@@ -23,7 +23,7 @@ typedef struct {
     PyObject *getters; /* deque of parked getters (Python records) */
     PyObject *putters;
     PyObject *peekers;
-    PyObject *tasks;   /* deque of unfinished tasks, or None (SimpleQueue) */
+    PyObject *tasks; /* deque of unfinished tasks, or None (SimpleQueue) */
     Py_ssize_t maxsize;
     PyObject *weakreflist;
 } QueueBase;
@@ -99,8 +99,7 @@ qb_put(QueueBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             if (append(self->items, a[0]) < 0) {
                 return NULL;
             }
-            if (self->tasks != NULL && self->tasks != Py_None &&
-                append(self->tasks, Py_None) < 0) {
+            if (self->tasks != NULL && self->tasks != Py_None && append(self->tasks, Py_None) < 0) {
                 return NULL;
             }
             if (size_of(self->getters) || size_of(self->peekers)) {
@@ -109,8 +108,7 @@ qb_put(QueueBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             Py_RETURN_NONE;
         }
     }
-    return PyObject_CallMethodObjArgs((PyObject *)self, s_put, a[0],
-                                      a[1] != NULL ? a[1] : Py_True,
+    return PyObject_CallMethodObjArgs((PyObject *)self, s_put, a[0], a[1] != NULL ? a[1] : Py_True,
                                       a[2] != NULL ? a[2] : Py_None, NULL);
 }
 
@@ -138,8 +136,7 @@ qb_get(QueueBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         }
         return item;
     }
-    return PyObject_CallMethodObjArgs((PyObject *)self, s_get,
-                                      a[0] != NULL ? a[0] : Py_True,
+    return PyObject_CallMethodObjArgs((PyObject *)self, s_get, a[0] != NULL ? a[0] : Py_True,
                                       a[1] != NULL ? a[1] : Py_None, NULL);
 }
 

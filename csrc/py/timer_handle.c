@@ -6,11 +6,11 @@ enum { TH_CALL = 1, TH_INTERRUPT };
 
 typedef struct {
     PyObject_HEAD
-    cl_tnode node;   /* its sink: timerhandle_sink */
-    cl_hub *hub;     /* strong */
+    cl_tnode node; /* its sink: timerhandle_sink */
+    cl_hub *hub;   /* strong */
     int mode;
-    PyObject *a;     /* callable, or the greenlet to interrupt */
-    PyObject *b;     /* args tuple, or the exception */
+    PyObject *a; /* callable, or the greenlet to interrupt */
+    PyObject *b; /* args tuple, or the exception */
     double seconds;
 } TimerHandle;
 
@@ -24,8 +24,7 @@ timerhandle_fire(cl_hub *hub, cl_tnode *t)
 {
     TimerHandle *th = TH_OF(t); /* the heap's reference is now ours */
     if (th->mode == TH_CALL) {
-        if (cl__hub_push(hub, CL_E_CALL, Py_NewRef(th->a), Py_NewRef(th->b),
-                         NULL) < 0) {
+        if (cl__hub_push(hub, CL_E_CALL, Py_NewRef(th->a), Py_NewRef(th->b), NULL) < 0) {
             PyErr_WriteUnraisable((PyObject *)th);
         }
     }
@@ -130,8 +129,7 @@ static PyMethodDef timerhandle_methods[] = {
 static PyGetSetDef timerhandle_getsets[] = {
     {"pending", (getter)timerhandle_get_pending, NULL,
      "True until the deadline fires or is cancelled.", NULL},
-    {"seconds", (getter)timerhandle_get_seconds, NULL,
-     "The delay it was set with.", NULL},
+    {"seconds", (getter)timerhandle_get_seconds, NULL, "The delay it was set with.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -225,13 +223,12 @@ cl__hub_interrupt_later(cl_hub *hub, PyObject *args, PyObject *kwds)
     PyObject *seconds, *g, *exc;
     int64_t ns;
     int ref = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O|p:interrupt_later", kwlist,
-                                     &seconds, &cl__greenlet_type, &g, &exc, &ref)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O|p:interrupt_later", kwlist, &seconds,
+                                     &cl__greenlet_type, &g, &exc, &ref)) {
         return NULL;
     }
     if (!PyExceptionInstance_Check(exc)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "interrupt_later() needs an exception instance");
+        PyErr_SetString(PyExc_TypeError, "interrupt_later() needs an exception instance");
         return NULL;
     }
     if (hub->ts == NULL || cl__find_main((cl_greenlet *)g) != hub->ts->main) {

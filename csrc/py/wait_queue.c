@@ -75,8 +75,7 @@ waitqueue_wait(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         return NULL;
     }
     if (self->waiters.count > 0 && waiters_hub(self) != hub) {
-        PyErr_SetString(cl__greenlet_error,
-                        "this WaitQueue has waiters in another thread");
+        PyErr_SetString(cl__greenlet_error, "this WaitQueue has waiters in another thread");
         return NULL;
     }
     p = cl__park_new(hub, "a WaitQueue", 0);
@@ -137,11 +136,10 @@ static int
 check_waker_thread(WaitQueue *self)
 {
     cl_hub *hub = waiters_hub(self);
-    if (hub != NULL && (hub->ts == NULL || hub->ts != cl__tls_thread ||
-                        hub->ts->tstate != PyThreadState_GET())) {
-        PyErr_SetString(cl__greenlet_error,
-                        "WaitQueue.wake() from another thread: use "
-                        "wake_threadsafe()");
+    if (hub != NULL &&
+        (hub->ts == NULL || hub->ts != cl__tls_thread || hub->ts->tstate != PyThreadState_GET())) {
+        PyErr_SetString(cl__greenlet_error, "WaitQueue.wake() from another thread: use "
+                                            "wake_threadsafe()");
         return -1;
     }
     return 0;
@@ -226,19 +224,16 @@ waitqueue_statistics(WaitQueue *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef waitqueue_methods[] = {
-    {"wait", (PyCFunction)(void (*)(void))waitqueue_wait,
-     METH_FASTCALL | METH_KEYWORDS,
+    {"wait", (PyCFunction)(void (*)(void))waitqueue_wait, METH_FASTCALL | METH_KEYWORDS,
      "wait(timeout=None)\n--\n\n"
      "Park the current greenlet at the back of the queue until wake()\n"
      "picks it.  Returns the value given to wake(), or False if the\n"
      "timeout passed first.  Always switches."},
-    {"wake", (PyCFunction)(void (*)(void))waitqueue_wake,
-     METH_FASTCALL | METH_KEYWORDS,
+    {"wake", (PyCFunction)(void (*)(void))waitqueue_wake, METH_FASTCALL | METH_KEYWORDS,
      "wake(n=1, value=True)\n--\n\n"
      "Resume up to n waiters, oldest first, handing each `value`.\n"
      "Returns how many.  Never switches: they run when the hub gets to them."},
-    {"wake_all", (PyCFunction)(void (*)(void))waitqueue_wake_all,
-     METH_FASTCALL | METH_KEYWORDS,
+    {"wake_all", (PyCFunction)(void (*)(void))waitqueue_wake_all, METH_FASTCALL | METH_KEYWORDS,
      "wake_all(value=True)\n--\n\nResume every waiter; returns how many."},
     {"wake_threadsafe", (PyCFunction)(void (*)(void))waitqueue_wake_threadsafe,
      METH_FASTCALL | METH_KEYWORDS,

@@ -35,8 +35,7 @@ timer_start(cl_pyhandle *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"callback", "timeout", "repeat", NULL};
     PyObject *cb, *timeout, *repeat = NULL;
     uint64_t timeout_ns, repeat_ns = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start", kwlist, &cb,
-                                     &timeout, &repeat)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start", kwlist, &cb, &timeout, &repeat)) {
         return NULL;
     }
     if (cl__uv_check_callable(cb, "callback") < 0 ||
@@ -84,8 +83,7 @@ timer_set_repeat(cl_pyhandle *self, PyObject *value, void *Py_UNUSED(closure))
         PyErr_SetString(PyExc_AttributeError, "cannot delete repeat");
         return -1;
     }
-    if (cl__uv_seconds(value, "repeat", &ns) < 0 ||
-        cl__uv_handle_usable(self) < 0) {
+    if (cl__uv_seconds(value, "repeat", &ns) < 0 || cl__uv_handle_usable(self) < 0) {
         return -1;
     }
     err = cl_timer_set_repeat(TIMER(self), ns);
@@ -97,8 +95,7 @@ timer_set_repeat(cl_pyhandle *self, PyObject *value, void *Py_UNUSED(closure))
 }
 
 static PyMethodDef timer_methods[] = {
-    {"start", (PyCFunction)(void (*)(void))timer_start,
-     METH_VARARGS | METH_KEYWORDS,
+    {"start", (PyCFunction)(void (*)(void))timer_start, METH_VARARGS | METH_KEYWORDS,
      "start(callback, timeout, repeat=0.0)\n--\n\n"
      "Call callback(timer) after timeout seconds, then every repeat\n"
      "seconds (0: once).  Never early: the timeout is rounded up to the\n"
