@@ -160,7 +160,7 @@ class QueueBase:
     _getters: Any
     _putters: Any
     _peekers: Any
-    _tasks: Any
+    _unfinished: Any
     _maxsize: int
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None: ...
     def get(self, block: bool = True, timeout: float | None = None) -> Any: ...

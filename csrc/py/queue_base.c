@@ -1,7 +1,7 @@
 /* QueueBase: the compiled fast paths of corolib.queue's FIFO queues.
  *
  * corolib.queue.SimpleQueue and Queue keep their state in the fields of
- * this type (exposed as _items, _getters, _putters, _peekers, _tasks,
+ * this type (exposed as _items, _getters, _putters, _peekers, _unfinished,
  * _maxsize) and implement every slow path in Python.  put() and get()
  * here handle the common case -- no timeout given, room (or an item) in
  * the deque -- with no Python frame, and otherwise call the Python methods
@@ -23,7 +23,7 @@ typedef struct {
     PyObject *getters; /* deque of parked getters (Python records) */
     PyObject *putters;
     PyObject *peekers;
-    PyObject *tasks; /* deque of unfinished tasks, or None (SimpleQueue) */
+    PyObject *unfinished; /* a deque, one None per unfinished task, or None */
     Py_ssize_t maxsize;
     PyObject *weakreflist;
 } QueueBase;
@@ -99,7 +99,8 @@ qb_put(QueueBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             if (append(self->items, a[0]) < 0) {
                 return NULL;
             }
-            if (self->tasks != NULL && self->tasks != Py_None && append(self->tasks, Py_None) < 0) {
+            if (self->unfinished != NULL && self->unfinished != Py_None &&
+                append(self->unfinished, Py_None) < 0) {
                 return NULL;
             }
             if (size_of(self->getters) || size_of(self->peekers)) {
@@ -181,7 +182,7 @@ qb_traverse(QueueBase *self, visitproc visit, void *arg)
     Py_VISIT(self->getters);
     Py_VISIT(self->putters);
     Py_VISIT(self->peekers);
-    Py_VISIT(self->tasks);
+    Py_VISIT(self->unfinished);
     return 0; /* (a heap subclass's subtype_traverse visits its type) */
 }
 
@@ -192,7 +193,7 @@ qb_clear(QueueBase *self)
     Py_CLEAR(self->getters);
     Py_CLEAR(self->putters);
     Py_CLEAR(self->peekers);
-    Py_CLEAR(self->tasks);
+    Py_CLEAR(self->unfinished);
     return 0;
 }
 
@@ -245,7 +246,8 @@ static PyMemberDef qb_members[] = {
     {"_getters", T_OBJECT_EX, offsetof(QueueBase, getters), 0, "parked getters"},
     {"_putters", T_OBJECT_EX, offsetof(QueueBase, putters), 0, "parked putters"},
     {"_peekers", T_OBJECT_EX, offsetof(QueueBase, peekers), 0, "parked peekers"},
-    {"_tasks", T_OBJECT, offsetof(QueueBase, tasks), 0, "unfinished tasks, or None"},
+    {"_unfinished", T_OBJECT, offsetof(QueueBase, unfinished), 0,
+     "one None per unfinished task (a thread-safe counter), or None"},
     {"_maxsize", T_PYSSIZET, offsetof(QueueBase, maxsize), 0, "room; sys.maxsize: unbounded"},
     {NULL, 0, 0, 0, NULL},
 };
