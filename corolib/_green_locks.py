@@ -74,7 +74,7 @@ def _discard(waiters: deque[_W], w: _W) -> None:
         pass
 
 
-def _check_timeout(blocking: Any, timeout: Any) -> float:
+def _acquire_timeout(blocking: Any, timeout: Any) -> float:
     """Validate ``acquire``'s arguments as ``_thread.lock`` does; return the timeout."""
     if timeout is None:
         return -1.0
@@ -119,7 +119,7 @@ class LockType:
         return self._acquire(blocking, timeout)
 
     def _acquire(self, blocking: Any, timeout: Any) -> bool:
-        seconds = _check_timeout(blocking, timeout)
+        seconds = _acquire_timeout(blocking, timeout)
         inner = self._inner
         if inner.acquire(False):
             return True

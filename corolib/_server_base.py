@@ -46,7 +46,7 @@ def _adopt(sock: _stdsocket.socket) -> _cosocket.socket:
     return new
 
 
-def _check_timeout(name: str, value: Any) -> float | None:
+def _positive_seconds(name: str, value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -151,7 +151,7 @@ class BaseServer:
         if backlog is not None:
             self.backlog = backlog
         if stop_timeout is not None:
-            self.stop_timeout = _check_timeout("stop_timeout", stop_timeout)  # type: ignore[assignment]
+            self.stop_timeout = _positive_seconds("stop_timeout", stop_timeout)  # type: ignore[assignment]
         self._max_active = _check_limit("the handler limit", max_active)
         if handle is not None:
             self.set_handle(handle)
@@ -393,7 +393,7 @@ class BaseServer:
         gracefully the first time, at once if a stop was already under way.
         """
         if stop_timeout is not None:
-            self.stop_timeout = _check_timeout("stop_timeout", stop_timeout)  # type: ignore[assignment]
+            self.stop_timeout = _positive_seconds("stop_timeout", stop_timeout)  # type: ignore[assignment]
         if not self._closed:
             self.start()
         _serving_add(self)

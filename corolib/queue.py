@@ -87,7 +87,7 @@ class SimpleQueue(_core.QueueBase, Generic[T]):
     means unbounded; otherwise ``put`` waits while ``maxsize`` items are in.
     """
 
-    # _items, _getters, _putters, _peekers, _tasks and _maxsize live in the
+    # _items, _getters, _putters, _peekers, _unfinished and _maxsize live in the
     # compiled base, whose put/get/put_nowait/get_nowait/qsize/empty/len are
     # the fast paths; the slow paths (_put, _get) are here.
     __slots__ = (
@@ -111,7 +111,7 @@ class SimpleQueue(_core.QueueBase, Generic[T]):
         #: the hub the waiters live in (bound by the first, changed only while none wait)
         self._hub: Any = None
         #: one entry per unfinished task (Queue), None for SimpleQueue
-        self._tasks: deque[None] | None = None
+        self._unfinished: deque[None] | None = None
         #: greenlets in join(): records whose item is their hub (any thread)
         self._joiners: deque[_Waiter] | None = None
         #: set by shutdown()
@@ -179,14 +179,14 @@ class SimpleQueue(_core.QueueBase, Generic[T]):
             "getters": len(self._getters),
             "putters": len(self._putters),
             "peekers": len(self._peekers),
-            "unfinished_tasks": len(self._tasks) if self._tasks is not None else 0,
+            "unfinished_tasks": len(self._unfinished) if self._unfinished is not None else 0,
             "shutdown": self.is_shutdown,
         }
 
     # -- put -------------------------------------------------------------------
 
     def _count_task(self) -> None:
-        tasks = self._tasks
+        tasks = self._unfinished
         if tasks is not None:
             tasks.append(None)
 
@@ -435,7 +435,7 @@ class SimpleQueue(_core.QueueBase, Generic[T]):
         self.is_shutdown = True
         self._maxsize = -1  # every put takes the slow path, and finds it shut
         if immediate:
-            tasks = self._tasks
+            tasks = self._unfinished
             while True:
                 try:
                     self._pop()
@@ -500,18 +500,18 @@ class Queue(SimpleQueue[T]):
 
     def __init__(self, maxsize: int | None = None, items: Iterable[Any] = ()) -> None:
         SimpleQueue.__init__(self, maxsize, items)
-        self._tasks = deque([None] * len(self._items))
+        self._unfinished = deque([None] * len(self._items))
         self._joiners = deque()
 
     @property
     def unfinished_tasks(self) -> int:
         """Items put and not yet marked done with :meth:`task_done`."""
-        assert self._tasks is not None
-        return len(self._tasks)
+        assert self._unfinished is not None
+        return len(self._unfinished)
 
     def task_done(self) -> None:
         """One item taken earlier is fully processed; ``ValueError`` if more than were put."""
-        tasks = self._tasks
+        tasks = self._unfinished
         assert tasks is not None
         try:
             tasks.pop()
@@ -525,7 +525,7 @@ class Queue(SimpleQueue[T]):
 
         Any thread may wait here, and ``task_done`` may be called from any thread.
         """
-        tasks = self._tasks
+        tasks = self._unfinished
         joiners = self._joiners
         assert tasks is not None and joiners is not None
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -616,7 +616,7 @@ class PriorityQueue(_ListQueue[T]):
         """Put ``item`` in (one more unfinished task); see :meth:`SimpleQueue.put`."""
         if timeout is None and len(self._items) < self._maxsize:
             self._push(item)
-            self._tasks.append(None)  # type: ignore[union-attr]
+            self._unfinished.append(None)  # type: ignore[union-attr]
             if self._getters or self._peekers:
                 self._serve_waiters()
             return

@@ -133,7 +133,7 @@ from corolib._server_base import (
     _UNSET,
     BaseServer,
     _check_limit,
-    _check_timeout,
+    _positive_seconds,
     log,
 )
 from corolib._socket_common import wait_fd
@@ -276,9 +276,9 @@ class StreamServer(BaseServer):
         if max_connections is not _UNSET:
             self.max_connections = _check_limit("max_connections", max_connections)
         if handshake_timeout is not _UNSET:
-            self.handshake_timeout = _check_timeout("handshake_timeout", handshake_timeout)
+            self.handshake_timeout = _positive_seconds("handshake_timeout", handshake_timeout)
         if idle_timeout is not _UNSET:
-            self.idle_timeout = _check_timeout("idle_timeout", idle_timeout)
+            self.idle_timeout = _positive_seconds("idle_timeout", idle_timeout)
         self._conns: set[_cosocket.socket] = set()
         BaseServer.__init__(
             self,

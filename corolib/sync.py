@@ -111,7 +111,7 @@ def _enqueue(owner: Any, waiters: deque[_Waiter], w: _Waiter) -> None:
         raise InvalidThreadUseError(f"{owner!r} is being waited on by another thread")
 
 
-def _check_timeout(timeout: float | None) -> float | None:
+def _clamp_negative_timeout(timeout: float | None) -> float | None:
     """Negative timeouts mean "don't wait" (``threading.Event`` semantics)."""
     if timeout is not None and timeout < 0:
         return 0.0
@@ -448,7 +448,7 @@ class AsyncResult(_Notifier, Generic[T]):
         if not self._flag:
             if not block:
                 raise Timeout()
-            if not self._park(_check_timeout(timeout)):
+            if not self._park(_clamp_negative_timeout(timeout)):
                 raise Timeout(timeout)
         exc = self._exception
         if exc is not None:
@@ -462,7 +462,7 @@ class AsyncResult(_Notifier, Generic[T]):
     def wait(self, timeout: float | None = None) -> T | None:
         """Wait until ready (or ``timeout``); return the value (None if not ready or failed)."""
         if not self._flag:
-            self._park(_check_timeout(timeout))
+            self._park(_clamp_negative_timeout(timeout))
         return self.value
 
     def result(self, timeout: float | None = None) -> T:

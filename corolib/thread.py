@@ -213,7 +213,7 @@ def _count() -> int:
 # ---- per-version: how threading learns that a thread ended -----------------------------
 
 if sys.version_info >= (3, 13):
-    from corolib._patch_thread_ge313 import (
+    from corolib._thread_handles import (
         _make_thread_handle as _make_thread_handle,
         _shutdown as _shutdown,
         _ThreadHandle as _ThreadHandle,
@@ -231,7 +231,7 @@ if sys.version_info >= (3, 13):
 
     __all__ += ["start_joinable_thread"]
 else:
-    from corolib._patch_thread_lt313 import (
+    from corolib._thread_sentinels import (
         _release_sentinels as _release_sentinels,
         _set_sentinel as _set_sentinel,
     )

@@ -61,13 +61,21 @@ typedef struct cl_greenlet {
     void *sched;
 } cl_greenlet;
 
-#define CL_G_MAIN 0x1     /* the root greenlet of a thread */
-#define CL_G_HAS_RUN 0x2  /* `run` was given (argument or attribute) */
-#define CL_G_REFUSED 0x4  /* survived GreenletExit without being kept alive */
-#define CL_G_KEEPS_ORIGIN 0x8 /* wants to know which greenlet died on it with
+#define CL_G_MAIN 0x1    /* the root greenlet of a thread */
+#define CL_G_HAS_RUN 0x2 /* `run` was given (argument or attribute) */
+#define CL_G_REFUSED 0x4 /* survived GreenletExit without being kept alive */
+#define CL_G_KEEPS_ORIGIN \
+    0x8 /* wants to know which greenlet died on it with
                                  an exception (the hub, for its reports) */
-#define CL_G_RUN_UNBOUND 0x10 /* `run` is the class's function: call it
+#define CL_G_RUN_UNBOUND \
+    0x10 /* `run` is the class's function: call it
                                  with the greenlet first (no bound method) */
+
+/* sched_flags bits (owned by hub/ and the types of py/ on it). */
+#define CL_S_START_CANCELLED \
+    0x1u /* a queued start of this greenlet is not
+                                     to happen (Hub.cancel_start, Task.kill
+                                     before it ran) */
 
 #define CL_G_STARTED(g) ((g)->stack.stop != NULL)
 #define CL_G_ACTIVE(g) ((g)->stack.start != NULL)
@@ -76,18 +84,18 @@ typedef struct cl_greenlet {
 /* Per-OS-thread state.  Allocated with the C allocator: it may outlive the
  * Python thread state it belongs to by a few moments during thread exit. */
 struct cl_thread {
-    cl_greenlet *main;      /* strong */
-    cl_greenlet *current;   /* strong */
-    PyObject *trace;        /* strong or NULL: greenlet.settrace() callback */
-    PyObject *deleteme;     /* list or NULL: greenlets other threads freed */
+    cl_greenlet *main;    /* strong */
+    cl_greenlet *current; /* strong */
+    PyObject *trace;      /* strong or NULL: greenlet.settrace() callback */
+    PyObject *deleteme;   /* list or NULL: greenlets other threads freed */
     PyThreadState *tstate;
-    cl_chunk *free_chunks;  /* recycled data-stack chunks (3.11+) */
+    cl_chunk *free_chunks; /* recycled data-stack chunks (3.11+) */
     int n_free_chunks;
-    size_t chunk_bytes;     /* size of the root chunk new greenlets get */
-    PyObject *hub;          /* strong or NULL: the scheduler of this thread */
+    size_t chunk_bytes;              /* size of the root chunk new greenlets get */
+    PyObject *hub;                   /* strong or NULL: the scheduler of this thread */
     void (*hub_exit)(PyObject *hub); /* set by the scheduler: thread exits */
-    PyObject *failed_origin; /* strong or NULL: see CL_G_KEEPS_ORIGIN */
-    cl_thread *next;        /* all live thread states, for introspection */
+    PyObject *failed_origin;         /* strong or NULL: see CL_G_KEEPS_ORIGIN */
+    cl_thread *next;                 /* all live thread states, for introspection */
     cl_thread *prevp;
 };
 
@@ -130,10 +138,9 @@ CL_HIDDEN void cl__arena_cache_install(void);
 
 /* core/greenlet.c */
 CL_HIDDEN cl_greenlet *cl__greenlet_new_main(cl_thread *ts);
-CL_HIDDEN PyObject *cl__switch_to(cl_thread *ts, cl_greenlet *target,
-                                  PyObject *args, PyObject *kwargs);
-CL_HIDDEN PyObject *cl__throw_into(cl_thread *ts, cl_greenlet *target,
-                                   PyObject *exc);
+CL_HIDDEN PyObject *cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
+                                  PyObject *kwargs);
+CL_HIDDEN PyObject *cl__throw_into(cl_thread *ts, cl_greenlet *target, PyObject *exc);
 CL_HIDDEN int cl__check_same_thread(cl_thread *ts, cl_greenlet *g);
 CL_HIDDEN cl_greenlet *cl__find_main(cl_greenlet *g);
 CL_HIDDEN void cl__kill_released(cl_thread *ts, cl_greenlet *g);
@@ -144,7 +151,7 @@ CL_HIDDEN int cl__greenlet_type_ready(PyObject *module);
 CL_HIDDEN int cl__greenlet_release(PyObject *op);
 CL_HIDDEN int cl__hub_types_ready(PyObject *module);
 
-/* py/uv_module.c */
+/* uv/uv_module.c */
 CL_HIDDEN int cl__uv_types_ready(PyObject *module);
 
 #endif

@@ -68,7 +68,9 @@ typedef _PyCFrame cl_cframe;
 #elif PY_VERSION_HEX < 0x030B0000
 typedef CFrame cl_cframe;
 #else
-typedef struct { int unused; } cl_cframe; /* 3.13 has none */
+typedef struct {
+    int unused;
+} cl_cframe; /* 3.13 has none */
 #endif
 
 #ifdef CL_PY312
@@ -143,8 +145,7 @@ cl_pystate_refresh_tracing(PyThreadState *ts)
         ts->tracing == 0 && (ts->c_tracefunc != NULL || ts->c_profilefunc != NULL);
 #elif !defined(CL_PY312)
     ts->cframe->use_tracing =
-        (ts->tracing == 0 && (ts->c_tracefunc != NULL || ts->c_profilefunc != NULL))
-            ? 255 : 0;
+        (ts->tracing == 0 && (ts->c_tracefunc != NULL || ts->c_profilefunc != NULL)) ? 255 : 0;
 #else
     (void)ts;
 #endif
@@ -233,8 +234,7 @@ cl_checkpoint_find(cl_frame_fixups *fx, _PyInterpreterFrame *f)
 /* Make `f` (running, complete, owned by the thread) a checkpoint recording
  * `nbelow`.  Best effort: on any failure it is simply not one. */
 static inline void
-cl_checkpoint_add(cl_frame_fixups *fx, PyThreadState *ts,
-                  _PyInterpreterFrame *f, int nbelow)
+cl_checkpoint_add(cl_frame_fixups *fx, PyThreadState *ts, _PyInterpreterFrame *f, int nbelow)
 {
     PyFrameObject *fo;
     if (f->owner != FRAME_OWNED_BY_THREAD) {
@@ -293,7 +293,10 @@ cl_frames_detach(cl_frame_fixups *fx, PyThreadState *ts, _PyInterpreterFrame *f)
 {
     cl_fixup local[16], *fresh = local; /* new fixups, innermost first */
     int nfresh = 0, capfresh = 16;
-    struct { _PyInterpreterFrame *frame; int above; } cand[CL_CHECK_MAX];
+    struct {
+        _PyInterpreterFrame *frame;
+        int above;
+    } cand[CL_CHECK_MAX];
     int ncand = 0, keep = 0, found = -1;
     long dist = 0, next_check = CL_CHECK_FIRST;
 
@@ -407,7 +410,6 @@ cl_fixups_free(cl_frame_fixups *fx)
 
 /* ---- save / restore ---------------------------------------------------- */
 
-
 /* Move the running greenlet's state out of the thread state.  Returns -1
  * (with nothing moved) only on 3.12+ when out of memory. */
 static inline int
@@ -514,8 +516,7 @@ cl_pystate_restore(cl_pystate *st, PyThreadState *ts)
  * on the new greenlet's own stack), and on 3.11+ a data stack of its own.
  * st->context is kept: gr_context may have been set before the start. */
 static inline void
-cl_pystate_init_new(cl_pystate *st, PyThreadState *ts, cl_cframe *cframe,
-                    cl_chunk *chunk)
+cl_pystate_init_new(cl_pystate *st, PyThreadState *ts, cl_cframe *cframe, cl_chunk *chunk)
 {
 #if PY_VERSION_HEX < 0x030B0000
     (void)chunk;
@@ -796,8 +797,7 @@ cl_err_give(PyObject *exc)
     if (exc == NULL) {
         return;
     }
-    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc,
-                  PyException_GetTraceback(exc));
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
 #endif
 }
 

@@ -15,7 +15,7 @@ from corolib.hub._timeout import Timeout
 __all__ = ["joinall", "killall", "wait", "iwait", "idle"]
 
 
-def _check_timeout(timeout: float | None) -> None:
+def _reject_negative_timeout(timeout: float | None) -> None:
     if timeout is not None and not timeout >= 0:
         raise ValueError("timeout must be non-negative")
 
@@ -40,7 +40,7 @@ class _WaitIterator:
     __slots__ = ("_collector", "_linked", "_count", "_yielded", "_deadline")
 
     def __init__(self, objects: Iterable[Any], timeout: float | None, count: int | None) -> None:
-        _check_timeout(timeout)
+        _reject_negative_timeout(timeout)
         objects = list(objects)
         self._count = len(objects) if count is None else count
         self._yielded = 0
@@ -113,7 +113,7 @@ def joinall(
     ``raise_error``: re-raise the first failure as soon as it happens.
     ``count``: return once that many finished.
     """
-    _check_timeout(timeout)
+    _reject_negative_timeout(timeout)
     greenlets = list(greenlets)
     if not raise_error and count is None:
         # Waiting for each in turn finds the same set, with one park per
@@ -162,7 +162,7 @@ def wait(
     Without: run the hub until it has nothing left to do, like
     ``get_hub().join(timeout)`` (True if so, False on timeout).
     """
-    _check_timeout(timeout)
+    _reject_negative_timeout(timeout)
     if objects is None:
         return get_hub().join(timeout)
     return list(iwait(objects, timeout, count))

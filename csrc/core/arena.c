@@ -87,8 +87,7 @@ arena_free(void *ctx, void *ptr, size_t size)
             if (!own_registered) {
                 /* once per thread: have the thread's exit free it */
                 pthread_once(&own_once, own_key_create);
-                own_registered = own_key_ok && pthread_setspecific(own_key, &own) == 0
-                                     ? 1 : -1;
+                own_registered = own_key_ok && pthread_setspecific(own_key, &own) == 0 ? 1 : -1;
             }
             if (own_registered > 0) {
                 own = ptr;

@@ -26,8 +26,7 @@ PyObject *cl__greenlet_error;
 cl_greenlet *
 cl__greenlet_new_main(cl_thread *ts)
 {
-    cl_greenlet *g =
-        (cl_greenlet *)cl__greenlet_type.tp_alloc(&cl__greenlet_type, 0);
+    cl_greenlet *g = (cl_greenlet *)cl__greenlet_type.tp_alloc(&cl__greenlet_type, 0);
     if (g == NULL) {
         return NULL;
     }
@@ -64,13 +63,11 @@ cl__check_same_thread(cl_thread *ts, cl_greenlet *g)
         return 0;
     }
     if (main == NULL) {
-        PyErr_SetString(cl__greenlet_error,
-                        "cannot switch to a garbage collected greenlet");
+        PyErr_SetString(cl__greenlet_error, "cannot switch to a garbage collected greenlet");
     }
     else if (main->thread == NULL) {
-        PyErr_SetString(cl__greenlet_error,
-                        "cannot switch to a different thread "
-                        "(which happens to have exited)");
+        PyErr_SetString(cl__greenlet_error, "cannot switch to a different thread "
+                                            "(which happens to have exited)");
     }
     else {
         PyErr_Format(cl__greenlet_error,
@@ -115,15 +112,14 @@ package(PyObject *args, PyObject *kwargs)
  * throw is kept aside around it.  If the trace function fails, it is
  * removed and its exception replaces the payload: returns -1 with it set. */
 static int
-call_trace(cl_thread *ts, int throwing, cl_greenlet *origin,
-           cl_greenlet *target)
+call_trace(cl_thread *ts, int throwing, cl_greenlet *origin, cl_greenlet *target)
 {
     PyObject *trace = Py_NewRef(ts->trace);
     PyObject *pending = throwing ? cl_err_take() : NULL;
     PyObject *r;
     cl_enter_tracing(ts->tstate);
-    r = PyObject_CallFunction(trace, "s(OO)", throwing ? "throw" : "switch",
-                              (PyObject *)origin, (PyObject *)target);
+    r = PyObject_CallFunction(trace, "s(OO)", throwing ? "throw" : "switch", (PyObject *)origin,
+                              (PyObject *)target);
     cl_leave_tracing(ts->tstate);
     Py_DECREF(trace);
     if (r == NULL) {
@@ -206,9 +202,8 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
 }
 
 /* `run` is borrowed: self->run holds it until it returns. */
-static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self,
-                                            cl_greenlet *origin, PyObject *run,
-                                            PyObject *args, PyObject *kwargs,
+static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
+                                            PyObject *run, PyObject *args, PyObject *kwargs,
                                             PyObject *replaced, char *low);
 
 /* The callable to start `self` with: what was given, or the `run`
@@ -237,8 +232,7 @@ lookup_run(cl_greenlet *self, int *unbound)
     }
     if (type->tp_getattro == PyObject_GenericGetAttr) {
         PyObject *descr = _PyType_Lookup(type, name); /* borrowed */
-        if (descr != NULL &&
-            PyType_HasFeature(Py_TYPE(descr), Py_TPFLAGS_METHOD_DESCRIPTOR)) {
+        if (descr != NULL && PyType_HasFeature(Py_TYPE(descr), Py_TPFLAGS_METHOD_DESCRIPTOR)) {
             PyObject *own = NULL;
             if (self->dict != NULL) {
                 own = PyDict_GetItemWithError(self->dict, name);
@@ -262,8 +256,8 @@ static PyObject *
 call_noargs_method(cl_greenlet *self, PyObject *run, PyObject **vec)
 {
     PyMethodDef *def = ((PyMethodDescrObject *)run)->d_method;
-    const int kinds = METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O |
-                      METH_FASTCALL | METH_METHOD;
+    const int kinds =
+        METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O | METH_FASTCALL | METH_METHOD;
     if ((def->ml_flags & kinds) == METH_NOARGS) {
         return def->ml_meth((PyObject *)self, NULL);
     }
@@ -279,8 +273,7 @@ call_run(cl_greenlet *self, PyObject *run, PyObject *args, PyObject *kwargs)
     if (!(self->flags & CL_G_RUN_UNBOUND)) {
         return PyObject_Call(run, args, kwargs);
     }
-    if (PyTuple_GET_SIZE(args) == 0 &&
-        (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
+    if (PyTuple_GET_SIZE(args) == 0 && (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
         PyObject *vec[1] = {(PyObject *)self};
         if (Py_IS_TYPE(run, &PyMethodDescr_Type)) {
             return call_noargs_method(self, run, vec);
@@ -301,8 +294,7 @@ call_run(cl_greenlet *self, PyObject *run, PyObject *args, PyObject *kwargs)
  * switches back to it, -1 on failure (nothing changed), or 2 if running
  * `run`'s lookup started `self` elsewhere (the caller retries). */
 static CL_NOINLINE int
-start_new(cl_thread *ts, cl_greenlet *self, char *mark,
-          cl_greenlet **origin_out)
+start_new(cl_thread *ts, cl_greenlet *self, char *mark, cl_greenlet **origin_out)
 {
     cl_cframe cframe; /* on the new greenlet's own stack, from the start */
     PyObject *args = self->sw_args;
@@ -371,8 +363,7 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark,
         /* start_new's frame is dead in the new greenlet but for the
          * cframe, which bootstrap moves into its own: the slice can then
          * begin at start_new's locals (outgoing arguments stay below). */
-        char *low = (char *)&cframe < (char *)&origin ? (char *)&cframe
-                                                      : (char *)&origin;
+        char *low = (char *)&cframe < (char *)&origin ? (char *)&cframe : (char *)&origin;
         bootstrap(ts, self, origin, run, args, kwargs, replaced, low);
     }
     if (status == 0) {
@@ -410,9 +401,8 @@ fail:
  * (owned, may be NULL) is the run object start_new replaced: the first
  * Python code that may run here, after the switch is complete. */
 static CL_NOINLINE _Noreturn void
-bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
-          PyObject *run, PyObject *args, PyObject *kwargs, PyObject *replaced,
-          char *low)
+bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin, PyObject *run, PyObject *args,
+          PyObject *kwargs, PyObject *replaced, char *low)
 {
     PyObject *result = NULL;
     cl_greenlet *parent;
@@ -486,8 +476,7 @@ bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
 }
 
 PyObject *
-cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
-              PyObject *kwargs)
+cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args, PyObject *kwargs)
 {
     cl_greenlet *origin = NULL;
     int status;
@@ -501,8 +490,7 @@ cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
             return NULL;
         }
         /* A dead greenlet hands the payload to its first live ancestor. */
-        while (CL_G_STARTED(target) && !CL_G_ACTIVE(target) &&
-               target->parent != NULL) {
+        while (CL_G_STARTED(target) && !CL_G_ACTIVE(target) && target->parent != NULL) {
             target = target->parent;
         }
         if (target == ts->current) {
@@ -515,8 +503,7 @@ cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
         else {
             Py_XDECREF(args);
             Py_XDECREF(kwargs);
-            PyErr_SetString(cl__greenlet_error,
-                            "cannot switch to a dead main greenlet");
+            PyErr_SetString(cl__greenlet_error, "cannot switch to a dead main greenlet");
             return NULL;
         }
         if (CL_G_STARTED(target)) {
@@ -545,8 +532,7 @@ cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
         kwargs = self->sw_kwargs;
         self->sw_args = self->sw_kwargs = NULL;
         throwing = args == NULL;
-        if (ts->trace != NULL &&
-            call_trace(ts, throwing, origin, self) < 0) {
+        if (ts->trace != NULL && call_trace(ts, throwing, origin, self) < 0) {
             Py_CLEAR(args);
             Py_CLEAR(kwargs);
             throwing = 1;
@@ -588,9 +574,8 @@ cl__kill_released(cl_thread *ts, cl_greenlet *g)
     PyObject *exc, *r;
 
     g->parent = (cl_greenlet *)Py_NewRef(ts->current);
-    exc = PyObject_CallFunction(
-        cl__GreenletExit, "s",
-        "Killing the greenlet because all references have vanished.");
+    exc = PyObject_CallFunction(cl__GreenletExit, "s",
+                                "Killing the greenlet because all references have vanished.");
     if (exc == NULL) {
         PyErr_WriteUnraisable((PyObject *)g);
     }
@@ -631,8 +616,7 @@ cl__forget(cl_greenlet *g)
     if (thread_gone && !cl_is_finalizing()) {
         Py_CLEAR(g->run); /* often a bound method of the greenlet itself */
     }
-    if (thread_gone && !cl_is_finalizing() &&
-        cl_pystate_release_frames(&g->pystate)) {
+    if (thread_gone && !cl_is_finalizing() && cl_pystate_release_frames(&g->pystate)) {
 #ifdef CL_PY311
         PyMem_RawFree(cl_pystate_take_chunks(&g->pystate));
 #endif
@@ -661,8 +645,7 @@ frame_dealloc_hook(PyObject *op)
         CL_MARK(fo)[0] = 0;
     }
     PyObject_GC_UnTrack(op);
-    Py_TRASHCAN_BEGIN(op, frame_dealloc_hook)
-    frame_dealloc_orig(op);
+    Py_TRASHCAN_BEGIN(op, frame_dealloc_hook) frame_dealloc_orig(op);
     Py_TRASHCAN_END
 }
 

@@ -40,8 +40,7 @@
 static CL_NO_ASAN void
 unpoison_around(char *low, char *high)
 {
-    __asan_unpoison_memory_region(low - ASAN_WINDOW,
-                                  (size_t)(high - low) + ASAN_WINDOW);
+    __asan_unpoison_memory_region(low - ASAN_WINDOW, (size_t)(high - low) + ASAN_WINDOW);
 }
 
 static CL_NO_ASAN void

@@ -30,8 +30,8 @@ typedef struct cl_stack {
     char *start;
     char *stop;
     char *copy;
-    size_t saved;           /* bytes of the slice currently in `copy` */
-    size_t capacity;        /* bytes allocated for `copy` */
+    size_t saved;    /* bytes of the slice currently in `copy` */
+    size_t capacity; /* bytes allocated for `copy` */
     struct cl_stack *prev;
 } cl_stack;
 

@@ -165,8 +165,7 @@ cl__thread_slow(void)
     }
     dict = PyThreadState_GetDict();
     if (dict == NULL) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "corolib: this thread has no Python thread state");
+        PyErr_SetString(PyExc_RuntimeError, "corolib: this thread has no Python thread state");
         return NULL;
     }
     capsule = PyDict_GetItemWithError(dict, key);

@@ -80,9 +80,9 @@ cl__ring_pop(cl_ring *r, cl_entry *e)
     }
     cl_slot *s = &r->buf[r->head];
     e->kind = (int)(s->a & 7);
-    e->a = (void *)(s->a & ~(uintptr_t)7);
-    e->b = s->b;
-    e->c = s->c;
+    e->target.ptr = (void *)(s->a & ~(uintptr_t)7);
+    e->args = s->b;
+    e->kwargs = s->c;
     r->head = (r->head + 1) % r->cap;
     r->count--;
     return 1;
@@ -94,8 +94,7 @@ static int
 ready_reserve(cl_hub *hub, size_t extra)
 {
     size_t need = (size_t)hub->n_parked + extra;
-    return ring_reserve(&hub->ready, need) < 0 || ring_reserve(&hub->urgent, need) < 0
-               ? -1 : 0;
+    return ring_reserve(&hub->ready, need) < 0 || ring_reserve(&hub->urgent, need) < 0 ? -1 : 0;
 }
 
 static cl_ring *
@@ -167,8 +166,7 @@ cl__parklist_remove(cl_park *p)
 static void
 park_timeout_fire(cl_hub *hub, cl_tnode *t)
 {
-    cl__park_wake(hub, (cl_park *)((char *)t - offsetof(cl_park, timeout)),
-                  CL_PARK_TIMEOUT);
+    cl__park_wake(hub, (cl_park *)((char *)t - offsetof(cl_park, timeout)), CL_PARK_TIMEOUT);
 }
 
 static const cl_tsink park_timeout_sink = {park_timeout_fire, NULL};
@@ -263,8 +261,7 @@ cl__park_wake(cl_hub *hub, cl_park *p, int result)
         /* One of several things a greenlet waits for: wake the greenlet,
          * handing over an exception given to this part (cancel_wait). */
         p->state = CL_PARK_READY;
-        if (p->exc != NULL && p->target->exc == NULL &&
-            p->target->state == CL_PARK_WAITING) {
+        if (p->exc != NULL && p->target->exc == NULL && p->target->state == CL_PARK_WAITING) {
             p->target->exc = p->exc;
             p->exc = NULL;
         }
@@ -315,10 +312,8 @@ cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc)
 int
 cl__hub_check_thread(cl_hub *hub)
 {
-    if (hub->ts == NULL || hub->ts != cl__tls_thread ||
-        hub->ts->tstate != PyThreadState_GET()) {
-        PyErr_SetString(cl__greenlet_error,
-                        "this hub belongs to another thread");
+    if (hub->ts == NULL || hub->ts != cl__tls_thread || hub->ts->tstate != PyThreadState_GET()) {
+        PyErr_SetString(cl__greenlet_error, "this hub belongs to another thread");
         return -1;
     }
     if (hub->destroyed) {
@@ -348,8 +343,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
         return -1;
     }
     if (me->sched != NULL) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "corolib: a greenlet parked twice");
+        PyErr_SetString(PyExc_RuntimeError, "corolib: a greenlet parked twice");
         return -1;
     }
     if (hub->destroyed) {
@@ -475,8 +469,7 @@ report_error(cl_hub *hub, PyObject *context)
     {
         PyObject *tb = PyException_GetTraceback(exc);
         r = PyObject_CallFunctionObjArgs(handler, context ? context : Py_None,
-                                         (PyObject *)Py_TYPE(exc), exc,
-                                         tb ? tb : Py_None, NULL);
+                                         (PyObject *)Py_TYPE(exc), exc, tb ? tb : Py_None, NULL);
         Py_XDECREF(tb);
     }
     Py_DECREF(handler);
@@ -529,7 +522,7 @@ run_entry(cl_hub *hub, cl_entry *e)
 
     switch (e->kind) {
     case CL_E_WAKE: {
-        cl_park *p = e->a;
+        cl_park *p = e->target.park;
         p->queued = 0;
         if (p->state == CL_PARK_ORPHAN) {
             cl__park_free(hub, p);
@@ -543,22 +536,22 @@ run_entry(cl_hub *hub, cl_entry *e)
         break;
     }
     case CL_E_CALL:
-        r = PyObject_Call((PyObject *)e->a, e->b, NULL);
-        resumed(hub, r, (PyObject *)e->a);
+        r = PyObject_Call(e->target.fn, e->args, NULL);
+        resumed(hub, r, e->target.fn);
         r = Py_NewRef(Py_None);
-        Py_DECREF((PyObject *)e->a);
-        Py_DECREF(e->b);
+        Py_DECREF(e->target.fn);
+        Py_DECREF(e->args);
         break;
     case CL_E_START: {
-        cl_greenlet *g = e->a;
-        if (CL_G_STARTED(g) || (g->sched_flags & 1)) {
+        cl_greenlet *g = e->target.g;
+        if (CL_G_STARTED(g) || (g->sched_flags & CL_S_START_CANCELLED)) {
             Py_DECREF(g);
-            Py_XDECREF(e->b);
-            Py_XDECREF(e->c);
+            Py_XDECREF(e->args);
+            Py_XDECREF(e->kwargs);
             return 0;
         }
         CL_HUB_COUNT_RESUME(hub);
-        r = cl__switch_to(ts, g, e->b, e->c);
+        r = cl__switch_to(ts, g, e->args, e->kwargs);
         Py_DECREF(g);
         break;
     }
@@ -602,8 +595,7 @@ drain(cl_hub *hub)
 static int
 has_work(cl_hub *hub)
 {
-    return hub->nheap_ref > 0 ||
-           __atomic_load_n(&hub->xpending, __ATOMIC_RELAXED) > 0 ||
+    return hub->nheap_ref > 0 || __atomic_load_n(&hub->xpending, __ATOMIC_RELAXED) > 0 ||
            cl_loop_alive(&hub->loop);
 }
 
@@ -658,8 +650,7 @@ cl__hub_describe_parked(cl_hub *hub)
     for (p = hub->all_parked; p != NULL; p = p->all_next) {
         PyObject *line;
         if (shown++ == 20) {
-            line = PyUnicode_FromFormat("\t... and %zd more",
-                                        hub->n_parked - 20);
+            line = PyUnicode_FromFormat("\t... and %zd more", hub->n_parked - 20);
             if (line == NULL || PyList_Append(lines, line) < 0) {
                 Py_XDECREF(line);
                 Py_DECREF(lines);
@@ -669,8 +660,8 @@ cl__hub_describe_parked(cl_hub *hub)
             break;
         }
         if (p->what != NULL && strcmp(p->what, "fd") == 0) {
-            line = PyUnicode_FromFormat("\t%R waits for fd %zd",
-                                        (PyObject *)p->g, (Py_ssize_t)p->detail);
+            line = PyUnicode_FromFormat("\t%R waits for fd %zd", (PyObject *)p->g,
+                                        (Py_ssize_t)p->detail);
         }
         else {
             line = PyUnicode_FromFormat("\t%R waits for %s", (PyObject *)p->g,
@@ -695,11 +686,10 @@ cl__hub_describe_parked(cl_hub *hub)
         return NULL;
     }
     {
-        PyObject *full = PyUnicode_FromFormat(
-            "This operation would block forever: nothing can wake any of "
-            "the %zd greenlet(s) waiting in hub %R%s%U",
-            hub->n_parked, (PyObject *)hub,
-            hub->n_parked ? ":\n" : "", r);
+        PyObject *full =
+            PyUnicode_FromFormat("This operation would block forever: nothing can wake any of "
+                                 "the %zd greenlet(s) waiting in hub %R%s%U",
+                                 hub->n_parked, (PyObject *)hub, hub->n_parked ? ":\n" : "", r);
         Py_DECREF(r);
         return full;
     }
@@ -762,7 +752,7 @@ cl__hub_run(cl_hub *hub)
             cl__timers_arm(hub);
             __atomic_store_n(&hub->polling, 1, __ATOMIC_RELAXED);
             Py_BEGIN_ALLOW_THREADS
-            err = cl_loop_run(&hub->loop, UV_RUN_ONCE);
+                err = cl_loop_run(&hub->loop, UV_RUN_ONCE);
             Py_END_ALLOW_THREADS
             __atomic_store_n(&hub->polling, 0, __ATOMIC_RELAXED);
         }

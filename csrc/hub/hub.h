@@ -47,9 +47,9 @@ typedef struct cl_tsink {
 struct cl_tnode {
     uint64_t deadline; /* uv_hrtime() nanoseconds */
     uint64_t seq;
-    size_t index;      /* in the heap; CL_T_NONE when not scheduled */
+    size_t index; /* in the heap; CL_T_NONE when not scheduled */
     const cl_tsink *sink;
-    int ref;           /* counts towards "the loop has work" */
+    int ref; /* counts towards "the loop has work" */
 };
 #define CL_T_NONE ((size_t)-1)
 
@@ -81,33 +81,33 @@ typedef struct cl_parklist {
 } cl_parklist;
 
 struct cl_park {
-    cl_greenlet *g;      /* strong while parked */
-    cl_hub *hub;         /* the hub it parks in (borrowed: the hub takes
+    cl_greenlet *g;   /* strong while parked */
+    cl_hub *hub;      /* the hub it parks in (borrowed: the hub takes
                             every node out of every list before it goes) */
-    PyObject *keep;      /* strong or NULL: what the waiting code needs
+    PyObject *keep;   /* strong or NULL: what the waiting code needs
                             alive (the WaitQueue, the joined task); dropped
                             with the node if its greenlet never resumes */
-    PyObject *hubref;    /* strong or NULL: set on a node left behind by
+    PyObject *hubref; /* strong or NULL: set on a node left behind by
                             Hub.destroy() (see cl__hub_kill_parked) */
     int state;
-    int queued;          /* 1 while a ready-queue entry points here */
-    int in_all;          /* 1 while on the hub's all_parked list */
-    int result;          /* events, or CL_PARK_TIMEOUT */
-    PyObject *exc;       /* strong: raise this when resumed */
-    PyObject *value;     /* strong: handed over by the waker */
-    const char *what;    /* what it waits for, for LoopExit messages */
-    intptr_t detail;     /* e.g. the fd */
+    int queued;       /* 1 while a ready-queue entry points here */
+    int in_all;       /* 1 while on the hub's all_parked list */
+    int result;       /* events, or CL_PARK_TIMEOUT */
+    PyObject *exc;    /* strong: raise this when resumed */
+    PyObject *value;  /* strong: handed over by the waker */
+    const char *what; /* what it waits for, for LoopExit messages */
+    intptr_t detail;  /* e.g. the fd */
     cl_tnode timeout;
-    cl_parklist *list;   /* the list it is in, if any */
-    cl_park *target;     /* a proxy (one of several fds a greenlet waits
+    cl_parklist *list; /* the list it is in, if any */
+    cl_park *target;   /* a proxy (one of several fds a greenlet waits
                             on): waking it wakes the target instead */
-    cl_park **proxies;   /* on the target while parked: its proxies (owned
+    cl_park **proxies; /* on the target while parked: its proxies (owned
                             by the waiting code; freed with the node if it
                             never resumes) */
     Py_ssize_t nproxies;
     cl_park *next;
     cl_park *prev;
-    cl_park *all_next;   /* every parked node of the hub */
+    cl_park *all_next; /* every parked node of the hub */
     cl_park *all_prev;
 };
 
@@ -118,26 +118,25 @@ CL_HIDDEN void cl__parklist_remove(cl_park *p);
 
 /* One poll handle per fd, shared by every waiter on it. */
 typedef struct cl_io {
-    cl_poll poll;        /* first: its sink data points back here */
+    cl_poll poll; /* first: its sink data points back here */
     cl_hub *hub;
     int fd;
-    int mask;            /* events the poll handle watches now */
-    int idle_listed;     /* on the hub's list of polls to stop if idle */
-    int forgotten;       /* out of the table, its poll closing */
-    int trusted;         /* only waited on by callers that cancel before close */
-    int stream;          /* a stream socket (found when a trusted poll is made) */
-    int rdrained;        /* read hint: see cl__io_read_drained */
-    unsigned long dev;   /* identity of what fd referred to when we took it */
+    int mask;          /* events the poll handle watches now */
+    int idle_listed;   /* on the hub's list of polls to stop if idle */
+    int forgotten;     /* out of the table, its poll closing */
+    int trusted;       /* only waited on by callers that cancel before close */
+    int stream;        /* a stream socket (found when a trusted poll is made) */
+    int rdrained;      /* read hint: see cl__io_read_drained */
+    unsigned long dev; /* identity of what fd referred to when we took it */
     unsigned long ino;
     cl_parklist readers;
     cl_parklist writers;
     struct cl_io *idle_next;
 } cl_io;
 
-CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns,
-                          int trusted);
-CL_HIDDEN int cl__io_wait_many(cl_hub *hub, const int *fds, const int *events,
-                               Py_ssize_t n, int64_t timeout_ns);
+CL_HIDDEN int cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns, int trusted);
+CL_HIDDEN int cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n,
+                               int64_t timeout_ns);
 CL_HIDDEN int cl__io_cancel(cl_hub *hub, int fd, PyObject *exc);
 CL_HIDDEN void cl__io_fresh(cl_hub *hub, int fd);
 CL_HIDDEN void cl__io_stop_idle(cl_hub *hub);
@@ -149,16 +148,21 @@ CL_HIDDEN Py_ssize_t cl__io_count(cl_hub *hub);
 /* ---- the ready queue -------------------------------------------------- */
 
 enum {
-    CL_E_WAKE = 1, /* a: cl_park*                  resume the parked greenlet */
-    CL_E_CALL,     /* a: callable, b: args tuple   call it in the hub */
-    CL_E_START,    /* a: greenlet, b: args, c: kwargs (may be NULL) */
+    CL_E_WAKE = 1, /* target.park                  resume the parked greenlet */
+    CL_E_CALL,     /* target.fn, args (a tuple)    call it in the hub */
+    CL_E_START,    /* target.g, args, kwargs (may be NULL): start it */
 };
 
 typedef struct cl_entry {
     int kind;
-    void *a;
-    PyObject *b;
-    PyObject *c;
+    union {
+        void *ptr;      /* as pushed (cl__hub_push's `a`) */
+        cl_park *park;  /* CL_E_WAKE: not a reference */
+        PyObject *fn;   /* CL_E_CALL: strong */
+        cl_greenlet *g; /* CL_E_START: strong */
+    } target;
+    PyObject *args;   /* CALL, START: strong (START: may be NULL) */
+    PyObject *kwargs; /* START: strong or NULL */
 } cl_entry;
 
 /* How a ring stores an entry: 24 bytes, the kind in the low bits of `a`
@@ -192,9 +196,9 @@ struct cl_hub {
     cl_loop loop;
     int loop_open;
     int destroyed;
-    int destroying;             /* Hub.destroy() is killing what is parked */
-    unsigned long pid;          /* the process that made the loop */
-    unsigned long fork_gen;     /* cl__fork_generation when (re)initialised */
+    int destroying;         /* Hub.destroy() is killing what is parked */
+    unsigned long pid;      /* the process that made the loop */
+    unsigned long fork_gen; /* cl__fork_generation when (re)initialised */
 
     /* Two ready queues (ring buffers, only touched by the hub's thread).
      * `urgent` gets what the outside world did during a loop pass -- I/O
@@ -204,7 +208,7 @@ struct cl_hub {
      * is not queued behind a backlog of 100,000 task starts. */
     cl_ring ready;
     cl_ring urgent;
-    int urgent_phase;           /* processing a loop pass's results */
+    int urgent_phase; /* processing a loop pass's results */
 
     /* deadlines */
     cl_tnode **heap;
@@ -212,8 +216,8 @@ struct cl_hub {
     size_t heapcap;
     size_t nheap_ref;
     uint64_t tseq;
-    cl_timer uvtimer;           /* armed for the earliest deadline */
-    int timers_due;             /* set by its sink */
+    cl_timer uvtimer; /* armed for the earliest deadline */
+    int timers_due;   /* set by its sink */
 
     /* file descriptors */
     cl_io **fds;
@@ -231,7 +235,7 @@ struct cl_hub {
     pthread_mutex_t xlock;
     cl_xentry *xhead;
     cl_xentry *xtail;
-    size_t xpending;            /* threadsafe work announced, keeps loop alive */
+    size_t xpending; /* threadsafe work announced, keeps loop alive */
 
     /* signals (main thread's hub only) */
     int sigfd[2];
@@ -244,10 +248,10 @@ struct cl_hub {
 
     /* Read without the GIL by the monitor thread (py/introspect.c): written
      * with relaxed atomic stores, which compile to plain stores. */
-    uint64_t switches;          /* statistics: greenlets resumed */
-    int polling;                /* 1 while blocked in uv_run, GIL released */
-    uint64_t recv_skipped;      /* statistics: recv calls the read hint spared */
-    PyObject *exiting;          /* GreenletExit thrown into the hub itself:
+    uint64_t switches;     /* statistics: greenlets resumed */
+    int polling;           /* 1 while blocked in uv_run, GIL released */
+    uint64_t recv_skipped; /* statistics: recv calls the read hint spared */
+    PyObject *exiting;     /* GreenletExit thrown into the hub itself:
                                    its loop unwinds and re-raises it */
 };
 
@@ -260,11 +264,11 @@ CL_HIDDEN extern PyTypeObject cl__hub_type;
 CL_HIDDEN extern PyObject *cl__LoopExit;
 CL_HIDDEN extern PyObject *cl__BlockingSwitchOutError;
 CL_HIDDEN extern PyObject *cl__InvalidSwitchError;
-CL_HIDDEN extern PyObject *cl__hub_class;   /* what get_hub() instantiates */
+CL_HIDDEN extern PyObject *cl__hub_class; /* what get_hub() instantiates */
 CL_HIDDEN extern PyObject *cl__empty_tuple;
 
 /* hub.c and life.c */
-CL_HIDDEN cl_hub *cl__hub_get(void);         /* borrowed; creates on first use */
+CL_HIDDEN cl_hub *cl__hub_get(void); /* borrowed; creates on first use */
 
 /* The calling thread's hub if it has one (borrowed), else NULL; never
  * creates anything or raises. */
@@ -284,8 +288,7 @@ CL_HIDDEN int cl__ring_pop(cl_ring *r, cl_entry *e);
 CL_HIDDEN int cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns);
 CL_HIDDEN void cl__park_wake(cl_hub *hub, cl_park *p, int result);
 CL_HIDDEN int cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc);
-CL_HIDDEN int cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b,
-                           PyObject *c);
+CL_HIDDEN int cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c);
 CL_HIDDEN int cl__hub_yield(cl_hub *hub);
 CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
 CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);

@@ -108,8 +108,7 @@ io_still_valid(const cl_io *io)
 static int
 want_mask(const cl_io *io)
 {
-    return (io->readers.count ? UV_READABLE : 0) |
-           (io->writers.count ? UV_WRITABLE : 0);
+    return (io->readers.count ? UV_READABLE : 0) | (io->writers.count ? UV_WRITABLE : 0);
 }
 
 static int
@@ -195,8 +194,8 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
         if (trusted && S_ISSOCK(st.st_mode)) {
             int type = 0;
             socklen_t len = sizeof(type);
-            io->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-                         type == SOCK_STREAM;
+            io->stream =
+                getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
         }
     }
     /* uv_poll_init makes the fd non-blocking; that is not ours to change
@@ -216,8 +215,7 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
             PyErr_SetFromErrno(PyExc_OSError);
         }
         else {
-            PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)",
-                         fd, *err);
+            PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)", fd, *err);
         }
         return NULL;
     }
@@ -240,12 +238,10 @@ cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns, int trusted)
         return -1;
     }
     cl__parklist_append(events & UV_WRITABLE ? &io->writers : &io->readers, p);
-    if ((want_mask(io) & ~io->mask) != 0 &&
-        (err = io_set_mask(io, io->mask | want_mask(io))) < 0) {
+    if ((want_mask(io) & ~io->mask) != 0 && (err = io_set_mask(io, io->mask | want_mask(io))) < 0) {
         cl__park_release(hub, p);
         mark_idle(hub, io);
-        PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)", fd,
-                     err);
+        PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)", fd, err);
         return -1;
     }
     r = cl__hub_park(hub, p, timeout_ns);
@@ -261,8 +257,7 @@ cl__io_wait(cl_hub *hub, int fd, int events, int64_t timeout_ns, int trusted)
  * that woke it (>= 0), CL_PARK_TIMEOUT, or -1 with an exception.  A
  * regular file is always ready: then it returns at once. */
 int
-cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n,
-                 int64_t timeout_ns)
+cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n, int64_t timeout_ns)
 {
     cl_park *main, **proxies;
     Py_ssize_t i, made = 0;
@@ -295,8 +290,7 @@ cl__io_wait_many(cl_hub *hub, const int *fds, const int *events, Py_ssize_t n,
         cl__parklist_append(events[i] & UV_WRITABLE ? &io->writers : &io->readers, p);
         if ((want_mask(io) & ~io->mask) != 0 &&
             (err = io_set_mask(io, io->mask | want_mask(io))) < 0) {
-            PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)",
-                         fds[i], err);
+            PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)", fds[i], err);
             goto done;
         }
     }
@@ -339,8 +333,8 @@ void
 cl__io_note_drained(cl_hub *hub, int fd)
 {
     cl_io *io;
-    if (fd >= 0 && (size_t)fd < hub->nfds && (io = hub->fds[fd]) != NULL &&
-        io->stream && io->trusted) {
+    if (fd >= 0 && (size_t)fd < hub->nfds && (io = hub->fds[fd]) != NULL && io->stream &&
+        io->trusted) {
         io->rdrained = 1;
     }
 }

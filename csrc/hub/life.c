@@ -167,8 +167,7 @@ cl__hub_init(cl_hub *hub, cl_thread *ts)
     hub->old_wakeup_fd = -1;
     err = cl_loop_init(&hub->loop);
     if (err < 0) {
-        PyErr_Format(PyExc_OSError, "corolib: cannot create a libuv loop (%d)",
-                     err);
+        PyErr_Format(PyExc_OSError, "corolib: cannot create a libuv loop (%d)", err);
         return -1;
     }
     hub->loop_open = 1;
@@ -242,8 +241,7 @@ kill_from_here(cl_hub *hub, cl_greenlet *g)
     cl_thread *ts = hub->ts;
     cl_greenlet *parent = g->parent;
     PyObject *exc, *r;
-    exc = PyObject_CallFunction(cl__GreenletExit, "s",
-                                "its hub was destroyed (Hub.destroy())");
+    exc = PyObject_CallFunction(cl__GreenletExit, "s", "its hub was destroyed (Hub.destroy())");
     if (exc == NULL) {
         PyErr_WriteUnraisable((PyObject *)g);
         return;
@@ -264,8 +262,7 @@ kill_from_here(cl_hub *hub, cl_greenlet *g)
 static void
 detach(cl_hub *hub, cl_park *p)
 {
-    PyObject *exc = PyObject_CallFunction(PyExc_RuntimeError, "s",
-                                          "the hub has been destroyed");
+    PyObject *exc = PyObject_CallFunction(PyExc_RuntimeError, "s", "the hub has been destroyed");
     if (exc == NULL) {
         exc = cl_err_take();
     }
@@ -293,17 +290,18 @@ cl__hub_kill_parked(cl_hub *hub)
         cl_greenlet *g;
         while (cl__ring_pop(&hub->urgent, &e) || cl__ring_pop(&hub->ready, &e)) {
             if (e.kind == CL_E_WAKE) {
-                cl_park *wp = e.a;
+                cl_park *wp = e.target.park;
                 wp->queued = 0;
                 if (wp->state == CL_PARK_ORPHAN) {
                     cl__park_free(hub, wp);
                 }
                 continue; /* a waiter still parked is killed below */
             }
-            g = e.a;
-            Py_XDECREF(e.b);
-            Py_XDECREF(e.c);
-            if (e.kind == CL_E_START && !CL_G_STARTED(g) && !(g->sched_flags & 1)) {
+            g = e.target.ptr; /* a greenlet only for CL_E_START */
+            Py_XDECREF(e.args);
+            Py_XDECREF(e.kwargs);
+            if (e.kind == CL_E_START && !CL_G_STARTED(g) &&
+                !(g->sched_flags & CL_S_START_CANCELLED)) {
                 kill_from_here(hub, g);
             }
             Py_DECREF(g);
@@ -369,16 +367,16 @@ cl__hub_fini(cl_hub *hub)
         for (int i = 0; i < 2; i++) {
             while (cl__ring_pop(rings[i], &e)) {
                 if (e.kind == CL_E_WAKE) {
-                    cl_park *wp = e.a;
+                    cl_park *wp = e.target.park;
                     wp->queued = 0;
                     if (wp->state == CL_PARK_ORPHAN) {
                         cl__park_free(hub, wp);
                     }
                 }
                 else {
-                    Py_XDECREF((PyObject *)e.a);
-                    Py_XDECREF(e.b);
-                    Py_XDECREF(e.c);
+                    Py_XDECREF((PyObject *)e.target.ptr);
+                    Py_XDECREF(e.args);
+                    Py_XDECREF(e.kwargs);
                 }
             }
             PyMem_RawFree(rings[i]->buf);
@@ -462,8 +460,7 @@ cl__hub_get(void)
     if (ts->hub != NULL) {
         return (cl_hub *)ts->hub;
     }
-    hub = PyObject_CallNoArgs(cl__hub_class ? cl__hub_class
-                                            : (PyObject *)&cl__hub_type);
+    hub = PyObject_CallNoArgs(cl__hub_class ? cl__hub_class : (PyObject *)&cl__hub_type);
     if (hub == NULL) {
         return NULL;
     }

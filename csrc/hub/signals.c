@@ -170,8 +170,7 @@ cl__signals_after_fork(cl_hub *hub)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    if (dup3(fds[0], hub->sigfd[0], O_CLOEXEC) < 0 ||
-        dup3(fds[1], hub->sigfd[1], O_CLOEXEC) < 0) {
+    if (dup3(fds[0], hub->sigfd[0], O_CLOEXEC) < 0 || dup3(fds[1], hub->sigfd[1], O_CLOEXEC) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         close(fds[0]);
         close(fds[1]);

@@ -15,8 +15,7 @@
 static int
 before(const cl_tnode *a, const cl_tnode *b)
 {
-    return a->deadline < b->deadline ||
-           (a->deadline == b->deadline && a->seq < b->seq);
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
 static void

@@ -35,8 +35,7 @@ cl__handle_check_init(cl_loop *loop, const cl_handle *h, const cl_sink *sink)
 }
 
 void
-cl__handle_open(cl_loop *loop, cl_handle *h, uv_handle_t *uv,
-                const cl_sink *sink, void *data)
+cl__handle_open(cl_loop *loop, cl_handle *h, uv_handle_t *uv, const cl_sink *sink, void *data)
 {
     h->sink = sink;
     h->data = data;
@@ -61,7 +60,8 @@ on_close(uv_handle_t *uv)
     cl_loop *loop = h->loop;
     if (h->prev != NULL) {
         h->prev->next = h->next;
-    } else {
+    }
+    else {
         loop->handles = h->next;
     }
     if (h->next != NULL) {

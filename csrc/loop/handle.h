@@ -18,17 +18,16 @@
 
 #include "loop.h"
 
-#define CL__ENSURE_OPEN(h)                                                  \
-    do {                                                                    \
-        if ((h)->state != CL_HANDLE_OPEN) {                                 \
-            return CL_ECLOSED;                                              \
-        }                                                                   \
+#define CL__ENSURE_OPEN(h)                  \
+    do {                                    \
+        if ((h)->state != CL_HANDLE_OPEN) { \
+            return CL_ECLOSED;              \
+        }                                   \
     } while (0)
 
-CL_HIDDEN int cl__handle_check_init(cl_loop *loop, const cl_handle *h,
-                                    const cl_sink *sink);
-CL_HIDDEN void cl__handle_open(cl_loop *loop, cl_handle *h, uv_handle_t *uv,
-                               const cl_sink *sink, void *data);
+CL_HIDDEN int cl__handle_check_init(cl_loop *loop, const cl_handle *h, const cl_sink *sink);
+CL_HIDDEN void cl__handle_open(cl_loop *loop, cl_handle *h, uv_handle_t *uv, const cl_sink *sink,
+                               void *data);
 
 /* The cl_handle a libuv handle belongs to (set by cl__handle_open). */
 static inline cl_handle *

@@ -55,8 +55,7 @@ cl_loop_run(cl_loop *loop, uv_run_mode mode)
     if (loop->running) {
         return UV_EBUSY;
     }
-    if (mode != UV_RUN_DEFAULT && mode != UV_RUN_ONCE &&
-        mode != UV_RUN_NOWAIT) {
+    if (mode != UV_RUN_DEFAULT && mode != UV_RUN_ONCE && mode != UV_RUN_NOWAIT) {
         return UV_EINVAL;
     }
     loop->running = 1;

@@ -174,15 +174,13 @@ CL_HIDDEN const char *cl_strerror(int err, char *buf, size_t len);
 
 /* ---- timer.c ---------------------------------------------------------- */
 
-CL_HIDDEN int cl_timer_init(cl_loop *loop, cl_timer *t, const cl_sink *sink,
-                            void *data);
+CL_HIDDEN int cl_timer_init(cl_loop *loop, cl_timer *t, const cl_sink *sink, void *data);
 /* Arm the timer: first expiry after timeout_ns, then every repeat_ns (0 =
  * once).  Refreshes the loop time first and rounds the timeout up to the
  * next millisecond plus one, so the timer never expires early: libuv's
  * clock has whole milliseconds, truncated.  Zero means "next iteration".
  * Restarting an active timer re-arms it. */
-CL_HIDDEN int cl_timer_start(cl_timer *t, uint64_t timeout_ns,
-                             uint64_t repeat_ns);
+CL_HIDDEN int cl_timer_start(cl_timer *t, uint64_t timeout_ns, uint64_t repeat_ns);
 CL_HIDDEN int cl_timer_stop(cl_timer *t);
 /* Re-arm a repeating timer with its repeat as the timeout (rounded as in
  * start); a no-op when repeat is 0.  UV_EINVAL if never started. */
@@ -199,8 +197,7 @@ CL_HIDDEN uint64_t cl_timer_get_repeat(const cl_timer *t);
  * (epoll cannot watch them), a closed fd UV_EBADF, and an fd that already
  * has an active poll handle on this loop UV_EEXIST.  Never close the fd
  * while the handle is active: stop or close the handle first. */
-CL_HIDDEN int cl_poll_init(cl_loop *loop, cl_poll *p, int fd,
-                           const cl_sink *sink, void *data);
+CL_HIDDEN int cl_poll_init(cl_loop *loop, cl_poll *p, int fd, const cl_sink *sink, void *data);
 /* events: UV_READABLE | UV_WRITABLE | UV_DISCONNECT | UV_PRIORITIZED
  * (UV_EINVAL for other bits; 0 stops).  Replaces the current mask. */
 CL_HIDDEN int cl_poll_start(cl_poll *p, int events);
@@ -211,8 +208,7 @@ CL_HIDDEN int cl_poll_fd(const cl_poll *p);
 /* ---- async.c ---------------------------------------------------------- */
 
 /* Active from init on; there is no start or stop. */
-CL_HIDDEN int cl_async_init(cl_loop *loop, cl_async *a, const cl_sink *sink,
-                            void *data);
+CL_HIDDEN int cl_async_init(cl_loop *loop, cl_async *a, const cl_sink *sink, void *data);
 /* Wake the loop and fire the handle in its next iteration.  Safe from any
  * thread (and from a signal handler) while the handle is open; sends
  * coalesce: several sends before the loop notices give one fire. */
@@ -224,10 +220,9 @@ CL_HIDDEN void cl_async_after_fork(cl_async *a);
 /* Prepare fires once per loop iteration just before polling for I/O,
  * check just after, idle once per iteration (and while any idle handle is
  * active the loop polls without blocking). */
-#define CL__WATCHER_DECLARE(name)                                           \
-    CL_HIDDEN int cl_##name##_init(cl_loop *loop, cl_##name *w,             \
-                                   const cl_sink *sink, void *data);        \
-    CL_HIDDEN int cl_##name##_start(cl_##name *w);                          \
+#define CL__WATCHER_DECLARE(name)                                                                 \
+    CL_HIDDEN int cl_##name##_init(cl_loop *loop, cl_##name *w, const cl_sink *sink, void *data); \
+    CL_HIDDEN int cl_##name##_start(cl_##name *w);                                                \
     CL_HIDDEN int cl_##name##_stop(cl_##name *w);
 CL__WATCHER_DECLARE(prepare)
 CL__WATCHER_DECLARE(check)

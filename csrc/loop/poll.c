@@ -28,8 +28,7 @@ on_poll(uv_poll_t *uv, int status, int events)
 }
 
 int
-cl_poll_init(cl_loop *loop, cl_poll *p, int fd, const cl_sink *sink,
-             void *data)
+cl_poll_init(cl_loop *loop, cl_poll *p, int fd, const cl_sink *sink, void *data)
 {
     int err = cl__handle_check_init(loop, &p->h, sink);
     if (err < 0) {

@@ -58,8 +58,7 @@ cl_timer_start(cl_timer *t, uint64_t timeout_ns, uint64_t repeat_ns)
     CL__ENSURE_OPEN(&t->h);
     uv_update_time(&t->h.loop->uv);
     t->started = 1;
-    return uv_timer_start(&t->uv, on_timer, arm_ms(timeout_ns),
-                          ms_ceil(repeat_ns));
+    return uv_timer_start(&t->uv, on_timer, arm_ms(timeout_ns), ms_ceil(repeat_ns));
 }
 
 int

@@ -11,38 +11,37 @@
  */
 #include "handle.h"
 
-#define CL__WATCHER_DEFINE(name)                                            \
-    static void on_##name(uv_##name##_t *uv)                                \
-    {                                                                       \
-        cl_handle *h = cl__handle_of(uv);                                   \
-        h->sink->fire(h, 0, 0);                                             \
-    }                                                                       \
-                                                                            \
-    int cl_##name##_init(cl_loop *loop, cl_##name *w, const cl_sink *sink,  \
-                         void *data)                                        \
-    {                                                                       \
-        int err = cl__handle_check_init(loop, &w->h, sink);                 \
-        if (err < 0) {                                                      \
-            return err;                                                     \
-        }                                                                   \
-        err = uv_##name##_init(&loop->uv, &w->uv);                          \
-        if (err < 0) {                                                      \
-            return err;                                                     \
-        }                                                                   \
-        cl__handle_open(loop, &w->h, (uv_handle_t *)&w->uv, sink, data);    \
-        return 0;                                                           \
-    }                                                                       \
-                                                                            \
-    int cl_##name##_start(cl_##name *w)                                     \
-    {                                                                       \
-        CL__ENSURE_OPEN(&w->h);                                             \
-        return uv_##name##_start(&w->uv, on_##name);                        \
-    }                                                                       \
-                                                                            \
-    int cl_##name##_stop(cl_##name *w)                                      \
-    {                                                                       \
-        CL__ENSURE_OPEN(&w->h);                                             \
-        return uv_##name##_stop(&w->uv);                                    \
+#define CL__WATCHER_DEFINE(name)                                                       \
+    static void on_##name(uv_##name##_t *uv)                                           \
+    {                                                                                  \
+        cl_handle *h = cl__handle_of(uv);                                              \
+        h->sink->fire(h, 0, 0);                                                        \
+    }                                                                                  \
+                                                                                       \
+    int cl_##name##_init(cl_loop *loop, cl_##name *w, const cl_sink *sink, void *data) \
+    {                                                                                  \
+        int err = cl__handle_check_init(loop, &w->h, sink);                            \
+        if (err < 0) {                                                                 \
+            return err;                                                                \
+        }                                                                              \
+        err = uv_##name##_init(&loop->uv, &w->uv);                                     \
+        if (err < 0) {                                                                 \
+            return err;                                                                \
+        }                                                                              \
+        cl__handle_open(loop, &w->h, (uv_handle_t *)&w->uv, sink, data);               \
+        return 0;                                                                      \
+    }                                                                                  \
+                                                                                       \
+    int cl_##name##_start(cl_##name *w)                                                \
+    {                                                                                  \
+        CL__ENSURE_OPEN(&w->h);                                                        \
+        return uv_##name##_start(&w->uv, on_##name);                                   \
+    }                                                                                  \
+                                                                                       \
+    int cl_##name##_stop(cl_##name *w)                                                 \
+    {                                                                                  \
+        CL__ENSURE_OPEN(&w->h);                                                        \
+        return uv_##name##_stop(&w->uv);                                               \
     }
 
 CL__WATCHER_DEFINE(prepare)

@@ -35,14 +35,12 @@ set_parent(cl_greenlet *self, PyObject *value)
         return -1;
     }
     if (!CL_GREENLET_CHECK(value)) {
-        PyErr_Format(PyExc_TypeError,
-                     "GreenletChecker: Expected any type of greenlet, not %s",
+        PyErr_Format(PyExc_TypeError, "GreenletChecker: Expected any type of greenlet, not %s",
                      Py_TYPE(value)->tp_name);
         return -1;
     }
     if (CL_G_IS_MAIN(self)) {
-        PyErr_SetString(PyExc_AttributeError,
-                        "cannot set the parent of a main greenlet");
+        PyErr_SetString(PyExc_AttributeError, "cannot set the parent of a main greenlet");
         return -1;
     }
     for (p = (cl_greenlet *)value; p != NULL; p = p->parent) {
@@ -53,13 +51,11 @@ set_parent(cl_greenlet *self, PyObject *value)
     }
     p = (cl_greenlet *)value;
     if (cl__find_main(p) == NULL) {
-        PyErr_SetString(PyExc_ValueError,
-                        "parent must not be garbage collected");
+        PyErr_SetString(PyExc_ValueError, "parent must not be garbage collected");
         return -1;
     }
     if (CL_G_STARTED(self) && cl__find_main(p) != self->main) {
-        PyErr_SetString(PyExc_ValueError,
-                        "parent cannot be on a different thread");
+        PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
         return -1;
     }
     Py_INCREF(value);
@@ -103,8 +99,7 @@ green_init(cl_greenlet *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"run", "parent", NULL};
     PyObject *run = NULL, *parent = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:greenlet", kwlist, &run,
-                                     &parent)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:greenlet", kwlist, &run, &parent)) {
         return -1;
     }
     if (run != NULL) {
@@ -166,8 +161,7 @@ static void
 green_finalize(cl_greenlet *self)
 {
     cl_thread *ts;
-    if (!CL_G_ACTIVE(self) || CL_G_IS_MAIN(self) || thread_exited(self) ||
-        cl_is_finalizing()) {
+    if (!CL_G_ACTIVE(self) || CL_G_IS_MAIN(self) || thread_exited(self) || cl_is_finalizing()) {
         return;
     }
     ts = cl__tls_thread;
@@ -204,9 +198,8 @@ cl__greenlet_release(PyObject *op)
         return -1;
     }
     ts = cl__tls_thread;
-    if (!CL_G_ACTIVE(self) || CL_G_IS_MAIN(self) || thread_exited(self) ||
-        cl_is_finalizing() || ts == NULL || self->main != ts->main ||
-        (self->flags & CL_G_REFUSED)) {
+    if (!CL_G_ACTIVE(self) || CL_G_IS_MAIN(self) || thread_exited(self) || cl_is_finalizing() ||
+        ts == NULL || self->main != ts->main || (self->flags & CL_G_REFUSED)) {
         return 0;
     }
     Py_SET_REFCNT(op, 1);
@@ -267,8 +260,7 @@ green_dealloc(cl_greenlet *self)
 /* ---- methods ---------------------------------------------------------- */
 
 static PyObject *
-green_switch(cl_greenlet *self, PyObject *const *args, Py_ssize_t nargs,
-             PyObject *kwnames)
+green_switch(cl_greenlet *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     cl_thread *ts = cl__thread();
     PyObject *targs, *kwargs = NULL;
@@ -290,8 +282,7 @@ green_switch(cl_greenlet *self, PyObject *const *args, Py_ssize_t nargs,
             return NULL;
         }
         for (i = 0; i < nkw; i++) {
-            if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i),
-                               args[nargs + i]) < 0) {
+            if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
                 Py_DECREF(targs);
                 Py_DECREF(kwargs);
                 return NULL;
@@ -311,13 +302,11 @@ make_exception(PyObject *typ, PyObject *val, PyObject *tb)
         tb = NULL;
     }
     else if (tb != NULL && !PyTraceBack_Check(tb)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "throw() third argument must be a traceback object");
+        PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
         return NULL;
     }
     if (PyExceptionClass_Check(typ)) {
-        if (val != NULL && val != Py_None &&
-            PyObject_TypeCheck(val, (PyTypeObject *)typ)) {
+        if (val != NULL && val != Py_None && PyObject_TypeCheck(val, (PyTypeObject *)typ)) {
             exc = Py_NewRef(val);
         }
         else if (val == NULL || val == Py_None) {
@@ -343,15 +332,13 @@ make_exception(PyObject *typ, PyObject *val, PyObject *tb)
     }
     else if (PyExceptionInstance_Check(typ)) {
         if (val != NULL && val != Py_None) {
-            PyErr_SetString(PyExc_TypeError,
-                            "instance exception may not have a separate value");
+            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
             return NULL;
         }
         exc = Py_NewRef(typ);
     }
     else {
-        PyErr_Format(PyExc_TypeError,
-                     "exceptions must be classes, or instances, not %s",
+        PyErr_Format(PyExc_TypeError, "exceptions must be classes, or instances, not %s",
                      Py_TYPE(typ)->tp_name);
         return NULL;
     }
@@ -384,14 +371,12 @@ green_throw(cl_greenlet *self, PyObject *args)
 static PyObject *
 green_getstate(cl_greenlet *self, PyObject *Py_UNUSED(ignored))
 {
-    PyErr_Format(PyExc_TypeError, "cannot serialize '%s' object",
-                 Py_TYPE(self)->tp_name);
+    PyErr_Format(PyExc_TypeError, "cannot serialize '%s' object", Py_TYPE(self)->tp_name);
     return NULL;
 }
 
 static PyMethodDef green_methods[] = {
-    {"switch", (PyCFunction)(void (*)(void))green_switch,
-     METH_FASTCALL | METH_KEYWORDS,
+    {"switch", (PyCFunction)(void (*)(void))green_switch, METH_FASTCALL | METH_KEYWORDS,
      "switch(*args, **kwargs)\n--\n\n"
      "Switch to this greenlet.  If it has not started, it starts with\n"
      "``run(*args, **kwargs)``; otherwise its pending switch() returns the\n"
@@ -423,8 +408,7 @@ green_set_run(cl_greenlet *self, PyObject *value, void *c)
 {
     (void)c;
     if (CL_G_STARTED(self)) {
-        PyErr_SetString(PyExc_AttributeError,
-                        "run cannot be set after the start of the greenlet");
+        PyErr_SetString(PyExc_AttributeError, "run cannot be set after the start of the greenlet");
         return -1;
     }
     Py_XINCREF(value);
@@ -470,8 +454,7 @@ green_get_frame(cl_greenlet *self, void *c)
 {
     PyObject *frame;
     (void)c;
-    if (!CL_G_ACTIVE(self) || thread_exited(self) ||
-        running_thread(self) != NULL) {
+    if (!CL_G_ACTIVE(self) || thread_exited(self) || running_thread(self) != NULL) {
         Py_RETURN_NONE;
     }
     frame = cl_pystate_frame(&self->pystate, PyThreadState_GET());
@@ -492,9 +475,8 @@ green_get_context(cl_greenlet *self, void *c)
     (void)c;
     if (running != NULL) {
         if (running != cl__tls_thread) {
-            PyErr_SetString(PyExc_ValueError,
-                            "cannot get context of a greenlet that is "
-                            "running in a different thread");
+            PyErr_SetString(PyExc_ValueError, "cannot get context of a greenlet that is "
+                                              "running in a different thread");
             return NULL;
         }
         ctx = running->tstate->context;
@@ -514,17 +496,15 @@ green_set_context(cl_greenlet *self, PyObject *value, void *c)
     cl_thread *running = running_thread(self);
     (void)c;
     if (value == NULL) {
-        PyErr_SetString(PyExc_AttributeError,
-                        "can't delete context attribute");
+        PyErr_SetString(PyExc_AttributeError, "can't delete context attribute");
         return -1;
     }
     if (value == Py_None) {
         value = NULL;
     }
     else if (!PyContext_CheckExact(value)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "greenlet context must be a contextvars.Context "
-                        "or None");
+        PyErr_SetString(PyExc_TypeError, "greenlet context must be a contextvars.Context "
+                                         "or None");
         return -1;
     }
     Py_XINCREF(value);
@@ -532,9 +512,8 @@ green_set_context(cl_greenlet *self, PyObject *value, void *c)
         PyThreadState *tstate;
         if (running != cl__tls_thread) {
             Py_XDECREF(value);
-            PyErr_SetString(PyExc_ValueError,
-                            "cannot set context of a greenlet that is "
-                            "running in a different thread");
+            PyErr_SetString(PyExc_ValueError, "cannot set context of a greenlet that is "
+                                              "running in a different thread");
             return -1;
         }
         tstate = running->tstate;
@@ -584,26 +563,20 @@ green_get_data_stack(cl_greenlet *self, void *c)
 
 static PyGetSetDef green_getsets[] = {
     {"run", (getter)green_get_run, (setter)green_set_run,
-     "The callable the greenlet starts with (only before it starts).",
-     NULL},
+     "The callable the greenlet starts with (only before it starts).", NULL},
     {"parent", (getter)green_get_parent, (setter)green_set_parent,
-     "The greenlet that gets control, and run's result, when this one ends.",
-     NULL},
+     "The greenlet that gets control, and run's result, when this one ends.", NULL},
     {"dead", (getter)green_get_dead, NULL,
-     "True once the greenlet has finished (or its thread has exited).",
-     NULL},
+     "True once the greenlet has finished (or its thread has exited).", NULL},
     {"gr_frame", (getter)green_get_frame, NULL,
      "The innermost frame of a suspended greenlet, else None.", NULL},
     {"gr_context", (getter)green_get_context, (setter)green_set_context,
-     "The contextvars.Context the greenlet runs in (None: a fresh one).",
-     NULL},
+     "The contextvars.Context the greenlet runs in (None: a fresh one).", NULL},
     {"_stack_saved", (getter)green_get_stack_saved, NULL,
      "Bytes of this greenlet's C stack currently copied to the heap.", NULL},
     {"_data_stack", (getter)green_get_data_stack, NULL,
-     "(bytes held, bytes used) of a suspended greenlet's data-stack chunks.",
-     NULL},
-    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,
-     NULL},
+     "(bytes held, bytes used) of a suspended greenlet's data-stack chunks.", NULL},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -621,13 +594,11 @@ green_repr(cl_greenlet *self)
                                     tp_name, self, otid);
     }
     if (CL_G_ACTIVE(self)) {
-        return PyUnicode_FromFormat(
-            "<%s object at %p (otid=%p)%s active started%s>", tp_name, self,
-            otid, running_thread(self) != NULL ? " current" : " suspended",
-            CL_G_IS_MAIN(self) ? " main" : "");
+        return PyUnicode_FromFormat("<%s object at %p (otid=%p)%s active started%s>", tp_name, self,
+                                    otid, running_thread(self) != NULL ? " current" : " suspended",
+                                    CL_G_IS_MAIN(self) ? " main" : "");
     }
-    return PyUnicode_FromFormat("<%s object at %p (otid=%p) %s>", tp_name,
-                                self, otid,
+    return PyUnicode_FromFormat("<%s object at %p (otid=%p) %s>", tp_name, self, otid,
                                 CL_G_STARTED(self) ? "dead" : "pending");
 }
 

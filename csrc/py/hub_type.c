@@ -1,12 +1,10 @@
 /* The Hub type and the module functions that wait: CPython glue only.
  * The scheduling is in hub/; this file converts arguments and results. */
-#include "../hub/hub.h"
-#include "args.h"
+#include "py.h"
 
 #include <math.h>
 
 /* seconds (None, int or float) -> nanoseconds; -1 for None. */
-CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 int
 cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what)
 {
@@ -18,8 +16,7 @@ cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what)
     s = PyFloat_AsDouble(seconds);
     if (s == -1.0 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s must be a number of seconds or None, not %.100s",
+            PyErr_Format(PyExc_TypeError, "%s must be a number of seconds or None, not %.100s",
                          what, Py_TYPE(seconds)->tp_name);
         }
         return -1;
@@ -84,8 +81,8 @@ do_sleep(cl_hub *hub, PyObject *seconds)
 static const char *const wait_fd_names[] = {"fd", "timeout"};
 
 static PyObject *
-do_wait_fd(cl_hub *hub, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-           int events, const char *fname)
+do_wait_fd(cl_hub *hub, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int events,
+           const char *fname)
 {
     PyObject *a[2];
     int64_t ns;
@@ -112,8 +109,7 @@ do_wait_fd(cl_hub *hub, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 
 /* Collect the fds of an iterable (ints or objects with fileno()). */
 static int
-collect_fds(PyObject *iterable, int events, int **fds, int **evs,
-            Py_ssize_t *n, Py_ssize_t *cap)
+collect_fds(PyObject *iterable, int events, int **fds, int **evs, Py_ssize_t *n, Py_ssize_t *cap)
 {
     PyObject *it, *item;
     if (iterable == NULL || iterable == Py_None) {
@@ -161,14 +157,12 @@ do_wait_fds(cl_hub *hub, PyObject *args, PyObject *kwds)
     int *fds = NULL, *evs = NULL, r;
     Py_ssize_t n = 0, cap = 0;
     int64_t ns;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:wait_fds", kwlist, &rd,
-                                     &wr, &timeout)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:wait_fds", kwlist, &rd, &wr, &timeout)) {
         return NULL;
     }
     if (cl__timeout_ns(timeout, &ns, "timeout") < 0 ||
         collect_fds(rd, UV_READABLE, &fds, &evs, &n, &cap) < 0 ||
-        collect_fds(wr, UV_WRITABLE, &fds, &evs, &n, &cap) < 0 ||
-        (hub = this_hub(hub)) == NULL) {
+        collect_fds(wr, UV_WRITABLE, &fds, &evs, &n, &cap) < 0 || (hub = this_hub(hub)) == NULL) {
         goto done;
     }
     r = cl__io_wait_many(hub, fds, evs, n, ns);
@@ -240,8 +234,7 @@ hub_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (ts->hub != NULL) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "this thread already has a hub (use get_hub())");
+        PyErr_SetString(PyExc_RuntimeError, "this thread already has a hub (use get_hub())");
         return NULL;
     }
     self = (cl_hub *)cl__greenlet_type.tp_new(type, cl__empty_tuple, NULL);
@@ -289,8 +282,7 @@ hub_run(cl_hub *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     if (self->ts->current != &self->g) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "Hub.run() runs only as the hub greenlet itself");
+        PyErr_SetString(PyExc_RuntimeError, "Hub.run() runs only as the hub greenlet itself");
         return NULL;
     }
     return cl__hub_run(self);
@@ -333,8 +325,8 @@ args_tail(PyObject *args, const char *fname, PyObject **first)
     }
     *first = PyTuple_GET_ITEM(args, 0);
     if (!PyCallable_Check(*first)) {
-        PyErr_Format(PyExc_TypeError, "%s() needs a callable, not %.100s",
-                     fname, Py_TYPE(*first)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s() needs a callable, not %.100s", fname,
+                     Py_TYPE(*first)->tp_name);
         return NULL;
     }
     return PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
@@ -388,7 +380,7 @@ hub_start_greenlet(cl_hub *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "the greenlet has already started");
         return NULL;
     }
-    ((cl_greenlet *)g)->sched_flags &= ~1u;
+    ((cl_greenlet *)g)->sched_flags &= ~CL_S_START_CANCELLED;
     /* Started by the hub, it returns to the hub when it ends. */
     if (((cl_greenlet *)g)->parent != &self->g) {
         Py_INCREF(self);
@@ -413,7 +405,7 @@ hub_cancel_start(cl_hub *self, PyObject *g)
         PyErr_SetString(PyExc_TypeError, "cancel_start() needs a greenlet");
         return NULL;
     }
-    ((cl_greenlet *)g)->sched_flags |= 1u;
+    ((cl_greenlet *)g)->sched_flags |= CL_S_START_CANCELLED;
     Py_RETURN_NONE;
 }
 
@@ -432,8 +424,7 @@ hub_interrupt(cl_hub *self, PyObject *args)
         return NULL;
     }
     if (cl__find_main((cl_greenlet *)g) != self->ts->main) {
-        PyErr_SetString(cl__greenlet_error,
-                        "interrupt() needs a greenlet of the hub's own thread");
+        PyErr_SetString(cl__greenlet_error, "interrupt() needs a greenlet of the hub's own thread");
         return NULL;
     }
     return PyBool_FromLong(cl__hub_interrupt(self, (cl_greenlet *)g, exc));
@@ -450,8 +441,7 @@ hub_join(cl_hub *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:join", kwlist, &timeout)) {
         return NULL;
     }
-    if (cl__timeout_ns(timeout, &ns, "timeout") < 0 ||
-        cl__hub_check_thread(self) < 0) {
+    if (cl__timeout_ns(timeout, &ns, "timeout") < 0 || cl__hub_check_thread(self) < 0) {
         return NULL;
     }
     p = cl__park_new(self, "Hub.join()", 0);
@@ -478,8 +468,7 @@ hub_destroy(cl_hub *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (ts == NULL || ts != cl__tls_thread) {
-        PyErr_SetString(cl__greenlet_error,
-                        "a hub can only be destroyed by its own thread");
+        PyErr_SetString(cl__greenlet_error, "a hub can only be destroyed by its own thread");
         return NULL;
     }
     if (ts->current == &self->g) {
@@ -531,15 +520,12 @@ hub_unhold(cl_hub *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 hub_statistics(cl_hub *self, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:K,s:K,s:O}",
-                         "ready", (Py_ssize_t)CL_HUB_QUEUED(self),
-                         "parked", self->n_parked,
-                         "timers", (Py_ssize_t)self->nheap,
-                         "fds", cl__io_count(self),
-                         "handles", (Py_ssize_t)self->loop.n_handles,
-                         "switches", (unsigned long long)self->switches,
-                         "recv_skipped", (unsigned long long)self->recv_skipped,
-                         "destroyed", self->destroyed ? Py_True : Py_False);
+    return Py_BuildValue(
+        "{s:n,s:n,s:n,s:n,s:n,s:K,s:K,s:O}", "ready", (Py_ssize_t)CL_HUB_QUEUED(self), "parked",
+        self->n_parked, "timers", (Py_ssize_t)self->nheap, "fds", cl__io_count(self), "handles",
+        (Py_ssize_t)self->loop.n_handles, "switches", (unsigned long long)self->switches,
+        "recv_skipped", (unsigned long long)self->recv_skipped, "destroyed",
+        self->destroyed ? Py_True : Py_False);
 }
 
 static PyObject *
@@ -552,8 +538,7 @@ static PyObject *
 hub_get_loop_alive(cl_hub *self, void *c)
 {
     (void)c;
-    return PyBool_FromLong(self->loop_open && (CL_HUB_QUEUED(self) > 0 ||
-                                               self->nheap_ref > 0 ||
+    return PyBool_FromLong(self->loop_open && (CL_HUB_QUEUED(self) > 0 || self->nheap_ref > 0 ||
                                                cl_loop_alive(&self->loop)));
 }
 
@@ -563,10 +548,6 @@ hub_get_thread_ident(cl_hub *self, void *c)
     (void)c;
     return PyLong_FromUnsignedLong(self->thread_ident);
 }
-
-CL_HIDDEN PyObject *cl__hub_call_later(cl_hub *hub, PyObject *args, PyObject *kwds);
-CL_HIDDEN PyObject *cl__hub_interrupt_later(cl_hub *hub, PyObject *args,
-                                            PyObject *kwds);
 
 static PyObject *
 hub_call_later(cl_hub *self, PyObject *args, PyObject *kwds)
@@ -581,8 +562,7 @@ hub_interrupt_later(cl_hub *self, PyObject *args, PyObject *kwds)
 }
 
 static PyMethodDef hub_methods[] = {
-    {"call_later", (PyCFunction)(void (*)(void))hub_call_later,
-     METH_VARARGS | METH_KEYWORDS,
+    {"call_later", (PyCFunction)(void (*)(void))hub_call_later, METH_VARARGS | METH_KEYWORDS,
      "call_later(seconds, fn, *args, ref=True)\n--\n\n"
      "Call fn(*args) in the hub after `seconds` (never early).  Returns a\n"
      "TimerHandle; ref=False: this deadline alone keeps nothing waiting."},
@@ -595,12 +575,10 @@ static PyMethodDef hub_methods[] = {
      "The hub's loop (runs as the hub greenlet; never returns)."},
     {"sleep", (PyCFunction)(void (*)(void))hub_sleep, METH_FASTCALL,
      "sleep(seconds=0)\n--\n\nPark the current greenlet for `seconds`."},
-    {"wait_readable", (PyCFunction)(void (*)(void))hub_wait_readable,
-     METH_FASTCALL | METH_KEYWORDS,
+    {"wait_readable", (PyCFunction)(void (*)(void))hub_wait_readable, METH_FASTCALL | METH_KEYWORDS,
      "wait_readable(fd, timeout=None)\n--\n\n"
      "Park until fd is readable: True, or False if the timeout passed."},
-    {"wait_writable", (PyCFunction)(void (*)(void))hub_wait_writable,
-     METH_FASTCALL | METH_KEYWORDS,
+    {"wait_writable", (PyCFunction)(void (*)(void))hub_wait_writable, METH_FASTCALL | METH_KEYWORDS,
      "wait_writable(fd, timeout=None)\n--\n\n"
      "Park until fd is writable: True, or False if the timeout passed."},
     {"cancel_wait", (PyCFunction)hub_cancel_wait, METH_VARARGS,
@@ -610,8 +588,7 @@ static PyMethodDef hub_methods[] = {
     {"run_callback", (PyCFunction)hub_run_callback, METH_VARARGS,
      "run_callback(fn, *args)\n--\n\n"
      "Call fn(*args) in the hub, in FIFO order, before the next poll."},
-    {"run_callback_threadsafe", (PyCFunction)hub_run_callback_threadsafe,
-     METH_VARARGS,
+    {"run_callback_threadsafe", (PyCFunction)hub_run_callback_threadsafe, METH_VARARGS,
      "run_callback_threadsafe(fn, *args)\n--\n\n"
      "Like run_callback, from any thread; wakes the hub."},
     {"start_greenlet", (PyCFunction)(void (*)(void))hub_start_greenlet,
@@ -635,8 +612,7 @@ static PyMethodDef hub_methods[] = {
      "gets RuntimeError when next switched to), close its loop and detach\n"
      "it from the thread; get_hub() will make a new one.  destroy_loop is\n"
      "accepted as in gevent: a hub's loop is always its own, and closed."},
-    {"wait_fds", (PyCFunction)(void (*)(void))hub_wait_fds,
-     METH_VARARGS | METH_KEYWORDS,
+    {"wait_fds", (PyCFunction)(void (*)(void))hub_wait_fds, METH_VARARGS | METH_KEYWORDS,
      "wait_fds(readable=(), writable=(), timeout=None)\n--\n\n"
      "Park until any fd in `readable` is readable or any in `writable` is\n"
      "writable: True, or False if the timeout passed.  One park however\n"
@@ -744,8 +720,7 @@ mod_set_hub_class(PyObject *m, PyObject *cls)
 {
     (void)m;
     if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &cl__hub_type)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "set_hub_class() needs a subclass of corolib._core.Hub");
+        PyErr_SetString(PyExc_TypeError, "set_hub_class() needs a subclass of corolib._core.Hub");
         return NULL;
     }
     Py_INCREF(cls);
@@ -758,8 +733,7 @@ mod_after_fork_in_child(PyObject *m, PyObject *Py_UNUSED(ignored))
 {
     cl_thread *ts = cl__tls_thread;
     (void)m;
-    if (ts != NULL && ts->hub != NULL &&
-        cl__hub_after_fork((cl_hub *)ts->hub) < 0) {
+    if (ts != NULL && ts->hub != NULL && cl__hub_after_fork((cl_hub *)ts->hub) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -774,19 +748,16 @@ static PyMethodDef cl__hub_module_methods[] = {
      "sleep(seconds=0)\n--\n\n"
      "Park the current greenlet for `seconds`.  sleep(0) lets every other\n"
      "ready greenlet run once, in FIFO order, then continues."},
-    {"wait_readable", (PyCFunction)(void (*)(void))mod_wait_readable,
-     METH_FASTCALL | METH_KEYWORDS,
+    {"wait_readable", (PyCFunction)(void (*)(void))mod_wait_readable, METH_FASTCALL | METH_KEYWORDS,
      "wait_readable(fd, timeout=None)\n--\n\n"
      "Park until fd is readable: True, or False if the timeout passed."},
-    {"wait_writable", (PyCFunction)(void (*)(void))mod_wait_writable,
-     METH_FASTCALL | METH_KEYWORDS,
+    {"wait_writable", (PyCFunction)(void (*)(void))mod_wait_writable, METH_FASTCALL | METH_KEYWORDS,
      "wait_writable(fd, timeout=None)\n--\n\n"
      "Park until fd is writable: True, or False if the timeout passed."},
     {"cancel_wait", (PyCFunction)mod_cancel_wait, METH_VARARGS,
      "cancel_wait(fd, exc=None)\n--\n\n"
      "Wake every greenlet waiting on fd with exc; release the watcher."},
-    {"wait_fds", (PyCFunction)(void (*)(void))mod_wait_fds,
-     METH_VARARGS | METH_KEYWORDS,
+    {"wait_fds", (PyCFunction)(void (*)(void))mod_wait_fds, METH_VARARGS | METH_KEYWORDS,
      "wait_fds(readable=(), writable=(), timeout=None)\n--\n\n"
      "Park until any of the fds is ready: True, or False on timeout."},
     {"set_hub_class", mod_set_hub_class, METH_O,
@@ -795,12 +766,6 @@ static PyMethodDef cl__hub_module_methods[] = {
      "Re-initialise this thread's hub in a forked child."},
     {NULL, NULL, 0, NULL},
 };
-
-/* Implemented in hub_objects.c and task_type.c */
-CL_HIDDEN int cl__hub_objects_ready(PyObject *module);
-CL_HIDDEN int cl__task_type_ready(PyObject *module);
-CL_HIDDEN int cl__sockio_ready(PyObject *module);
-CL_HIDDEN int cl__queue_base_ready(PyObject *module);
 
 int
 cl__hub_types_ready(PyObject *module)
@@ -815,36 +780,24 @@ cl__hub_types_ready(PyObject *module)
     if (cl__empty_tuple == NULL) {
         return -1;
     }
-    cl__LoopExit = PyErr_NewExceptionWithDoc(
-        "corolib.LoopExit",
-        "Raised when the hub has nothing left that could ever wake the\n"
-        "waiting greenlet: the operation would block forever.",
-        PyExc_Exception, NULL);
+    cl__LoopExit =
+        PyErr_NewExceptionWithDoc("corolib.LoopExit",
+                                  "Raised when the hub has nothing left that could ever wake the\n"
+                                  "waiting greenlet: the operation would block forever.",
+                                  PyExc_Exception, NULL);
     cl__BlockingSwitchOutError = PyErr_NewExceptionWithDoc(
         "corolib.BlockingSwitchOutError",
-        "A blocking call was made from inside the hub (a callback).",
-        PyExc_AssertionError, NULL);
-    cl__InvalidSwitchError = PyErr_NewExceptionWithDoc(
-        "corolib.InvalidSwitchError",
-        "A parked greenlet was resumed by something other than the hub.",
-        PyExc_AssertionError, NULL);
+        "A blocking call was made from inside the hub (a callback).", PyExc_AssertionError, NULL);
+    cl__InvalidSwitchError =
+        PyErr_NewExceptionWithDoc("corolib.InvalidSwitchError",
+                                  "A parked greenlet was resumed by something other than the hub.",
+                                  PyExc_AssertionError, NULL);
     if (cl__LoopExit == NULL || cl__BlockingSwitchOutError == NULL ||
         cl__InvalidSwitchError == NULL ||
         PyModule_AddObjectRef(module, "LoopExit", cl__LoopExit) < 0 ||
-        PyModule_AddObjectRef(module, "BlockingSwitchOutError",
-                              cl__BlockingSwitchOutError) < 0 ||
-        PyModule_AddObjectRef(module, "InvalidSwitchError",
-                              cl__InvalidSwitchError) < 0) {
+        PyModule_AddObjectRef(module, "BlockingSwitchOutError", cl__BlockingSwitchOutError) < 0 ||
+        PyModule_AddObjectRef(module, "InvalidSwitchError", cl__InvalidSwitchError) < 0) {
         return -1;
     }
-    if (PyModule_AddFunctions(module, cl__hub_module_methods) < 0) {
-        return -1;
-    }
-    if (cl__hub_objects_ready(module) < 0) {
-        return -1;
-    }
-    if (cl__sockio_ready(module) < 0 || cl__queue_base_ready(module) < 0) {
-        return -1;
-    }
-    return cl__task_type_ready(module);
+    return PyModule_AddFunctions(module, cl__hub_module_methods);
 }

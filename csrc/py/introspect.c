@@ -18,7 +18,7 @@
  * a suspect: the count has not moved for the threshold while the hub was
  * not polling.  Nothing here switches, and the switch path is untouched.
  */
-#include "../hub/hub.h"
+#include "py.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -103,8 +103,7 @@ mod_hub_parked(PyObject *m, PyObject *arg)
         if (list != NULL) {
             t = Py_BuildValue("(OsnO)", (PyObject *)items[i].g,
                               items[i].what ? items[i].what : "an event",
-                              (Py_ssize_t)items[i].detail,
-                              items[i].ready ? Py_True : Py_False);
+                              (Py_ssize_t)items[i].detail, items[i].ready ? Py_True : Py_False);
             if (t == NULL) {
                 Py_CLEAR(list);
             }
@@ -123,12 +122,12 @@ mod_hub_parked(PyObject *m, PyObject *arg)
 typedef struct {
     PyObject_HEAD
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* signalled by stop() */
-    int stopped;            /* under mu */
-    int busy;               /* a wait() is running (GIL held to change) */
-    uint64_t last;          /* switches when last seen changing */
-    uint64_t since;         /* monotonic ns of that */
-    uint64_t fired;         /* `last` already reported as a suspect */
+    pthread_cond_t cv; /* signalled by stop() */
+    int stopped;       /* under mu */
+    int busy;          /* a wait() is running (GIL held to change) */
+    uint64_t last;     /* switches when last seen changing */
+    uint64_t since;    /* monotonic ns of that */
+    uint64_t fired;    /* `last` already reported as a suspect */
     int have_last;
 } cl_hubwatch;
 
@@ -204,8 +203,7 @@ hubwatch_wait(cl_hubwatch *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (!CL_HUB_CHECK(args[0])) {
-        PyErr_Format(PyExc_TypeError, "expected a Hub, not %.200s",
-                     Py_TYPE(args[0])->tp_name);
+        PyErr_Format(PyExc_TypeError, "expected a Hub, not %.200s", Py_TYPE(args[0])->tp_name);
         return NULL;
     }
     if (seconds_arg(args[1], "tick", &tick) < 0 ||
@@ -222,39 +220,38 @@ hubwatch_wait(cl_hubwatch *self, PyObject *const *args, Py_ssize_t nargs)
     hub = (cl_hub *)args[0];
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->mu);
-    end = mono_ns() + budget;
-    while (!self->stopped) {
-        uint64_t now = mono_ns(), wake;
-        uint64_t sw = __atomic_load_n(&hub->switches, __ATOMIC_RELAXED);
-        int polling = __atomic_load_n(&hub->polling, __ATOMIC_RELAXED);
-        struct timespec ts;
-        if (!self->have_last || sw != self->last || polling) {
-            self->have_last = 1;
-            self->last = sw;
-            self->since = now;
-            if (polling) {
-                self->fired = sw - 1; /* a new stretch starts after the poll */
+        pthread_mutex_lock(&self->mu);
+        end = mono_ns() + budget;
+        while (!self->stopped) {
+            uint64_t now = mono_ns(), wake;
+            uint64_t sw = __atomic_load_n(&hub->switches, __ATOMIC_RELAXED);
+            int polling = __atomic_load_n(&hub->polling, __ATOMIC_RELAXED);
+            struct timespec ts;
+            if (!self->have_last || sw != self->last || polling) {
+                self->have_last = 1;
+                self->last = sw;
+                self->since = now;
+                if (polling) {
+                    self->fired = sw - 1; /* a new stretch starts after the poll */
+                }
+            }
+            else if (now - self->since >= threshold && self->fired != sw) {
+                self->fired = sw;
+                found = sw;
+                blocked = now - self->since;
+                suspect = 1;
+                break;
+            }
+            if (now >= end) {
+                break;
+            }
+            wake = now + tick < end ? now + tick : end;
+            ts.tv_sec = (time_t)(wake / 1000000000u);
+            ts.tv_nsec = (long)(wake % 1000000000u);
+            while (!self->stopped && pthread_cond_timedwait(&self->cv, &self->mu, &ts) == EINTR) {
             }
         }
-        else if (now - self->since >= threshold && self->fired != sw) {
-            self->fired = sw;
-            found = sw;
-            blocked = now - self->since;
-            suspect = 1;
-            break;
-        }
-        if (now >= end) {
-            break;
-        }
-        wake = now + tick < end ? now + tick : end;
-        ts.tv_sec = (time_t)(wake / 1000000000u);
-        ts.tv_nsec = (long)(wake % 1000000000u);
-        while (!self->stopped &&
-               pthread_cond_timedwait(&self->cv, &self->mu, &ts) == EINTR) {
-        }
-    }
-    pthread_mutex_unlock(&self->mu);
+        pthread_mutex_unlock(&self->mu);
     Py_END_ALLOW_THREADS
     self->busy = 0;
     if (!suspect) {

@@ -1,7 +1,5 @@
 /* corolib._core: module functions and initialisation. */
-#include "../cl_internal.h"
-
-CL_HIDDEN int cl__introspect_ready(PyObject *module); /* py/introspect.c */
+#include "py.h"
 
 static PyObject *
 mod_getcurrent(PyObject *module, PyObject *Py_UNUSED(ignored))
@@ -24,8 +22,7 @@ mod_settrace(PyObject *module, PyObject *callback)
         return NULL;
     }
     if (callback != Py_None && !PyCallable_Check(callback)) {
-        PyErr_Format(PyExc_TypeError,
-                     "settrace() argument must be callable or None, not %s",
+        PyErr_Format(PyExc_TypeError, "settrace() argument must be callable or None, not %s",
                      Py_TYPE(callback)->tp_name);
         return NULL;
     }
@@ -97,8 +94,8 @@ static int
 add_type_attrs(PyObject *module)
 {
     /* greenlet also exposes these on the type, for old code. */
-    static const char *names[] = {"getcurrent", "error", "GreenletExit",
-                                  "settrace", "gettrace", NULL};
+    static const char *names[] = {"getcurrent", "error",    "GreenletExit",
+                                  "settrace",   "gettrace", NULL};
     PyObject *dict = cl__greenlet_type.tp_dict;
     for (int i = 0; names[i] != NULL; i++) {
         PyObject *v = PyObject_GetAttrString(module, names[i]);
@@ -146,16 +143,15 @@ PyInit__core(void)
     if (cl__GreenletExit == NULL) {
         goto fail;
     }
-    cl__greenlet_error = PyErr_NewExceptionWithDoc(
-        "corolib.greenlet.error",
-        "A switch that cannot be done (another thread, a dead main "
-        "greenlet).",
-        PyExc_Exception, NULL);
+    cl__greenlet_error =
+        PyErr_NewExceptionWithDoc("corolib.greenlet.error",
+                                  "A switch that cannot be done (another thread, a dead main "
+                                  "greenlet).",
+                                  PyExc_Exception, NULL);
     if (cl__greenlet_error == NULL) {
         goto fail;
     }
-    if (PyModule_AddObjectRef(m, "greenlet",
-                              (PyObject *)&cl__greenlet_type) < 0 ||
+    if (PyModule_AddObjectRef(m, "greenlet", (PyObject *)&cl__greenlet_type) < 0 ||
         PyModule_AddObjectRef(m, "GreenletExit", cl__GreenletExit) < 0 ||
         PyModule_AddObjectRef(m, "error", cl__greenlet_error) < 0 ||
         PyModule_AddIntConstant(m, "GREENLET_USE_GC", 1) < 0 ||
@@ -166,13 +162,11 @@ PyInit__core(void)
     if (add_type_attrs(m) < 0) {
         goto fail;
     }
-    if (cl__hub_types_ready(m) < 0) {
-        goto fail;
-    }
-    if (cl__uv_types_ready(m) < 0) {
-        goto fail;
-    }
-    if (cl__introspect_ready(m) < 0) {
+    /* Every type of the module, in dependency order: the hub's types
+     * after the greenlet's (Hub and Task derive from it). */
+    if (cl__hub_types_ready(m) < 0 || cl__wait_queue_ready(m) < 0 ||
+        cl__timer_handle_ready(m) < 0 || cl__sockio_ready(m) < 0 || cl__queue_base_ready(m) < 0 ||
+        cl__task_type_ready(m) < 0 || cl__uv_types_ready(m) < 0 || cl__introspect_ready(m) < 0) {
         goto fail;
     }
     return m;

@@ -1,7 +1,7 @@
 /* QueueBase: the compiled fast paths of corolib.queue's FIFO queues.
  *
  * corolib.queue.SimpleQueue and Queue keep their state in the fields of
- * this type (exposed as _items, _getters, _putters, _peekers, _tasks,
+ * this type (exposed as _items, _getters, _putters, _peekers, _unfinished,
  * _maxsize) and implement every slow path in Python.  put() and get()
  * here handle the common case -- no timeout given, room (or an item) in
  * the deque -- with no Python frame, and otherwise call the Python methods
@@ -13,8 +13,7 @@
  * deque type's own methods (fetched once), so Python and C see the same
  * state.
  */
-#include "../cl_internal.h"
-#include "args.h"
+#include "py.h"
 
 #include <structmember.h>
 
@@ -24,7 +23,7 @@ typedef struct {
     PyObject *getters; /* deque of parked getters (Python records) */
     PyObject *putters;
     PyObject *peekers;
-    PyObject *tasks;   /* deque of unfinished tasks, or None (SimpleQueue) */
+    PyObject *unfinished; /* a deque, one None per unfinished task, or None */
     Py_ssize_t maxsize;
     PyObject *weakreflist;
 } QueueBase;
@@ -100,8 +99,8 @@ qb_put(QueueBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             if (append(self->items, a[0]) < 0) {
                 return NULL;
             }
-            if (self->tasks != NULL && self->tasks != Py_None &&
-                append(self->tasks, Py_None) < 0) {
+            if (self->unfinished != NULL && self->unfinished != Py_None &&
+                append(self->unfinished, Py_None) < 0) {
                 return NULL;
             }
             if (size_of(self->getters) || size_of(self->peekers)) {
@@ -110,8 +109,7 @@ qb_put(QueueBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             Py_RETURN_NONE;
         }
     }
-    return PyObject_CallMethodObjArgs((PyObject *)self, s_put, a[0],
-                                      a[1] != NULL ? a[1] : Py_True,
+    return PyObject_CallMethodObjArgs((PyObject *)self, s_put, a[0], a[1] != NULL ? a[1] : Py_True,
                                       a[2] != NULL ? a[2] : Py_None, NULL);
 }
 
@@ -139,8 +137,7 @@ qb_get(QueueBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         }
         return item;
     }
-    return PyObject_CallMethodObjArgs((PyObject *)self, s_get,
-                                      a[0] != NULL ? a[0] : Py_True,
+    return PyObject_CallMethodObjArgs((PyObject *)self, s_get, a[0] != NULL ? a[0] : Py_True,
                                       a[1] != NULL ? a[1] : Py_None, NULL);
 }
 
@@ -185,7 +182,7 @@ qb_traverse(QueueBase *self, visitproc visit, void *arg)
     Py_VISIT(self->getters);
     Py_VISIT(self->putters);
     Py_VISIT(self->peekers);
-    Py_VISIT(self->tasks);
+    Py_VISIT(self->unfinished);
     return 0; /* (a heap subclass's subtype_traverse visits its type) */
 }
 
@@ -196,7 +193,7 @@ qb_clear(QueueBase *self)
     Py_CLEAR(self->getters);
     Py_CLEAR(self->putters);
     Py_CLEAR(self->peekers);
-    Py_CLEAR(self->tasks);
+    Py_CLEAR(self->unfinished);
     return 0;
 }
 
@@ -249,7 +246,8 @@ static PyMemberDef qb_members[] = {
     {"_getters", T_OBJECT_EX, offsetof(QueueBase, getters), 0, "parked getters"},
     {"_putters", T_OBJECT_EX, offsetof(QueueBase, putters), 0, "parked putters"},
     {"_peekers", T_OBJECT_EX, offsetof(QueueBase, peekers), 0, "parked peekers"},
-    {"_tasks", T_OBJECT, offsetof(QueueBase, tasks), 0, "unfinished tasks, or None"},
+    {"_unfinished", T_OBJECT, offsetof(QueueBase, unfinished), 0,
+     "one None per unfinished task (a thread-safe counter), or None"},
     {"_maxsize", T_PYSSIZET, offsetof(QueueBase, maxsize), 0, "room; sys.maxsize: unbounded"},
     {NULL, 0, 0, 0, NULL},
 };

@@ -14,12 +14,10 @@
  *
  * Arguments are positional (METH_FASTCALL): these run once per I/O call.
  */
-#include "../hub/hub.h"
+#include "py.h"
 
 #include <errno.h>
 #include <sys/socket.h>
-
-CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 
 static PyObject *
 timeout_error(void)
@@ -125,8 +123,8 @@ int_arg(PyObject *o, int *out, const char *what)
 
 /* (fd, X, [flags], [timeout]) with flags at args[2] and timeout at args[3]. */
 static int
-fd_flags_timeout(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                 Py_ssize_t max, int *fd, int *flags, int64_t *ns)
+fd_flags_timeout(const char *fname, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t max,
+                 int *fd, int *flags, int64_t *ns)
 {
     if (check_nargs(fname, nargs, 2, max) < 0 || int_arg(args[0], fd, "fd") < 0) {
         return -1;
@@ -381,8 +379,8 @@ mod_sendall(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     }
     deadline = deadline_of(ns);
     while (done < view.len) {
-        Py_ssize_t n = send_some(fd, (const char *)view.buf + done,
-                                 view.len - done, flags, deadline);
+        Py_ssize_t n =
+            send_some(fd, (const char *)view.buf + done, view.len - done, flags, deadline);
         if (n < 0) {
             PyBuffer_Release(&view);
             return NULL;

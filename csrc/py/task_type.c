@@ -13,29 +13,26 @@
  * is ready.  Links (a Python list in `_links`) are notified by calling the
  * subclass's `_notify_links` from the hub.
  */
-#include "../hub/hub.h"
-#include "args.h"
-
-CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
+#include "py.h"
 
 enum { T_STARTED = 1, T_CANCELLED = 2, T_READY = 4 };
 
 typedef struct {
     cl_greenlet g;
-    cl_hub *hub;           /* strong */
-    PyObject *fn;          /* what to run; NULL: self._run */
-    PyObject *args;        /* tuple */
-    PyObject *kwargs;      /* dict or NULL */
+    cl_hub *hub;      /* strong */
+    PyObject *fn;     /* what to run; NULL: self._run */
+    PyObject *args;   /* tuple */
+    PyObject *kwargs; /* dict or NULL */
     PyObject *value;
     PyObject *exception;
     PyObject *links;       /* managed by the Python subclass */
     PyObject *start_timer; /* TimerHandle of start_later() */
     cl_parklist joiners;
     int tflags;
-    PyObject *spawner;     /* weakref to the greenlet that created it */
+    PyObject *spawner; /* weakref to the greenlet that created it */
 } cl_task;
 
-static PyObject *Timeout_class; /* corolib.Timeout, registered at import */
+static PyObject *Timeout_class;  /* corolib.Timeout, registered at import */
 static PyObject *Greenlet_class; /* corolib.Greenlet, what spawn() makes */
 static PyObject *spawn_hook;     /* called with each task started, or NULL */
 
@@ -100,8 +97,7 @@ task_init(cl_task *self, PyObject *args, PyObject *kwds)
         /* Greenlet(run=fn, ...): run is the first parameter, by keyword */
         int r;
         if (n > 0) {
-            PyErr_SetString(PyExc_TypeError,
-                            "Greenlet() got multiple values for argument 'run'");
+            PyErr_SetString(PyExc_TypeError, "Greenlet() got multiple values for argument 'run'");
             return -1;
         }
         fn = run_kw;
@@ -124,7 +120,8 @@ task_init(cl_task *self, PyObject *args, PyObject *kwds)
         if (!PyCallable_Check(fn)) {
             PyErr_Format(PyExc_TypeError,
                          "The run argument or self._run must be callable, "
-                         "not %R", fn);
+                         "not %R",
+                         fn);
             return -1;
         }
         Py_INCREF(fn);
@@ -219,8 +216,7 @@ is_dead(cl_task *self)
 {
     return is_ready(self) ||
            (CL_G_STARTED(&self->g) &&
-            (!CL_G_ACTIVE(&self->g) ||
-             (self->g.main != NULL && self->g.main->thread == NULL))) ||
+            (!CL_G_ACTIVE(&self->g) || (self->g.main != NULL && self->g.main->thread == NULL))) ||
            ((self->tflags & T_STARTED) && self->hub != NULL && self->hub->ts == NULL);
 }
 
@@ -267,9 +263,9 @@ static void
 report(cl_task *self, PyObject *exc)
 {
     PyObject *tb = PyException_GetTraceback(exc);
-    PyObject *r = PyObject_CallMethod((PyObject *)self->hub, "handle_error", "OOOO",
-                                      (PyObject *)self, (PyObject *)Py_TYPE(exc),
-                                      exc, tb ? tb : Py_None);
+    PyObject *r =
+        PyObject_CallMethod((PyObject *)self->hub, "handle_error", "OOOO", (PyObject *)self,
+                            (PyObject *)Py_TYPE(exc), exc, tb ? tb : Py_None);
     Py_XDECREF(tb);
     if (r == NULL) {
         PyErr_WriteUnraisable((PyObject *)self);
@@ -293,8 +289,7 @@ call_run_method(cl_task *self)
         return NULL;
     }
     if (type->tp_getattro == PyObject_GenericGetAttr) {
-        PyObject *own = self->g.dict != NULL ? PyDict_GetItemWithError(self->g.dict, name)
-                                             : NULL;
+        PyObject *own = self->g.dict != NULL ? PyDict_GetItemWithError(self->g.dict, name) : NULL;
         PyObject *descr = _PyType_Lookup(type, name); /* borrowed */
         if (own == NULL && PyErr_Occurred()) {
             return NULL;
@@ -383,9 +378,9 @@ task_start(cl_task *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     self->tflags |= T_STARTED;
-    self->g.sched_flags &= ~1u;
-    if (cl__hub_push(self->hub, CL_E_START, Py_NewRef(self),
-                     Py_NewRef(cl__empty_tuple), NULL) < 0) {
+    self->g.sched_flags &= ~CL_S_START_CANCELLED;
+    if (cl__hub_push(self->hub, CL_E_START, Py_NewRef(self), Py_NewRef(cl__empty_tuple), NULL) <
+        0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -405,8 +400,8 @@ task_start_later(cl_task *self, PyObject *seconds)
     if (start == NULL) {
         return NULL;
     }
-    timer = PyObject_CallMethod((PyObject *)self->hub, "call_later", "OOO",
-                                seconds, start, (PyObject *)self);
+    timer = PyObject_CallMethod((PyObject *)self->hub, "call_later", "OOO", seconds, start,
+                                (PyObject *)self);
     Py_DECREF(start);
     if (timer == NULL) {
         return NULL;
@@ -439,8 +434,7 @@ wait_ready(cl_task *self, PyObject *timeout)
         return -1;
     }
     if (hub != self->hub) {
-        PyErr_SetString(cl__greenlet_error,
-                        "cannot wait for a greenlet of another thread");
+        PyErr_SetString(cl__greenlet_error, "cannot wait for a greenlet of another thread");
         return -1;
     }
     p = cl__park_new(hub, "Greenlet.join()", 0);
@@ -530,8 +524,7 @@ make_exc(PyObject *exception)
     if (PyExceptionInstance_Check(exception)) {
         return Py_NewRef(exception);
     }
-    PyErr_Format(PyExc_TypeError, "kill() needs an exception class or instance, not %R",
-                 exception);
+    PyErr_Format(PyExc_TypeError, "kill() needs an exception class or instance, not %R", exception);
     return NULL;
 }
 
@@ -564,7 +557,7 @@ task_kill(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     }
     if (!CL_G_STARTED(&self->g)) {
         /* Not running yet: it never will. */
-        self->g.sched_flags |= 1u;
+        self->g.sched_flags |= CL_S_START_CANCELLED;
         if (self->start_timer != NULL) {
             PyObject *r = PyObject_CallMethod(self->start_timer, "cancel", NULL);
             Py_XDECREF(r);
@@ -753,8 +746,7 @@ static PyGetSetDef task_getsets[] = {
     {"_exc_tb", (getter)get_exc_tb, NULL, "The traceback exception was raised with.", NULL},
     {"args", (getter)get_args, NULL, "Positional arguments for run.", NULL},
     {"kwargs", (getter)get_kwargs, NULL, "Keyword arguments for run.", NULL},
-    {"dead", (getter)get_dead, NULL,
-     "True once finished, or killed before it started.", NULL},
+    {"dead", (getter)get_dead, NULL, "True once finished, or killed before it started.", NULL},
     {"started", (getter)get_started, NULL, "True once start() was called.", NULL},
     {"_links", (getter)get_links, (setter)set_links, "Link records (internal).", NULL},
     {"_function", (getter)get_fn, NULL, "The callable given to the constructor.", NULL},
@@ -848,8 +840,7 @@ mod_spawn(PyObject *m, PyObject *args, PyObject *kwds)
 static PyMethodDef task_module_methods[] = {
     {"_set_timeout_class", mod_set_timeout_class, METH_O,
      "The class Task.get() raises when it times out."},
-    {"_set_greenlet_class", mod_set_greenlet_class, METH_O,
-     "The class spawn() instantiates."},
+    {"_set_greenlet_class", mod_set_greenlet_class, METH_O, "The class spawn() instantiates."},
     {"_set_spawn_hook", mod_set_spawn_hook, METH_O,
      "hook(task) runs as each task is started (None: nothing)."},
     {"spawn", (PyCFunction)(void (*)(void))mod_spawn, METH_VARARGS | METH_KEYWORDS,

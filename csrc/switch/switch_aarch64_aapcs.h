@@ -19,6 +19,8 @@
  * by then belonged to another greenlet.  "hint #34" is BTI C, a no-op on
  * CPUs without branch-target identification.
  */
+/* One instruction a line, comments aligned by hand: */
+/* clang-format off */
 __asm__(
     "    .text\n"
     "    .globl  cl__switch\n"
@@ -71,3 +73,4 @@ __asm__(
     "    ret\n"
     "    .cfi_endproc\n"
     "    .size   cl__switch, .-cl__switch\n");
+/* clang-format on */

@@ -18,6 +18,8 @@
  * (System V AMD64 psABI, section 3.2.1).  endbr64 keeps the routine valid
  * under Intel CET indirect-branch tracking.
  */
+/* One instruction a line, comments aligned by hand: */
+/* clang-format off */
 __asm__(
     "    .text\n"
     "    .globl  cl__switch\n"
@@ -77,3 +79,4 @@ __asm__(
     "    ret\n"
     "    .cfi_endproc\n"
     "    .size   cl__switch, .-cl__switch\n");
+/* clang-format on */

@@ -1,4 +1,4 @@
-"""The shared handle lifecycle (csrc/loop/handle.c, csrc/py/uv_handle.c):
+"""The shared handle lifecycle (csrc/loop/handle.c, csrc/uv/uv_handle.c):
 close, use after close, keep-alive, references, threads, leaks."""
 
 import gc

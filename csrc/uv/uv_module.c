@@ -24,10 +24,10 @@ cl__uv_types_ready(PyObject *module)
         const char *name;
         PyTypeObject *type;
     } types[] = {
-        {"Loop", &cl__uv_loop_type},       {"Handle", &cl__uv_handle_type},
-        {"Timer", &cl__uv_timer_type},     {"Poll", &cl__uv_poll_type},
-        {"Async", &cl__uv_async_type},     {"Prepare", &cl__uv_prepare_type},
-        {"Check", &cl__uv_check_type},     {"Idle", &cl__uv_idle_type},
+        {"Loop", &cl__uv_loop_type},   {"Handle", &cl__uv_handle_type},
+        {"Timer", &cl__uv_timer_type}, {"Poll", &cl__uv_poll_type},
+        {"Async", &cl__uv_async_type}, {"Prepare", &cl__uv_prepare_type},
+        {"Check", &cl__uv_check_type}, {"Idle", &cl__uv_idle_type},
     };
     static const struct {
         const char *name;
@@ -40,21 +40,17 @@ cl__uv_types_ready(PyObject *module)
     };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (PyType_Ready(types[i].type) < 0 ||
-            PyModule_AddObjectRef(module, types[i].name,
-                                  (PyObject *)types[i].type) < 0) {
+            PyModule_AddObjectRef(module, types[i].name, (PyObject *)types[i].type) < 0) {
             return -1;
         }
     }
     for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++) {
-        if (PyModule_AddIntConstant(module, constants[i].name,
-                                    constants[i].value) < 0) {
+        if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) < 0) {
             return -1;
         }
     }
-    if (PyModule_AddStringConstant(module, "UV_VERSION",
-                                   uv_version_string()) < 0 ||
-        PyModule_AddFunctions(module, uv_functions) < 0 ||
-        cl__uv_errors_ready(module) < 0) {
+    if (PyModule_AddStringConstant(module, "UV_VERSION", uv_version_string()) < 0 ||
+        PyModule_AddFunctions(module, uv_functions) < 0 || cl__uv_errors_ready(module) < 0) {
         return -1;
     }
     return 0;

@@ -35,9 +35,7 @@ timer_start(cl_pyhandle *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"callback", "timeout", "repeat", NULL};
     PyObject *cb, *timeout, *repeat = NULL;
     uint64_t timeout_ns, repeat_ns = 0;
-    int err;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start", kwlist, &cb,
-                                     &timeout, &repeat)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start", kwlist, &cb, &timeout, &repeat)) {
         return NULL;
     }
     if (cl__uv_check_callable(cb, "callback") < 0 ||
@@ -46,46 +44,25 @@ timer_start(cl_pyhandle *self, PyObject *args, PyObject *kwds)
         cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_timer_start(TIMER(self), timeout_ns, repeat_ns);
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_set_callback(self, cb);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_timer_start(TIMER(self), timeout_ns, repeat_ns), cb);
 }
 
 static PyObject *
 timer_stop(cl_pyhandle *self, PyObject *Py_UNUSED(ignored))
 {
-    int err;
     if (cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_timer_stop(TIMER(self));
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_timer_stop(TIMER(self)), NULL);
 }
 
 static PyObject *
 timer_again(cl_pyhandle *self, PyObject *Py_UNUSED(ignored))
 {
-    int err;
     if (cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_timer_again(TIMER(self));
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_timer_again(TIMER(self)), NULL);
 }
 
 static PyObject *
@@ -106,8 +83,7 @@ timer_set_repeat(cl_pyhandle *self, PyObject *value, void *Py_UNUSED(closure))
         PyErr_SetString(PyExc_AttributeError, "cannot delete repeat");
         return -1;
     }
-    if (cl__uv_seconds(value, "repeat", &ns) < 0 ||
-        cl__uv_handle_usable(self) < 0) {
+    if (cl__uv_seconds(value, "repeat", &ns) < 0 || cl__uv_handle_usable(self) < 0) {
         return -1;
     }
     err = cl_timer_set_repeat(TIMER(self), ns);
@@ -119,8 +95,7 @@ timer_set_repeat(cl_pyhandle *self, PyObject *value, void *Py_UNUSED(closure))
 }
 
 static PyMethodDef timer_methods[] = {
-    {"start", (PyCFunction)(void (*)(void))timer_start,
-     METH_VARARGS | METH_KEYWORDS,
+    {"start", (PyCFunction)(void (*)(void))timer_start, METH_VARARGS | METH_KEYWORDS,
      "start(callback, timeout, repeat=0.0)\n--\n\n"
      "Call callback(timer) after timeout seconds, then every repeat\n"
      "seconds (0: once).  Never early: the timeout is rounded up to the\n"

@@ -17,8 +17,7 @@ poll_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     PyObject *loop, *fdobj;
     cl_pyhandle *self;
     int fd, err;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:Poll", kwlist, &loop,
-                                     &fdobj)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:Poll", kwlist, &loop, &fdobj)) {
         return NULL;
     }
     if (cl__uv_loop_check(loop) < 0) {
@@ -44,45 +43,30 @@ poll_start(cl_pyhandle *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"events", "callback", NULL};
     PyObject *cb;
-    int events, err;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO:start", kwlist, &events,
-                                     &cb)) {
+    int events;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO:start", kwlist, &events, &cb)) {
         return NULL;
     }
     if (events == 0 || (events & ~EVENT_MASK) != 0) {
         PyErr_Format(PyExc_ValueError,
                      "events must combine UV_READABLE, UV_WRITABLE, "
-                     "UV_DISCONNECT and UV_PRIORITIZED, not %d", events);
+                     "UV_DISCONNECT and UV_PRIORITIZED, not %d",
+                     events);
         return NULL;
     }
-    if (cl__uv_check_callable(cb, "callback") < 0 ||
-        cl__uv_handle_usable(self) < 0) {
+    if (cl__uv_check_callable(cb, "callback") < 0 || cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_poll_start(POLL(self), events);
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_set_callback(self, cb);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_poll_start(POLL(self), events), cb);
 }
 
 static PyObject *
 poll_stop(cl_pyhandle *self, PyObject *Py_UNUSED(ignored))
 {
-    int err;
     if (cl__uv_handle_usable(self) < 0) {
         return NULL;
     }
-    err = cl_poll_stop(POLL(self));
-    if (err < 0) {
-        return cl__uv_raise(err);
-    }
-    cl__uv_handle_cancel(self);
-    cl__uv_handle_sync(self);
-    Py_RETURN_NONE;
+    return cl__uv_handle_changed(self, cl_poll_stop(POLL(self)), NULL);
 }
 
 static PyObject *
@@ -95,8 +79,7 @@ poll_fileno(cl_pyhandle *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef poll_methods[] = {
-    {"start", (PyCFunction)(void (*)(void))poll_start,
-     METH_VARARGS | METH_KEYWORDS,
+    {"start", (PyCFunction)(void (*)(void))poll_start, METH_VARARGS | METH_KEYWORDS,
      "start(events, callback)\n--\n\n"
      "Call callback(poll, events, error) while the fd is ready for any\n"
      "of events (UV_READABLE | UV_WRITABLE | UV_DISCONNECT |\n"

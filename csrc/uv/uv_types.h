@@ -54,14 +54,14 @@ typedef struct cl_uvmem {
 typedef struct cl_pyloop {
     PyObject_HEAD
     PyObject *weakreflist;
-    PyObject *excepthook;  /* strong or NULL: default reporting */
-    cl_pyhandle *qhead;    /* handles with a pending event, FIFO */
+    PyObject *excepthook; /* strong or NULL: default reporting */
+    cl_pyhandle *qhead;   /* handles with a pending event, FIFO */
     cl_pyhandle *qtail;
-    cl_pyhandle *khead;    /* the keep-alive list: one strong ref each */
-    cl_uvmem *deferred;    /* detached while in_uv_run; close them later */
-    int in_uv_run;         /* the GIL is released around uv_run */
-    int running;           /* inside run() (or close()) */
-    int stop;              /* stop() was called */
+    cl_pyhandle *khead; /* the keep-alive list: one strong ref each */
+    cl_uvmem *deferred; /* detached while in_uv_run; close them later */
+    int in_uv_run;      /* the GIL is released around uv_run */
+    int running;        /* inside run() (or close()) */
+    int stop;           /* stop() was called */
     cl_loop loop;
 } cl_pyloop;
 
@@ -85,15 +85,15 @@ typedef struct cl_pend {
 struct cl_pyhandle {
     PyObject_HEAD
     PyObject *weakreflist;
-    cl_pyloop *loop;     /* strong */
-    cl_uvmem *mem;       /* owned; NULL once closed and freed */
-    PyObject *callback;  /* strong or NULL */
-    PyObject *close_cb;  /* strong or NULL */
+    cl_pyloop *loop;    /* strong */
+    cl_uvmem *mem;      /* owned; NULL once closed and freed */
+    PyObject *callback; /* strong or NULL */
+    PyObject *close_cb; /* strong or NULL */
     cl_uvkind kind;
-    int closing;         /* close() was called or the loop closed it */
-    int queued;          /* on loop->q*; implies `kept` */
-    int kept;            /* on loop->k*, holding a reference */
-    unsigned int gen;    /* bumped by start/stop/close: stale events */
+    int closing;      /* close() was called or the loop closed it */
+    int queued;       /* on loop->q*; implies `kept` */
+    int kept;         /* on loop->k*, holding a reference */
+    unsigned int gen; /* bumped by start/stop/close: stale events */
     cl_pend pend;
     cl_pyhandle *qnext;
     cl_pyhandle *qprev;
@@ -131,8 +131,7 @@ CL_HIDDEN int cl__uv_check_callable(PyObject *obj, const char *what);
  * cl_<type>_init(..., &cl__uv_sink, self) and on failure calls
  * cl__uv_handle_abort. */
 CL_HIDDEN extern const cl_sink cl__uv_sink;
-CL_HIDDEN cl_pyhandle *cl__uv_handle_alloc(PyTypeObject *type, PyObject *loop,
-                                           cl_uvkind kind);
+CL_HIDDEN cl_pyhandle *cl__uv_handle_alloc(PyTypeObject *type, PyObject *loop, cl_uvkind kind);
 CL_HIDDEN PyObject *cl__uv_handle_abort(cl_pyhandle *self, int err);
 /* 0 if the handle can be used now from this thread; -1 + exception
  * (HandleClosedError, or RuntimeError while the loop's thread is inside
@@ -146,6 +145,11 @@ CL_HIDDEN void cl__uv_handle_cancel(cl_pyhandle *self);
 CL_HIDDEN void cl__uv_handle_sync(cl_pyhandle *self);
 /* Replace self->callback after checking it is callable. */
 CL_HIDDEN int cl__uv_handle_set_callback(cl_pyhandle *self, PyObject *cb);
+/* The end of a start/stop verb, given the loop/ call's result `err`: on
+ * failure raise it; on success drop a pending event, make `cb` the
+ * callback (NULL: keep it; checked callable beforehand) and sync the
+ * loop's reference.  Returns None, or NULL with the exception. */
+CL_HIDDEN PyObject *cl__uv_handle_changed(cl_pyhandle *self, int err, PyObject *cb);
 /* The close completed: free the libuv memory; returns the close callback
  * (a new reference, or NULL if none). */
 CL_HIDDEN PyObject *cl__uv_handle_finish_close(cl_pyhandle *self);

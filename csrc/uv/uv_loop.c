@@ -53,8 +53,7 @@ report_default(PyObject *exc)
     PyObject *type = (PyObject *)Py_TYPE(exc);
     PyObject *res = NULL;
     if (hook != NULL && hook != Py_None) {
-        res = PyObject_CallFunctionObjArgs(hook, type, exc,
-                                           tb != NULL ? tb : Py_None, NULL);
+        res = PyObject_CallFunctionObjArgs(hook, type, exc, tb != NULL ? tb : Py_None, NULL);
         if (res == NULL) {
             PyErr_Clear();
         }
@@ -111,13 +110,13 @@ call_one(cl_pyloop *loop, PyObject *cb, cl_pyhandle *h, const cl_pend *pend)
     PyObject *res;
     if (h->kind == CL_UVK_POLL && pend != NULL) {
         if (pend->status < 0) {
-            res = PyObject_CallFunction(cb, "Oii", (PyObject *)h, 0,
-                                        -pend->status);
-        } else {
-            res = PyObject_CallFunction(cb, "OiO", (PyObject *)h,
-                                        pend->events, Py_None);
+            res = PyObject_CallFunction(cb, "Oii", (PyObject *)h, 0, -pend->status);
         }
-    } else {
+        else {
+            res = PyObject_CallFunction(cb, "OiO", (PyObject *)h, pend->events, Py_None);
+        }
+    }
+    else {
         res = PyObject_CallOneArg(cb, (PyObject *)h);
     }
     if (res == NULL) {
@@ -170,7 +169,8 @@ dispatch(cl_pyloop *loop, int closed, int call)
                 r = call ? call_one(loop, cb, h, NULL) : 0;
                 Py_DECREF(cb);
             }
-        } else if (!closed) {
+        }
+        else if (!closed) {
             r = dispatch_fire(loop, h, &pend);
         }
         cl__uv_handle_sync(h);
@@ -181,7 +181,8 @@ dispatch(cl_pyloop *loop, int closed, int call)
             }
             if (propagate == NULL) {
                 propagate = cl_err_take();
-            } else {
+            }
+            else {
                 PyObject *exc = cl_err_take();
                 report_default(exc);
                 Py_DECREF(exc);
@@ -233,8 +234,7 @@ loop_usable(cl_pyloop *self)
         return -1;
     }
     if (self->in_uv_run) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the loop is running in another thread");
+        PyErr_SetString(PyExc_RuntimeError, "the loop is running in another thread");
         return -1;
     }
     return 0;
@@ -248,11 +248,11 @@ loop_run(cl_pyloop *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i:run", kwlist, &mode)) {
         return NULL;
     }
-    if (mode != UV_RUN_DEFAULT && mode != UV_RUN_ONCE &&
-        mode != UV_RUN_NOWAIT) {
+    if (mode != UV_RUN_DEFAULT && mode != UV_RUN_ONCE && mode != UV_RUN_NOWAIT) {
         PyErr_Format(PyExc_ValueError,
                      "mode must be UV_RUN_DEFAULT, UV_RUN_ONCE or "
-                     "UV_RUN_NOWAIT, not %d", mode);
+                     "UV_RUN_NOWAIT, not %d",
+                     mode);
         return NULL;
     }
     if (loop_usable(self) < 0) {
@@ -264,13 +264,12 @@ loop_run(cl_pyloop *self, PyObject *args, PyObject *kwds)
     }
     self->running = 1;
     for (;;) {
-        uv_run_mode pass = mode == UV_RUN_NOWAIT || self->stop
-                               ? UV_RUN_NOWAIT : UV_RUN_ONCE;
+        uv_run_mode pass = mode == UV_RUN_NOWAIT || self->stop ? UV_RUN_NOWAIT : UV_RUN_ONCE;
         int r;
         close_deferred(self);
         self->in_uv_run = 1;
         Py_BEGIN_ALLOW_THREADS
-        r = cl_loop_run(&self->loop, pass);
+            r = cl_loop_run(&self->loop, pass);
         Py_END_ALLOW_THREADS
         self->in_uv_run = 0;
         close_deferred(self);
@@ -362,11 +361,9 @@ loop_get_excepthook(cl_pyloop *self, void *Py_UNUSED(closure))
 }
 
 static int
-loop_set_excepthook(cl_pyloop *self, PyObject *value,
-                    void *Py_UNUSED(closure))
+loop_set_excepthook(cl_pyloop *self, PyObject *value, void *Py_UNUSED(closure))
 {
-    if (value != NULL && value != Py_None &&
-        cl__uv_check_callable(value, "excepthook") < 0) {
+    if (value != NULL && value != Py_None && cl__uv_check_callable(value, "excepthook") < 0) {
         return -1;
     }
     Py_XINCREF(value == Py_None ? NULL : value);
@@ -432,8 +429,7 @@ loop_finalize(cl_pyloop *self)
         return;
     }
     saved = cl_err_take();
-    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed loop %R",
-                              (PyObject *)self) < 0) {
+    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed loop %R", (PyObject *)self) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
     if (loop_close_impl(self, 1) < 0) {
@@ -457,8 +453,7 @@ loop_dealloc(cl_pyloop *self)
 }
 
 static PyMethodDef loop_methods[] = {
-    {"run", (PyCFunction)(void (*)(void))loop_run,
-     METH_VARARGS | METH_KEYWORDS,
+    {"run", (PyCFunction)(void (*)(void))loop_run, METH_VARARGS | METH_KEYWORDS,
      "run(mode=UV_RUN_DEFAULT)\n--\n\n"
      "Run the loop and call the callbacks of what happened.\n\n"
      "UV_RUN_DEFAULT: until no active ref'd handle is left, or stop().\n"
@@ -486,8 +481,7 @@ static PyGetSetDef loop_getset[] = {
     {"alive", (getter)loop_get_alive, NULL,
      "True while active ref'd handles (or closing handles) remain.", NULL},
     {"closed", (getter)loop_get_closed, NULL, "True once closed.", NULL},
-    {"excepthook", (getter)loop_get_excepthook,
-     (setter)loop_set_excepthook,
+    {"excepthook", (getter)loop_get_excepthook, (setter)loop_set_excepthook,
      "Called as excepthook(type, value, traceback) when a callback\n"
      "raises an Exception; None (the default) reports it with\n"
      "sys.excepthook.",

@@ -39,8 +39,7 @@ uverror_str(PyObject *Py_UNUSED(unbound), PyObject *self)
     return res;
 }
 
-static PyMethodDef uverror_str_def = {
-    "__str__", uverror_str, METH_O, "'NAME: message'."};
+static PyMethodDef uverror_str_def = {"__str__", uverror_str, METH_O, "'NAME: message'."};
 
 int
 cl__uv_errors_ready(PyObject *module)
@@ -60,26 +59,24 @@ cl__uv_errors_ready(PyObject *module)
         PyDict_SetItemString(dict, "name", Py_None) < 0) {
         goto done;
     }
-    cl__uv_UVError = PyErr_NewExceptionWithDoc(
-        "corolib.uv.UVError",
-        "An error reported by libuv.\n\n"
-        ".errno is the errno value, .strerror libuv's message and .name\n"
-        "libuv's symbolic name for it (such as 'EBADF'); str() gives\n"
-        "'EBADF: bad file descriptor'.",
-        PyExc_OSError, dict);
+    cl__uv_UVError =
+        PyErr_NewExceptionWithDoc("corolib.uv.UVError",
+                                  "An error reported by libuv.\n\n"
+                                  ".errno is the errno value, .strerror libuv's message and .name\n"
+                                  "libuv's symbolic name for it (such as 'EBADF'); str() gives\n"
+                                  "'EBADF: bad file descriptor'.",
+                                  PyExc_OSError, dict);
     if (cl__uv_UVError == NULL) {
         goto done;
     }
     cl__uv_HandleClosedError = PyErr_NewExceptionWithDoc(
-        "corolib.uv.HandleClosedError",
-        "A handle (or loop) was used after it was closed.",
+        "corolib.uv.HandleClosedError", "A handle (or loop) was used after it was closed.",
         PyExc_RuntimeError, NULL);
     if (cl__uv_HandleClosedError == NULL) {
         goto done;
     }
     if (PyModule_AddObjectRef(module, "UVError", cl__uv_UVError) < 0 ||
-        PyModule_AddObjectRef(module, "HandleClosedError",
-                              cl__uv_HandleClosedError) < 0) {
+        PyModule_AddObjectRef(module, "HandleClosedError", cl__uv_HandleClosedError) < 0) {
         goto done;
     }
     r = 0;
@@ -131,8 +128,7 @@ cl__uv_seconds(PyObject *obj, const char *what, uint64_t *ns)
     double seconds = PyFloat_AsDouble(obj);
     if (seconds == -1.0 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s must be a number of seconds, not %s", what,
+            PyErr_Format(PyExc_TypeError, "%s must be a number of seconds, not %s", what,
                          Py_TYPE(obj)->tp_name);
         }
         return -1;
@@ -153,8 +149,7 @@ int
 cl__uv_check_callable(PyObject *obj, const char *what)
 {
     if (!PyCallable_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be callable, not %s", what,
-                     Py_TYPE(obj)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s must be callable, not %s", what, Py_TYPE(obj)->tp_name);
         return -1;
     }
     return 0;

@@ -15,8 +15,7 @@ async_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     PyObject *loop, *cb;
     cl_pyhandle *self;
     int err;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:Async", kwlist, &loop,
-                                     &cb)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:Async", kwlist, &loop, &cb)) {
         return NULL;
     }
     if (cl__uv_check_callable(cb, "callback") < 0) {

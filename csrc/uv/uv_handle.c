@@ -29,7 +29,8 @@ queue_append(cl_pyloop *loop, cl_pyhandle *self)
     self->qprev = loop->qtail;
     if (loop->qtail != NULL) {
         loop->qtail->qnext = self;
-    } else {
+    }
+    else {
         loop->qhead = self;
     }
     loop->qtail = self;
@@ -40,12 +41,14 @@ queue_remove(cl_pyloop *loop, cl_pyhandle *self)
 {
     if (self->qprev != NULL) {
         self->qprev->qnext = self->qnext;
-    } else {
+    }
+    else {
         loop->qhead = self->qnext;
     }
     if (self->qnext != NULL) {
         self->qnext->qprev = self->qprev;
-    } else {
+    }
+    else {
         loop->qtail = self->qprev;
     }
     self->qnext = self->qprev = NULL;
@@ -117,8 +120,7 @@ cl__uv_handle_sync(cl_pyhandle *self)
     int want = 0;
     if (self->mem != NULL) {
         cl_handle *h = CL_PYHANDLE_C(self);
-        want = self->queued || h->state == CL_HANDLE_CLOSING ||
-               cl_handle_is_active(h);
+        want = self->queued || h->state == CL_HANDLE_CLOSING || cl_handle_is_active(h);
     }
     if (want && !self->kept) {
         self->kept = 1;
@@ -129,10 +131,12 @@ cl__uv_handle_sync(cl_pyhandle *self)
         }
         loop->khead = self;
         Py_INCREF(self);
-    } else if (!want && self->kept) {
+    }
+    else if (!want && self->kept) {
         if (self->kprev != NULL) {
             self->kprev->knext = self->knext;
-        } else {
+        }
+        else {
             loop->khead = self->knext;
         }
         if (self->knext != NULL) {
@@ -169,6 +173,20 @@ cl__uv_handle_set_callback(cl_pyhandle *self, PyObject *cb)
     return 0;
 }
 
+PyObject *
+cl__uv_handle_changed(cl_pyhandle *self, int err, PyObject *cb)
+{
+    if (err < 0) {
+        return cl__uv_raise(err);
+    }
+    cl__uv_handle_cancel(self);
+    if (cb != NULL) {
+        cl__uv_handle_set_callback(self, cb);
+    }
+    cl__uv_handle_sync(self);
+    Py_RETURN_NONE;
+}
+
 int
 cl__uv_handle_usable(cl_pyhandle *self)
 {
@@ -177,9 +195,8 @@ cl__uv_handle_usable(cl_pyhandle *self)
         return -1;
     }
     if (self->loop->in_uv_run) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the loop is running in another thread; only "
-                        "Async.send() may be called from there");
+        PyErr_SetString(PyExc_RuntimeError, "the loop is running in another thread; only "
+                                            "Async.send() may be called from there");
         return -1;
     }
     return 0;
@@ -196,9 +213,8 @@ cl__uv_handle_alloc(PyTypeObject *type, PyObject *loop, cl_uvkind kind)
     }
     if (((cl_pyloop *)loop)->in_uv_run) {
         /* uv_<type>_init links into the loop's handle queue. */
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the loop is running in another thread; only "
-                        "Async.send() may be called from there");
+        PyErr_SetString(PyExc_RuntimeError, "the loop is running in another thread; only "
+                                            "Async.send() may be called from there");
         return NULL;
     }
     self = (cl_pyhandle *)type->tp_alloc(type, 0);
@@ -245,13 +261,15 @@ handle_release(cl_pyhandle *self)
     h->data = NULL;
     if (h->state == CL_HANDLE_CLOSED) {
         PyMem_RawFree(mem);
-    } else if (h->state == CL_HANDLE_OPEN) {
+    }
+    else if (h->state == CL_HANDLE_OPEN) {
         if (self->loop->in_uv_run) {
             /* Another thread is inside uv_run (an open handle that is not
              * kept is inactive, so uv_run does not touch it meanwhile). */
             mem->deferred_next = self->loop->deferred;
             self->loop->deferred = mem;
-        } else {
+        }
+        else {
             cl_handle_close(h); /* sink_closed frees it */
         }
     }
@@ -359,8 +377,7 @@ handle_set_ref(cl_pyhandle *self, PyObject *value, void *Py_UNUSED(closure))
     if (on < 0 || cl__uv_handle_usable(self) < 0) {
         return -1;
     }
-    err = on ? cl_handle_ref(CL_PYHANDLE_C(self))
-             : cl_handle_unref(CL_PYHANDLE_C(self));
+    err = on ? cl_handle_ref(CL_PYHANDLE_C(self)) : cl_handle_unref(CL_PYHANDLE_C(self));
     if (err < 0) {
         cl__uv_raise(err);
         return -1;
@@ -375,8 +392,7 @@ handle_get_loop(cl_pyhandle *self, void *Py_UNUSED(closure))
 }
 
 static PyMethodDef handle_methods[] = {
-    {"close", (PyCFunction)(void (*)(void))handle_close,
-     METH_VARARGS | METH_KEYWORDS,
+    {"close", (PyCFunction)(void (*)(void))handle_close, METH_VARARGS | METH_KEYWORDS,
      "close(callback=None)\n--\n\n"
      "Close the handle: it stops at once, and callback(handle) runs from\n"
      "Loop.run once libuv has let go of it.  Every later use raises\n"
