@@ -23,8 +23,7 @@ from queue import Full
 from typing import Any, Generic, TypeVar, overload
 
 from corolib._core import GreenletExit, WaitQueue, getcurrent
-from corolib.hub import Greenlet, Timeout, joinall
-from corolib.hub import kill as _kill
+from corolib.hub import Greenlet, Timeout, joinall, kill as _kill
 from corolib.sync import Semaphore
 
 __all__ = ["Group", "Pool", "PoolFull", "IMap", "IMapUnordered"]

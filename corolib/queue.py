@@ -42,10 +42,12 @@ from queue import Empty, Full
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from corolib import _core
-from corolib._core import get_hub as _get_hub
-from corolib._core import get_hub_if_exists
-from corolib._core import getcurrent as _getcurrent
-from corolib._core import sleep as _sleep
+from corolib._core import (
+    get_hub as _get_hub,
+    get_hub_if_exists,
+    getcurrent as _getcurrent,
+    sleep as _sleep,
+)
 from corolib.sync import InvalidThreadUseError, _bind_lock, _call_threadsafe, _discard, _Waiter
 
 T = TypeVar("T")

@@ -59,16 +59,18 @@ from errno import EAGAIN, EALREADY, EINPROGRESS, EISCONN, EWOULDBLOCK
 from typing import Any
 
 from corolib import dns as _dns
-from corolib._core import cancel_wait as _cancel_wait
-from corolib._core import sleep as _sleep
-from corolib._core import sock_fresh as _sock_fresh
-from corolib._core import sock_recv as _sock_recv
-from corolib._core import sock_recv_into as _sock_recv_into
-from corolib._core import sock_send as _sock_send
-from corolib._core import sock_sendall as _sock_sendall
-from corolib._core import wait_fds as _wait_fds
-from corolib._core import wait_readable as _wait_readable
-from corolib._core import wait_writable as _wait_writable
+from corolib._core import (
+    cancel_wait as _cancel_wait,
+    sleep as _sleep,
+    sock_fresh as _sock_fresh,
+    sock_recv as _sock_recv,
+    sock_recv_into as _sock_recv_into,
+    sock_send as _sock_send,
+    sock_sendall as _sock_sendall,
+    wait_fds as _wait_fds,
+    wait_readable as _wait_readable,
+    wait_writable as _wait_writable,
+)
 from corolib._socket_common import (
     HAS_EXCEPTION_GROUP,
     blocking_flag,
@@ -77,12 +79,14 @@ from corolib._socket_common import (
     parse_socket_timeout,
     wait_fd,
 )
-from corolib.dns import getaddrinfo as getaddrinfo
-from corolib.dns import getfqdn as getfqdn
-from corolib.dns import gethostbyaddr as gethostbyaddr
-from corolib.dns import gethostbyname as gethostbyname
-from corolib.dns import gethostbyname_ex as gethostbyname_ex
-from corolib.dns import getnameinfo as getnameinfo
+from corolib.dns import (
+    getaddrinfo as getaddrinfo,
+    getfqdn as getfqdn,
+    gethostbyaddr as gethostbyaddr,
+    gethostbyname as gethostbyname,
+    gethostbyname_ex as gethostbyname_ex,
+    getnameinfo as getnameinfo,
+)
 
 # ---- the stdlib's names ---------------------------------------------------------
 

@@ -39,8 +39,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from corolib._core import WaitQueue, get_hub_if_exists
-from corolib._core import get_hub as _get_hub
+from corolib._core import WaitQueue, get_hub as _get_hub, get_hub_if_exists
 from corolib._green_locks import _discard as _discard  # queue.py takes it from here
 from corolib._reentrant import Reentrant
 from corolib.hub import Timeout

@@ -30,8 +30,7 @@ import sys
 import threading
 import time
 import weakref
-from _queue import Empty as _RealEmpty
-from _queue import SimpleQueue as _RealQueue
+from _queue import Empty as _RealEmpty, SimpleQueue as _RealQueue
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar

@@ -41,8 +41,7 @@ from typing import Any
 from graceful import serve_until_signalled
 
 import corolib
-from corolib import socket
-from corolib import ssl as cossl
+from corolib import socket, ssl as cossl
 from corolib.pool import Group
 from corolib.server import DatagramServer, StreamServer
 

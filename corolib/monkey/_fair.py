@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from corolib import select as _coselect
-from corolib import selectors as _coselectors
+from corolib import select as _coselect, selectors as _coselectors
 from corolib._core import sleep as _sleep
 
 __all__ = ["select", "poll", "Poll", "DefaultSelector"]

@@ -27,16 +27,18 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
-from corolib import dns as codns
-from corolib import os as coos
-from corolib import queue as coqueue
-from corolib import select as coselect
-from corolib import selectors as coselectors
-from corolib import signal as cosignal
-from corolib import socket as cosocket
-from corolib import subprocess as cosubprocess
-from corolib import threadpool as _threadpool  # noqa: F401 - imported before patching
-from corolib import time as cotime
+from corolib import (
+    dns as codns,
+    os as coos,
+    queue as coqueue,
+    select as coselect,
+    selectors as coselectors,
+    signal as cosignal,
+    socket as cosocket,
+    subprocess as cosubprocess,
+    threadpool as _threadpool,  # noqa: F401 - imported before patching
+    time as cotime,
+)
 from corolib.monkey import _fair, _state, events
 from corolib.monkey._session import session
 

@@ -37,8 +37,7 @@ import sys
 import threading as _threading_module
 from typing import Any
 
-from corolib import thread as green_thread
-from corolib import threading as green_threading
+from corolib import thread as green_thread, threading as green_threading
 from corolib._core import LoopExit
 from corolib.local import local as green_local
 from corolib.monkey import _state

@@ -34,14 +34,16 @@ their name from the monkey side.
 
 from __future__ import annotations
 
-from corolib.events import DidPatchAll as DidPatchAll
-from corolib.events import DidPatchModule as DidPatchModule
-from corolib.events import DoNotPatch as DoNotPatch
-from corolib.events import PatchEvent as PatchEvent
-from corolib.events import WillPatchAll as WillPatchAll
-from corolib.events import WillPatchModule as WillPatchModule
-from corolib.events import notify as notify
-from corolib.events import subscribers as subscribers
+from corolib.events import (
+    DidPatchAll as DidPatchAll,
+    DidPatchModule as DidPatchModule,
+    DoNotPatch as DoNotPatch,
+    PatchEvent as PatchEvent,
+    WillPatchAll as WillPatchAll,
+    WillPatchModule as WillPatchModule,
+    notify as notify,
+    subscribers as subscribers,
+)
 
 __all__ = [
     "subscribers",
