@@ -27,7 +27,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from corolib import _core
+from corolib import _core, dns
 from corolib.select import _std_epoll
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop"]
@@ -246,18 +246,15 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
         flags: int = 0,
     ) -> list[tuple[Any, Any, int, str, tuple[Any, ...]]]:
         """Resolve like ``socket.getaddrinfo`` with corolib's resolver; never blocks the loop."""
-        from corolib import dns
-
         if dns._needs_no_lookup(host, port, family, flags):
             return dns.getaddrinfo(host, port, family, type, proto, flags)
-        from corolib.asyncio._bridge import to_greenlet
+        from corolib.asyncio._bridge import to_greenlet  # cycle: _bridge imports this module
 
         return await to_greenlet(dns.getaddrinfo, host, port, family, type, proto, flags)
 
     async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
         """Reverse-resolve like ``socket.getnameinfo`` with corolib's resolver."""
-        from corolib import dns
-        from corolib.asyncio._bridge import to_greenlet
+        from corolib.asyncio._bridge import to_greenlet  # cycle: _bridge imports this module
 
         return await to_greenlet(dns.getnameinfo, sockaddr, flags)
 
