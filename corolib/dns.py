@@ -3,9 +3,10 @@
 ``getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex``, ``gethostbyaddr``,
 ``getnameinfo`` and ``getfqdn`` behave exactly like the :mod:`socket`
 module's (hosts file, nsswitch, IDNA, flags, errors) because they *are* the
-``_socket`` functions: each lookup runs on a small pool of real OS threads
-(``_thread``, captured at import, so monkey patching cannot turn them into
-greenlets), which release the GIL inside the C library.  The answer comes
+``_socket`` functions: each lookup runs on a pool of real OS threads
+(:mod:`corolib._workers`, the implementation :mod:`corolib.threadpool` uses
+too: ``_thread``, captured at import, so monkey patching cannot turn them
+into greenlets), which release the GIL inside the C library.  The answer comes
 back to the asking greenlet's hub with ``Hub.run_callback_threadsafe``; the
 greenlet waits on a ``WaitQueue`` meanwhile, so every other greenlet keeps
 running.
@@ -18,10 +19,11 @@ and no ``AI_CANONNAME``, ``gethostbyname`` of a dotted IPv4 address,
 run inline, as the stdlib would, and never switch.
 
 The pool: up to :data:`MAX_THREADS` (default 100) worker threads, started
-on demand and gone after :data:`IDLE_SECONDS` idle.  A lookup that waits on
-a slow name server holds its thread for as long (the C library's resolver
-blocks), so the pool is sized for many such lookups at once, not for the
-CPU count; :func:`set_max_threads` changes it.
+on demand and gone after :data:`IDLE_SECONDS` idle; one pool per process,
+separate from the thread pools' own.  A lookup that waits on a slow name
+server holds its thread for as long (the C library's resolver blocks), so
+the pool is sized for many such lookups at once, not for the CPU count;
+:func:`set_max_threads` changes it.
 
 The cooperative resolver: with ``COROLIB_RESOLVER=dnspython`` in the
 environment when corolib is imported (or ``set_resolver(
@@ -44,14 +46,12 @@ lookup alone in its thread does not get ``LoopExit``.
 from __future__ import annotations
 
 import _socket
-import _thread
-import os
 import socket as _stdsocket
-from _queue import Empty, SimpleQueue
 from collections.abc import Callable
 from typing import Any
 
 from corolib._core import WaitQueue
+from corolib._workers import Workers
 from corolib.config import config
 from corolib.hub import get_hub
 
@@ -76,10 +76,6 @@ __all__ = [
     "statistics",
 ]
 
-# The real thread primitives, before anyone can patch them.
-_start_new_thread = _thread.start_new_thread
-_allocate_lock = _thread.allocate_lock
-
 # The original resolver functions (the stdlib's socket module uses these same
 # objects for everything but getaddrinfo, which it wraps to return enums).
 _getaddrinfo = _socket.getaddrinfo
@@ -101,103 +97,37 @@ IDLE_SECONDS = 10.0
 
 
 class _Request:
-    """One lookup: what to call, and the answer once a worker has it."""
+    """One lookup's answer, once a worker has it."""
 
-    __slots__ = ("fn", "args", "hub", "queue", "done", "value", "error")
+    __slots__ = ("queue", "done", "value", "error")
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], hub: Any) -> None:
-        self.fn = fn
-        self.args = args
-        self.hub = hub
+    def __init__(self) -> None:
         self.queue = WaitQueue()
         self.done = False
         self.value: Any = None
         self.error: BaseException | None = None
 
 
-def _deliver(request: _Request) -> None:
+def _deliver(request: _Request, ok: bool, value: Any) -> None:
     """Wake the asker: the answer is in (runs in the asker's hub)."""
+    if ok:
+        request.value = value
+    else:
+        request.error = value
     request.done = True
     request.queue.wake()
 
 
-class _ThreadPool:
-    """A few OS threads that run lookups; they start on demand and leave when idle."""
-
-    def __init__(self, max_threads: int) -> None:
-        self.max_threads = max_threads
-        self._lock = _allocate_lock()
-        self._jobs: SimpleQueue[_Request] = SimpleQueue()
-        self._threads = 0  # started and not exited
-        self._idle = 0  # blocked in _jobs.get()
-        self._queued = 0  # submitted, not yet taken by a worker
-
-    def submit(self, request: _Request) -> None:
-        """Queue ``request``; start a worker if none is free."""
-        with self._lock:
-            self._queued += 1
-            start = self._queued > self._idle and self._threads < self.max_threads
-            if start:
-                self._threads += 1
-        self._jobs.put(request)
-        if start:
-            try:
-                _start_new_thread(self._work, ())
-            except BaseException:
-                with self._lock:
-                    self._threads -= 1
-                raise
-
-    def _work(self) -> None:
-        jobs, lock = self._jobs, self._lock
-        while True:
-            with lock:
-                self._idle += 1
-            try:
-                request = jobs.get(timeout=IDLE_SECONDS)
-            except Empty:
-                with lock:
-                    self._idle -= 1
-                    if self._queued == 0:
-                        self._threads -= 1
-                        return
-                continue
-            with lock:
-                self._idle -= 1
-                self._queued -= 1
-            try:
-                request.value = request.fn(*request.args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the asker
-                request.error = exc
-            hub = request.hub
-            try:
-                hub.run_callback_threadsafe(_deliver, request)
-            except Exception:  # noqa: BLE001 - the hub is gone: nobody waits
-                pass
-            # The queued callback now keeps the hub alive by itself.
-            hub.unhold()
-            del request, hub
-
-    def statistics(self) -> dict[str, int]:
-        """Return the counts: threads, idle, queued."""
-        with self._lock:
-            return {"threads": self._threads, "idle": self._idle, "queued": self._queued}
-
-    def _after_fork_in_child(self) -> None:
-        # The workers did not survive the fork; their lock may be held.
-        self._lock = _allocate_lock()
-        self._jobs = SimpleQueue()
-        self._threads = self._idle = self._queued = 0
-
-
-_pool = _ThreadPool(MAX_THREADS)
-os.register_at_fork(after_in_child=lambda: _pool._after_fork_in_child())
+# The worker threads (corolib._workers, the same as corolib.threadpool's).
+_pool = Workers(MAX_THREADS, IDLE_SECONDS)
+_NO_KWARGS: dict[str, Any] = {}
 
 
 def set_max_threads(n: int) -> None:
     """Let the worker pool grow to ``n`` threads (at least 1).
 
-    Threads beyond a lowered limit finish their lookup and leave when idle.
+    Threads beyond a lowered limit finish their lookup and leave; lookups
+    waiting for a thread get one at once under a raised limit.
     """
     global MAX_THREADS
     if isinstance(n, bool) or not isinstance(n, int):
@@ -205,8 +135,7 @@ def set_max_threads(n: int) -> None:
     if n < 1:
         raise ValueError(f"the resolver thread count must be at least 1, not {n}")
     MAX_THREADS = n
-    with _pool._lock:
-        _pool.max_threads = n
+    _pool.set_max_threads(n)
 
 
 # -- which resolver answers ----------------------------------------------------------
@@ -253,14 +182,8 @@ def _resolver_from_environment() -> None:
 
 def _run(fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(*args)`` on a worker thread; park until it answers."""
-    hub = get_hub()
-    request = _Request(fn, args, hub)
-    hub.hold()  # a worker will wake us: no LoopExit meanwhile
-    try:
-        _pool.submit(request)
-    except BaseException:
-        hub.unhold()
-        raise
+    request = _Request()
+    _pool.submit(get_hub(), fn, args, _NO_KWARGS, _deliver, request)
     queue = request.queue
     while not request.done:
         queue.wait()
@@ -427,7 +350,8 @@ def resolve_host(host: str, family: int) -> str:
 
 def statistics() -> dict[str, int]:
     """Return the worker pool's counts: threads, idle, queued."""
-    return _pool.statistics()
+    stats = _pool.statistics()
+    return {"threads": stats["threads"], "idle": stats["idle"], "queued": stats["queued"]}
 
 
 _resolver_from_environment()

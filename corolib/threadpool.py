@@ -1,8 +1,10 @@
 """Real OS threads for blocking work that cannot be made cooperative.
 
 ``ThreadPool(maxsize)`` runs functions in up to ``maxsize`` native threads
-(started with the real ``_thread`` module, captured when this module is
-imported, so monkey-patching never turns them into greenlets).
+of its own (a :class:`corolib._workers.Workers`, the implementation
+:mod:`corolib.dns` uses too: started with the real ``_thread`` module,
+captured when it is imported, so monkey-patching never turns them into
+greenlets).
 :meth:`ThreadPool.spawn` returns an :class:`corolib.sync.AsyncResult` the
 calling greenlet waits on cooperatively; the result (or the exception, with
 its traceback) is delivered to the pool's hub with
@@ -10,7 +12,7 @@ its traceback) is delivered to the pool's hub with
 default pool of ``corolib.config.config.threadpool_size`` threads
 (``COROLIB_THREADPOOL_SIZE``, default 10).
 
-While jobs are outstanding the pool holds its hub (``Hub.hold()``), so a
+While a job is outstanding it holds the pool's hub (``Hub.hold()``), so a
 greenlet waiting for a result never gets ``LoopExit``.  Idle threads exit
 after ``idle_timeout`` seconds.
 
@@ -26,16 +28,14 @@ from __future__ import annotations
 import _thread
 import concurrent.futures as _futures
 import os
-import sys
-import threading
 import time
 import weakref
-from _queue import Empty as _RealEmpty, SimpleQueue as _RealQueue
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from corolib._core import WaitQueue, get_hub_if_exists
+from corolib._workers import Workers
 from corolib.config import config
 from corolib.hub import Greenlet, get_hub, iwait
 from corolib.sync import AsyncResult, InvalidThreadUseError
@@ -48,17 +48,11 @@ __all__ = [
     "DEFAULT_SIZE",
 ]
 
-# The real primitives, whatever is patched later.
-_start_new_thread = _thread.start_new_thread
-_allocate_lock = _thread.allocate_lock
-
 #: threads in the pool get_threadpool() makes for each hub
 DEFAULT_SIZE = 10
 
 T = TypeVar("T")
 A = TypeVar("A")
-
-_Job = tuple[AsyncResult[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class ThreadPool:
@@ -75,50 +69,43 @@ class ThreadPool:
             raise ValueError("maxsize must be >= 0")
         hub = get_hub() if hub is None else hub
         self._hub_ref = weakref.ref(hub)
-        self._maxsize = maxsize
-        self.idle_timeout = idle_timeout
-        self._init_threads()
-        #: jobs spawned whose result is not delivered yet (hub thread only);
-        #: while there are any, the hub is held (no LoopExit)
+        self._workers = Workers(maxsize, idle_timeout)
+        #: jobs spawned whose result is not delivered yet (hub thread only)
         self._pending = 0
         self._joiners = WaitQueue()
         _all_pools.add(self)
 
-    def _init_threads(self) -> None:
-        self._jobs: _RealQueue[_Job | None] = _RealQueue()
-        self._lock = _allocate_lock()
-        self._nthreads = 0  # alive or starting; under _lock
-        self._workers: set[int] = set()  # idents of the running pool threads
-        self._to_stop = 0  # threads asked to exit by kill(); under _lock
-
     def __repr__(self) -> str:
         return (
-            f"<{type(self).__name__} at {id(self):#x} threads={self._nthreads}/{self._maxsize} "
+            f"<{type(self).__name__} at {id(self):#x} threads={self._threads()}/{self.maxsize} "
             f"pending={self._pending}>"
         )
 
     @property
     def maxsize(self) -> int:
         """The most threads it runs at once (settable; shrinking lets busy threads finish)."""
-        return self._maxsize
+        return self._workers.max_threads
 
     @maxsize.setter
     def maxsize(self, value: int) -> None:
         if value < 0:
             raise ValueError("maxsize must be >= 0")
-        with self._lock:
-            self._maxsize = value
-            extra = self._nthreads - self._to_stop - value
-            if extra > 0:
-                self._to_stop += extra
-                for _ in range(extra):
-                    self._jobs.put(None)
-            start = max(0, min(self._pending, value) - (self._nthreads - self._to_stop))
-            self._nthreads += start
-        for _ in range(start):  # jobs queued while it was smaller
-            _start_new_thread(self._work, ())
+        self._workers.set_max_threads(value)  # (starts threads for jobs queued meanwhile)
 
     size = maxsize
+
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds a thread waits for a job before it exits (settable)."""
+        return self._workers.idle_timeout
+
+    @idle_timeout.setter
+    def idle_timeout(self, value: float) -> None:
+        self._workers.idle_timeout = value
+
+    def _threads(self) -> int:
+        stats = self._workers.statistics()
+        return stats["threads"] - stats["stopping"]
 
     def statistics(self) -> dict[str, Any]:
         """``{'maxsize', 'threads', 'pending', 'queued', 'joiners'}``.
@@ -126,11 +113,12 @@ class ThreadPool:
         ``threads`` running or idle, ``pending`` jobs not delivered yet,
         ``queued`` jobs not started yet, ``joiners`` greenlets in :meth:`join`.
         """
+        stats = self._workers.statistics()
         return {
-            "maxsize": self._maxsize,
-            "threads": self._nthreads - self._to_stop,
+            "maxsize": stats["max_threads"],
+            "threads": stats["threads"] - stats["stopping"],
             "pending": self._pending,
-            "queued": self._jobs.qsize(),
+            "queued": stats["queued"],
             "joiners": len(self._joiners),
         }
 
@@ -149,7 +137,7 @@ class ThreadPool:
         return self._pending
 
     def _in_worker(self) -> bool:
-        return _thread.get_ident() in self._workers
+        return self._workers.owns_current_thread()
 
     def spawn(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> AsyncResult[T]:
         """Run ``fn(*args, **kwargs)`` in a pool thread; return the AsyncResult it will fill.
@@ -167,85 +155,15 @@ class ThreadPool:
             return done
         hub = self._hub()
         result: AsyncResult[T] = ThreadResult()
-        if not self._pending:
-            hub.hold()
+        self._workers.submit(hub, fn, args, kwargs, self._deliver, result)
         self._pending += 1
-        with self._lock:
-            self._jobs.put((result, fn, args, kwargs))
-            start = self._pending > self._nthreads - self._to_stop and (
-                self._nthreads - self._to_stop < self._maxsize
-            )
-            if start:
-                self._nthreads += 1
-        if start:
-            try:
-                _start_new_thread(self._work, ())
-            except BaseException:
-                with self._lock:
-                    self._nthreads -= 1
-                raise
         return result
-
-    def _work(self) -> None:
-        """Run jobs (a pool thread) until idle for ``idle_timeout`` or asked to stop."""
-        me = _thread.get_ident()
-        self._workers.add(me)
-        try:
-            self._work_loop()
-        finally:
-            self._workers.discard(me)
-
-    def _work_loop(self) -> None:
-        # Tracers and profilers installed with threading.settrace/setprofile
-        # (debuggers, coverage) see the pool's jobs, as in threading.Thread.
-        trace, profile = threading.gettrace(), threading.getprofile()
-        if trace is not None:
-            sys.settrace(trace)
-        if profile is not None:
-            sys.setprofile(profile)
-        jobs, lock = self._jobs, self._lock
-        while True:
-            try:
-                job = jobs.get(timeout=self.idle_timeout)
-            except _RealEmpty:
-                with lock:
-                    if jobs.empty():
-                        self._nthreads -= 1
-                        return
-                continue
-            if job is None:
-                with lock:
-                    if self._to_stop > 0:
-                        self._to_stop -= 1
-                        self._nthreads -= 1
-                        return
-                continue
-            result, fn, args, kwargs = job
-            del job
-            try:
-                value = fn(*args, **kwargs)
-                ok = True
-            except BaseException as exc:  # noqa: BLE001 - delivered to the waiter
-                value = exc
-                ok = False
-            del fn, args, kwargs
-            hub = self._hub_ref()
-            if hub is not None and not hub.dead:  # (dead: its thread exited)
-                try:
-                    hub.run_callback_threadsafe(self._deliver, result, ok, value)
-                except RuntimeError:
-                    pass  # the hub was destroyed: nobody waits any more
-            del hub, result, value
 
     def _deliver(self, result: AsyncResult[Any], ok: bool, value: Any) -> None:
         """In the hub: hand a job's outcome to its AsyncResult."""
         self._pending -= 1
-        if not self._pending:
-            hub = self._hub_ref()
-            if hub is not None:
-                hub.unhold()
-            if self._joiners:
-                self._joiners.wake_all()
+        if not self._pending and self._joiners:
+            self._joiners.wake_all()
         if ok:
             result.set(value)
         else:
@@ -318,7 +236,7 @@ class ThreadPool:
     def imap_unordered(self, fn: Callable[..., T], *iterables: Iterable[Any]) -> Iterator[T]:
         """``map(fn, *iterables)`` lazily, results in the order they finish."""
         window: set[AsyncResult[T]] = set()
-        ahead = max(1, 2 * self._maxsize)
+        ahead = max(1, 2 * self.maxsize)
         items = zip(*iterables, strict=False)
         exhausted = False
         while True:
@@ -337,7 +255,7 @@ class ThreadPool:
     def imap(self, fn: Callable[..., T], *iterables: Iterable[Any]) -> Iterator[T]:
         """``map(fn, *iterables)`` lazily, in order, keeping the threads busy."""
         window: deque[AsyncResult[T]] = deque()
-        ahead = max(1, 2 * self._maxsize)
+        ahead = max(1, 2 * self.maxsize)
         for args in zip(*iterables, strict=False):
             window.append(self.spawn(fn, *args))
             if len(window) >= ahead:
@@ -360,26 +278,13 @@ class ThreadPool:
         Running jobs finish and deliver their results; the pool can be used
         again (new threads start on demand).
         """
-        cancelled = []
-        with self._lock:
-            while True:
-                try:
-                    job = self._jobs.get_nowait()
-                except _RealEmpty:
-                    break
-                if job is not None:
-                    cancelled.append(job[0])
-            stopping = self._nthreads - self._to_stop
-            self._to_stop += stopping
-            for _ in range(stopping):
-                self._jobs.put(None)
-        for result in cancelled:
+        for deliver, result in self._workers.stop():
             error = RuntimeError("the thread pool was killed before this job ran")
-            self._deliver(result, False, error)
+            deliver(result, False, error)
 
     def _after_fork_in_child(self) -> None:
-        self._init_threads()
-        self._pending = 0  # (the child's hub forgot its holds as well)
+        # (corolib._workers starts the threads over; the child's hub forgot its holds)
+        self._pending = 0
 
 
 class ThreadResult(AsyncResult[T]):

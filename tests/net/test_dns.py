@@ -12,6 +12,7 @@ import corolib
 import corolib.dns as dns
 import corolib.socket as S
 from corolib._core import WaitQueue
+from corolib._workers import Workers
 
 
 def hosts_file_names() -> list[str]:
@@ -211,8 +212,7 @@ def test_worker_exceptions_reach_the_caller() -> None:
 
 
 def test_idle_workers_exit(monkeypatch) -> None:
-    monkeypatch.setattr(dns, "_pool", dns._ThreadPool(3))
-    monkeypatch.setattr(dns, "IDLE_SECONDS", 0.05)
+    monkeypatch.setattr(dns, "_pool", Workers(3, idle_timeout=0.05))
     lookups = [corolib.spawn(S.getaddrinfo, "localhost", 80) for _ in range(10)]
     corolib.joinall(lookups)
     assert 1 <= dns.statistics()["threads"] <= 3
@@ -263,7 +263,7 @@ def test_50_lookups_waiting_on_a_slow_server_are_not_capped() -> None:
 
 
 def test_set_max_threads(monkeypatch) -> None:
-    monkeypatch.setattr(dns, "_pool", dns._ThreadPool(dns.MAX_THREADS))
+    monkeypatch.setattr(dns, "_pool", Workers(dns.MAX_THREADS, dns.IDLE_SECONDS))
     monkeypatch.setattr(dns, "MAX_THREADS", dns.MAX_THREADS)
     dns.set_max_threads(3)
     assert dns.MAX_THREADS == 3
