@@ -73,19 +73,19 @@ class Workers:
         self._lock = _allocate_lock()
         self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
         # All under _lock.  A thread is "stale" when it was running at the
-        # last stop(): it exits once its current job is done.
+        # last stop(): it exits once its current job is done.  A worker takes
+        # the lock once per job (after it), never to take one.
         self._generation = 0  # bumped by stop(); a thread knows the one it started in
         self._threads = 0  # started and not exited
         self._stale = 0  # of those, stale
-        self._idle = 0  # waiting for a job
-        self._idle_stale = 0  # of those, stale
-        self._queued = 0  # jobs submitted and not taken by a thread yet
+        self._in_flight = 0  # jobs submitted and not finished (queued or running)
+        self._marks = 0  # wake-up marks (None) in _jobs
         self._idents: set[int] = set()  # the running threads' identifiers
 
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} at {id(self):#x} threads={self._threads}/{self._max} "
-            f"queued={self._queued}>"
+            f"in_flight={self._in_flight}>"
         )
 
     @property
@@ -104,18 +104,26 @@ class Workers:
             raise ValueError(f"a worker pool's size must be >= 0, not {n}")
         with self._lock:
             self._max = n
-            excess = self._threads - self._stale - n
-            for _ in range(min(excess, self._idle - self._idle_stale)):
-                self._jobs.put(None)  # wakes an idle thread, which sees it is one too many
+            self._wake(self._threads - self._stale - n)  # each sees it is one too many
             start, generation = self._to_start(), self._generation
             self._threads += start
         self._start(start, generation)
 
+    def _wake(self, n: int) -> None:
+        """Put ``n`` wake-up marks (under _lock): a waiting thread gets one and looks around."""
+        for _ in range(n):
+            self._jobs.put(None)
+        self._marks += max(0, n)
+
     def _to_start(self) -> int:
-        """How many threads to start now for the jobs queued (under _lock)."""
+        """How many threads to start now for the jobs in flight (under _lock).
+
+        Enough that every job has a thread that will stay, up to the limit;
+        it may start one that turns out not to be needed (a thread about to
+        finish), never too few.
+        """
         staying = self._threads - self._stale
-        free = self._idle - self._idle_stale
-        return max(0, min(self._queued - free, self._max - staying))
+        return max(0, min(self._in_flight - staying, self._max - staying))
 
     def _start(self, n: int, generation: int) -> None:
         """Start ``n`` threads of ``generation`` (already counted in _threads)."""
@@ -146,23 +154,25 @@ class Workers:
         queued to it.  If no thread can be started for it the job is not
         queued and the error propagates.
         """
+        job = (hub, fn, args, kwargs, deliver, token)
         hub.hold()  # a worker will wake someone here: no LoopExit meanwhile
+        with self._lock:
+            self._in_flight += 1
+            start, generation = min(1, self._to_start()), self._generation
+            if not start:
+                # Under the lock: an idle thread sees it before it times out.
+                self._jobs.put(job)
+                return
+            self._threads += start
+            self._in_flight -= 1  # (counted again once it is queued)
         try:
-            with self._lock:
-                self._queued += 1
-                start, generation = self._to_start(), self._generation
-                self._threads += start
-            try:
-                self._start(start, generation)
-            except BaseException:
-                with self._lock:
-                    self._queued -= 1
-                raise
+            self._start(start, generation)
         except BaseException:
             hub.unhold()
             raise
-        # Counted in _queued: no idle thread exits before it has taken this.
-        self._jobs.put((hub, fn, args, kwargs, deliver, token))
+        with self._lock:
+            self._in_flight += 1
+            self._jobs.put(job)
 
     def stop(self) -> list[tuple[Deliver, Any]]:
         """Drop the jobs not started yet; every thread exits after its current job.
@@ -178,14 +188,14 @@ class Workers:
                     job = self._jobs.get_nowait()
                 except Empty:
                     break
-                if job is not None:  # (wake-up marks go too: all idle ones get one below)
-                    self._queued -= 1
+                if job is None:
+                    self._marks -= 1
+                else:
+                    self._in_flight -= 1
                     dropped.append((job[0], job[4], job[5]))
             self._generation += 1
             self._stale = self._threads
-            self._idle_stale = self._idle
-            for _ in range(self._idle):
-                self._jobs.put(None)
+            self._wake(self._threads)  # the idle ones exit now
         for hub, _deliver, _token in dropped:
             hub.unhold()
         return [(deliver, token) for _hub, deliver, token in dropped]
@@ -198,16 +208,17 @@ class Workers:
         """Return the counts.
 
         ``threads`` running (busy or idle, including those about to exit),
-        ``idle`` waiting for a job, ``queued`` jobs not taken yet,
-        ``stopping`` threads that exit after their current job (stopped, or
-        beyond a lowered limit), ``max_threads`` the limit.
+        ``idle`` not running a job, ``queued`` jobs not taken by a thread
+        yet, ``stopping`` threads that exit after their current job
+        (stopped, or beyond a lowered limit), ``max_threads`` the limit.
         """
         with self._lock:
+            queued = max(0, self._jobs.qsize() - self._marks)
             staying = self._threads - self._stale
             return {
                 "threads": self._threads,
-                "idle": self._idle,
-                "queued": self._queued,
+                "idle": max(0, self._threads - (self._in_flight - queued)),
+                "queued": queued,
                 "stopping": self._stale + max(0, staying - self._max),
                 "max_threads": self._max,
             }
@@ -222,6 +233,15 @@ class Workers:
         finally:
             self._idents.discard(me)
 
+    def _leaving(self, generation: int) -> bool:
+        """Whether this thread exits now: stopped, or one too many (under _lock)."""
+        if generation != self._generation:
+            self._stale -= 1
+        elif self._threads - self._stale <= self._max:
+            return False
+        self._threads -= 1
+        return True
+
     def _work_loop(self, generation: int) -> None:
         # Tracers and profilers installed with threading.settrace/setprofile
         # (debuggers, coverage) see the jobs, as in a threading.Thread.
@@ -234,33 +254,24 @@ class Workers:
                 sys.setprofile(profile)
         jobs, lock = self._jobs, self._lock
         while True:
-            with lock:
-                if generation != self._generation:  # stopped
-                    self._stale -= 1
-                    self._threads -= 1
-                    return
-                if self._threads - self._stale > self._max:  # one too many
-                    self._threads -= 1
-                    return
-                self._idle += 1
             try:
                 job = jobs.get(timeout=self.idle_timeout)
-                timed_out = False
             except Empty:
-                job = None
-                timed_out = True
-            with lock:
-                self._idle -= 1
-                if generation != self._generation:  # stopped while it waited
-                    self._idle_stale -= 1
-                if job is None:  # a wake-up mark, or nothing came
-                    if timed_out and self._queued == 0:  # (a job counted there is coming)
+                with lock:
+                    # Nothing queued (checked under the lock jobs are queued
+                    # under): this thread is not needed.
+                    if generation != self._generation or jobs.empty():
                         if generation != self._generation:
                             self._stale -= 1
                         self._threads -= 1
                         return
-                    continue  # (the loop's top decides whether it leaves)
-                self._queued -= 1
+                continue
+            if job is None:  # a wake-up mark
+                with lock:
+                    self._marks -= 1
+                    if self._leaving(generation):
+                        return
+                continue
             hub, fn, args, kwargs, deliver, token = job
             del job
             try:
@@ -278,6 +289,10 @@ class Workers:
             # The queued callback now keeps the hub alive by itself.
             hub.unhold()
             del hub, deliver, token, value
+            with lock:
+                self._in_flight -= 1
+                if self._leaving(generation):
+                    return
 
 
 _every_pool: weakref.WeakSet[Workers] = weakref.WeakSet()
