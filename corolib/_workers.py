@@ -74,13 +74,17 @@ class Workers:
         self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
         # All under _lock.  A thread is "stale" when it was running at the
         # last stop(): it exits once its current job is done.  A worker takes
-        # the lock once per job (after it), never to take one.
+        # no lock for a job: it appends to _finished after each (a list
+        # append is atomic), and whoever holds the lock settles the count.
         self._generation = 0  # bumped by stop(); a thread knows the one it started in
         self._threads = 0  # started and not exited
         self._stale = 0  # of those, stale
         self._in_flight = 0  # jobs submitted and not finished (queued or running)
+        self._finished: list[None] = []  # one None per job finished, not yet counted
         self._marks = 0  # wake-up marks (None) in _jobs
-        self._idents: set[int] = set()  # the running threads' identifiers
+        #: the running threads' identifiers (the same set for the pool's life)
+        self.idents: set[int] = getattr(self, "idents", set())
+        self.idents.clear()
 
     def __repr__(self) -> str:
         return (
@@ -115,6 +119,14 @@ class Workers:
             self._jobs.put(None)
         self._marks += max(0, n)
 
+    def _settle(self) -> None:
+        """Count the jobs finished since last time out of _in_flight (under _lock)."""
+        finished = self._finished
+        n = len(finished)
+        if n:
+            del finished[:n]  # (atomic: appends meanwhile stay)
+            self._in_flight -= n
+
     def _to_start(self) -> int:
         """How many threads to start now for the jobs in flight (under _lock).
 
@@ -122,6 +134,7 @@ class Workers:
         it may start one that turns out not to be needed (a thread about to
         finish), never too few.
         """
+        self._settle()
         staying = self._threads - self._stale
         return max(0, min(self._in_flight - staying, self._max - staying))
 
@@ -157,16 +170,17 @@ class Workers:
         job = (hub, fn, args, kwargs, deliver, token)
         hub.hold()  # a worker will wake someone here: no LoopExit meanwhile
         with self._lock:
-            self._in_flight += 1
-            start, generation = min(1, self._to_start()), self._generation
-            if not start:
+            self._settle()
+            staying = self._threads - self._stale
+            if self._in_flight < staying or staying >= self._max:  # (_to_start() == 0)
                 # Under the lock: an idle thread sees it before it times out.
+                self._in_flight += 1
                 self._jobs.put(job)
                 return
-            self._threads += start
-            self._in_flight -= 1  # (counted again once it is queued)
+            self._threads += 1
+            generation = self._generation
         try:
-            self._start(start, generation)
+            self._start(1, generation)
         except BaseException:
             hub.unhold()
             raise
@@ -202,7 +216,7 @@ class Workers:
 
     def owns_current_thread(self) -> bool:
         """True in one of this pool's threads (a job running here)."""
-        return _get_ident() in self._idents
+        return _get_ident() in self.idents
 
     def statistics(self) -> dict[str, int]:
         """Return the counts.
@@ -213,6 +227,7 @@ class Workers:
         (stopped, or beyond a lowered limit), ``max_threads`` the limit.
         """
         with self._lock:
+            self._settle()
             queued = max(0, self._jobs.qsize() - self._marks)
             staying = self._threads - self._stale
             return {
@@ -227,11 +242,11 @@ class Workers:
 
     def _work(self, generation: int) -> None:
         me = _get_ident()
-        self._idents.add(me)
+        self.idents.add(me)
         try:
             self._work_loop(generation)
         finally:
-            self._idents.discard(me)
+            self.idents.discard(me)
 
     def _leaving(self, generation: int) -> bool:
         """Whether this thread exits now: stopped, or one too many (under _lock)."""
@@ -252,7 +267,7 @@ class Workers:
                 sys.settrace(trace)
             if profile is not None:
                 sys.setprofile(profile)
-        jobs, lock = self._jobs, self._lock
+        jobs, lock, finished = self._jobs, self._lock, self._finished
         while True:
             try:
                 job = jobs.get(timeout=self.idle_timeout)
@@ -289,10 +304,13 @@ class Workers:
             # The queued callback now keeps the hub alive by itself.
             hub.unhold()
             del hub, deliver, token, value
-            with lock:
-                self._in_flight -= 1
-                if self._leaving(generation):
-                    return
+            finished.append(None)
+            # (Read without the lock; a stop or a lower limit that this misses
+            # puts a wake-up mark that this thread or another gets.)
+            if generation != self._generation or self._threads - self._stale > self._max:
+                with lock:
+                    if self._leaving(generation):
+                        return
 
 
 _every_pool: weakref.WeakSet[Workers] = weakref.WeakSet()

@@ -40,6 +40,9 @@ from corolib.config import config
 from corolib.hub import Greenlet, get_hub, iwait
 from corolib.sync import AsyncResult, InvalidThreadUseError
 
+# The real one, whatever is patched later.
+_get_ident = _thread.get_ident
+
 __all__ = [
     "ThreadPool",
     "ThreadPoolExecutor",
@@ -70,6 +73,7 @@ class ThreadPool:
         hub = get_hub() if hub is None else hub
         self._hub_ref = weakref.ref(hub)
         self._workers = Workers(maxsize, idle_timeout)
+        self._worker_idents = self._workers.idents
         #: jobs spawned whose result is not delivered yet (hub thread only)
         self._pending = 0
         self._joiners = WaitQueue()
@@ -137,7 +141,7 @@ class ThreadPool:
         return self._pending
 
     def _in_worker(self) -> bool:
-        return self._workers.owns_current_thread()
+        return _get_ident() in self._worker_idents
 
     def spawn(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> AsyncResult[T]:
         """Run ``fn(*args, **kwargs)`` in a pool thread; return the AsyncResult it will fill.

@@ -234,6 +234,40 @@ def test_resolver_threads_are_not_counted_as_threads_but_pool_threads_are() -> N
     wait_until(lambda: green_thread._count() == before, "the pool's thread to exit")
 
 
+def test_many_hubs_at_once_while_the_limit_moves() -> None:
+    # Four OS threads, each with its own hub and 50 greenlets, share one pool
+    # whose limit keeps changing: every job is answered in its own hub, and
+    # the counts come back to rest.
+    pool = Workers(3, idle_timeout=0.2)
+    results: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def user(k: int) -> None:
+        try:
+            lookups = [corolib.spawn(lambda i=i: submit(pool, abs, -i).get()) for i in range(50)]
+            results[k] = [g.get(timeout=60) for g in lookups]
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            corolib.get_hub().destroy()
+
+    users = [threading.Thread(target=user, args=(k,)) for k in range(4)]
+    for t in users:
+        t.start()
+    sizes = iter([1, 4, 2, 0, 5, 3] * 1000)
+    while any(t.is_alive() for t in users):
+        pool.set_max_threads(next(sizes))
+        time.sleep(0.001)
+        if pool.max_threads == 0:
+            pool.set_max_threads(1)  # (0 only for a moment: jobs wait meanwhile)
+    for t in users:
+        t.join(60)
+    assert not errors and results == {k: list(range(50)) for k in range(4)}
+    wait_until(lambda: pool.statistics()["threads"] == 0, "the threads to go idle and exit")
+    stats = pool.statistics()
+    assert (stats["queued"], stats["idle"], stats["stopping"]) == (0, 0, 0), stats
+
+
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError):
         Workers(-1, idle_timeout=1)
