@@ -12,10 +12,12 @@ all).  Its users differ only in their limits and in what ``deliver`` does:
   a slow name server holds its thread), ``MAX_THREADS`` threads;
 - :mod:`corolib.threadpool`: one per ``ThreadPool``, ``maxsize`` threads.
 
-Threads start on demand (a job finds no idle thread and the pool is below
-its limit), exit after ``idle_timeout`` seconds without a job, and exit
-when the limit is lowered below the number running (after their current
-job).  Jobs beyond the limit wait in FIFO order.
+Threads start on demand (at most one per job: when there are more jobs in
+flight than threads and the pool is below its limit), exit after
+``idle_timeout`` seconds without a job, and exit when the limit is lowered
+below the number running or the pool is stopped (after their current
+job).  Jobs beyond the limit wait in FIFO order.  A thread takes no lock
+to take or finish a job.
 
 Keeping the hub alive: the hub raises ``LoopExit`` when nothing it knows of
 can wake a parked greenlet, and a worker thread is invisible to it.  Every
