@@ -273,6 +273,10 @@ def test_set_max_threads(monkeypatch) -> None:
     while dns.statistics()["queued"] != 3 and time.monotonic() < deadline:
         corolib.sleep(0.01)
     assert dns.statistics()["threads"] == 3 and dns.statistics()["queued"] == 3
+    dns.set_max_threads(6)  # the waiting lookups get threads now, not at the next one
+    while dns.statistics()["queued"] and time.monotonic() < deadline:
+        corolib.sleep(0.01)
+    assert dns.statistics()["threads"] == 6 and dns.statistics()["queued"] == 0
     gate.set()
     assert all(g.get(timeout=30) for g in lookups)
     with pytest.raises(ValueError, match="at least 1"):

@@ -104,6 +104,22 @@ def test_kill_cancels_queued_jobs():
     pool.kill()
 
 
+def test_a_job_spawned_right_after_kill_does_not_wait_for_the_running_ones():
+    pool = ThreadPool(1)
+    gate = threading.Event()
+    running = pool.spawn(gate.wait, 30)
+    deadline = time.monotonic() + 10
+    while pool.statistics()["queued"] and time.monotonic() < deadline:
+        sleep(0.005)
+    pool.kill()  # the running job goes on; its thread leaves after it
+    with corolib.Timeout(10):
+        assert pool.apply(abs, (-5,)) == 5  # a new thread, not the busy one
+    assert not running.ready()
+    gate.set()
+    assert running.get() is True
+    pool.kill()
+
+
 def test_idle_threads_exit():
     pool = ThreadPool(3, idle_timeout=0.01)
     pool.map(time.sleep, [0.001] * 3)
