@@ -357,8 +357,11 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
             # Running in another greenlet (or thread) of the parent: in the
             # child it is not running, as a loop of a thread that fork did
             # not copy; its greenlet parks for good when it next looks for
-            # events, rather than running the parent's callbacks here.
+            # events, rather than running the parent's callbacks here.  Its
+            # tasks never finish here: no "destroyed but pending" at exit.
             selector.frozen = True
+            for task in asyncio.all_tasks(self):
+                task._log_destroy_pending = False
         ssock, csock = getattr(self, "_ssock", None), getattr(self, "_csock", None)
         if ssock is not None and csock is not None and ssock.fileno() >= 0:
             # The self-pipe is the parent's socketpair: a wake-up written by
@@ -389,14 +392,21 @@ _frozen: list[tuple[Any, Any]] = []
 
 
 def _freeze() -> None:
-    """Park the calling loop greenlet for good (forked child; see ``_after_fork``)."""
+    """Park the calling loop greenlet for good (forked child; see ``_after_fork``).
+
+    Nothing wakes it.  An exception thrown in (a kill) unwinds it; the
+    loop's frames then only clean up after themselves, since a frozen loop
+    re-entered parks again before running any callback.  When it is the
+    greenlet the hub returns to (the main one) and the hub has nothing else
+    left to run, the child's own work is over: it exits, status 0.
+    """
     queue = _core.WaitQueue()
     _frozen.append((_core.getcurrent(), queue))
-    while True:
-        try:
+    try:
+        while True:
             queue.wait()
-        except BaseException:  # noqa: S112 - nothing of the parent's loop runs here
-            continue
+    except _core.LoopExit:
+        raise SystemExit(0) from None
 
 
 def _after_fork_in_child() -> None:

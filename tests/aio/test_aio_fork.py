@@ -347,3 +347,88 @@ print("parent ok")
 """,
     )
     assert out == "child woken\nparent ok\n", out
+
+
+def test_a_child_whose_forking_greenlet_returns_exits(run_python: Any) -> None:
+    # The loop ran in the main greenlet: frozen in the child, it has nothing
+    # to wait for once the forking greenlet is done, and the child exits
+    # (status 0) without running the rest of the parent's coroutine.
+    out = _run(
+        run_python,
+        """
+async def main():
+    def forker():
+        pid = os.fork()
+        if pid == 0:
+            print("child forked", flush=True)
+            return "child"
+        return pid
+    pid = await ca.to_greenlet(forker)
+    if pid == "child":
+        print("the parent's coroutine ran on in the child", flush=True)
+        return
+    assert await reap(pid) == 0
+    print("parent ok")
+
+ca.run(main())
+""",
+    )
+    assert out == "child forked\nparent ok\n", out
+
+
+def test_loop_in_a_greenlet_main_greenlet_forks(run_python: Any) -> None:
+    # The loop runs in a spawned greenlet; the main greenlet forks; the child
+    # starts afresh and ends normally (interpreter exit, not os._exit).
+    out = _run(
+        run_python,
+        """
+state = {}
+stop = None
+
+async def serve():
+    global stop
+    async def handle(reader, writer):
+        await reader.readline()
+        writer.write(b"%d\\n" % os.getpid())
+        await writer.drain()
+        writer.close()
+    stop = asyncio.Event()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    state["loop"] = asyncio.get_running_loop()
+    state["port"] = server.sockets[0].getsockname()[1]
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        print("server closed in", "parent" if os.getpid() == state["parent"] else "child",
+              flush=True)
+
+state["parent"] = os.getpid()
+g = corolib.spawn(ca.run, serve())
+deadline = time.monotonic() + 30
+while "port" not in state:
+    assert time.monotonic() < deadline
+    corolib.sleep(0.01)
+pid = os.fork()
+if pid == 0:
+    fresh_start()
+    print("child ok", flush=True)
+    sys.exit(0)
+from corolib import socket  # green: the loop's greenlet serves meanwhile
+served = set()
+for _ in range(20):
+    with socket.create_connection(("127.0.0.1", state["port"]), timeout=10) as s:
+        s.sendall(b"hi\\n")
+        served.add(int(s.makefile("rb").readline()))
+assert served == {os.getpid()}, served
+deadline = time.monotonic() + 30
+while not os.waitpid(pid, os.WNOHANG)[0]:
+    assert time.monotonic() < deadline, "the child did not exit"
+    corolib.sleep(0.01)
+state["loop"].call_soon(stop.set)  # from a greenlet: wakes the parked loop
+g.join(30)
+assert g.dead and g.successful(), g.exception
+print("parent ok")
+""",
+    )
+    assert out == "child ok\nserver closed in parent\nparent ok\n", out
