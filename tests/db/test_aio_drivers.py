@@ -317,3 +317,50 @@ def test_psycopg3_async_connection_from_tasks_and_greenlets(postgres: Any) -> No
     from_tasks, from_greenlets = ca.run(main())
     assert from_tasks == [i * 3 for i in range(5)]
     assert from_greenlets == [f"g{i}" for i in range(5)]
+
+
+def test_asyncpg_under_patch_all_with_green_threads(run_python: Any, postgres: Any) -> None:
+    # patch_all(): plain asyncio.run() is corolib's loop; threads (greenlets)
+    # call asyncpg through await_ and psycopg 3 (sync, patched) side by side.
+    pytest.importorskip("psycopg")
+    run_python(
+        f"""
+        import faulthandler
+        faulthandler.dump_traceback_later(100, exit=True)
+        from corolib import monkey
+        monkey.patch_all()
+        import asyncio, threading, time
+        import asyncpg, psycopg
+        import corolib.asyncio as ca
+
+        DSN = "{_dsn(postgres)}"
+
+        async def main():
+            assert isinstance(asyncio.get_running_loop(), ca.EventLoop)
+            pool = await asyncpg.create_pool(DSN, min_size=2, max_size=5)
+            results = {{}}
+
+            def worker(i):
+                value = ca.await_(pool.fetchval("select $1::int * 10 from pg_sleep(0.5)", i))
+                with psycopg.connect(DSN, autocommit=True) as conn:
+                    row = conn.execute("select %s::int + 1 from pg_sleep(0.5)", (i,)).fetchone()
+                results[i] = (value, row[0])
+
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(10)]
+            start = time.monotonic()
+            for t in threads:
+                t.start()
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: [t.join(60) for t in threads])
+            elapsed = time.monotonic() - start
+            await pool.close()
+            return results, elapsed
+
+        results, elapsed = asyncio.run(main())
+        assert results == {{i: (i * 10, i + 1) for i in range(10)}}, results
+        # 20 server-side sleeps of 0.5 s: 10 s one after another, ~1.5 s here
+        assert elapsed < 6, f"the queries did not overlap: {{elapsed:.2f}} s"
+        print("ok")
+        """,
+        timeout=150,
+    ).expect(stdout="ok\n")
