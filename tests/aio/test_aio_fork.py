@@ -432,3 +432,38 @@ print("parent ok")
 """,
     )
     assert out == "child ok\nserver closed in parent\nparent ok\n", out
+
+
+def test_fork_while_a_greenlet_waits_in_await(run_python: Any) -> None:
+    # No corolib.asyncio.run(): await_ drives the thread's loop while a
+    # greenlet waits in it; another greenlet forks.  The child's await_
+    # gets a loop of its own; the parent's waiter finishes in the parent.
+    out = _run(
+        run_python,
+        """
+started = corolib.Event()
+release = corolib.Event()
+
+async def slow():
+    started.set()
+    await ca.to_greenlet(release.wait)
+    return "parent's await_ done"
+
+waiter = corolib.spawn(ca.await_, slow())
+started.wait(30)
+pid = os.fork()
+if pid == 0:
+    def child():
+        fresh_start()
+        assert ca.await_(asyncio.sleep(0, "child await_")) == "child await_"
+        print("child ok", flush=True)
+    child_main(child)
+deadline = time.monotonic() + 30
+while not os.waitpid(pid, os.WNOHANG)[0]:
+    assert time.monotonic() < deadline, "the child did not finish"
+    corolib.sleep(0.01)
+release.set()
+print(waiter.get(timeout=30))
+""",
+    )
+    assert out == "child ok\nparent's await_ done\n", out
