@@ -59,12 +59,12 @@ test-wsgi-fuzz: wsgi-deps
 	WSGI_FUZZ_SECONDS=$(WSGI_FUZZ_SECONDS) $(VENV)/bin/pytest -q -m slow tests/wsgi/test_fuzz.py
 
 # What tests/db runs against: real PostgreSQL and MariaDB servers (started by the
-# tests as throw-away instances on 127.0.0.1) and their client libraries; and
-# mypy, which tests/typing runs on users' code.
+# tests as throw-away instances on 127.0.0.1) and their client libraries (asyncpg:
+# the asyncio driver on corolib.asyncio); and mypy, which tests/typing runs on users' code.
 compat-deps: $(VENV)/.installed
 	@scripts/ensure-deps.sh postgresql mariadb-server || echo "corolib: database servers missing: tests/db will skip"
-	@$(PY) -c 'import psycopg2, psycopg, pymysql, mypy' 2>/dev/null || \
-	  $(PIP) psycopg2-binary 'psycopg[binary]' PyMySQL mypy
+	@$(PY) -c 'import psycopg2, psycopg, pymysql, asyncpg, mypy' 2>/dev/null || \
+	  $(PIP) psycopg2-binary 'psycopg[binary]' PyMySQL asyncpg mypy
 
 # What tests/aio runs on corolib.asyncio: aiohttp (client and server) and httpx.
 aio-deps: $(VENV)/.installed

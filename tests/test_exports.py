@@ -109,6 +109,7 @@ README_NAMES: dict[str, tuple[tuple[str, ...], set[str]]] = {
         ("corolib.monkey",),
         {"socket", "ssl", "select", "selectors", "time", "sleep", "_thread", "threading"}
         | {"queue", "subprocess", "os", "fork", "waitpid", "read", "signal", "requests", "redis"}
+        | {"asyncio"}
         | {"http", "urllib", "test_socket", "test_threading", "test_ssl", "patch_"},
     ),
 }

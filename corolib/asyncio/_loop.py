@@ -1,6 +1,6 @@
 # The loop extends asyncio's selector loop through its private attributes, which
 # typeshed does not describe: those checks are off here.
-# mypy: disable-error-code="attr-defined,misc,override,union-attr,unused-ignore"
+# mypy: disable-error-code="attr-defined,has-type,misc,override,union-attr,unused-ignore"
 """The asyncio event loop that runs on the corolib hub of its thread.
 
 ``EventLoop`` is the stdlib's Unix selector loop (so its transports, TLS,
@@ -13,6 +13,11 @@ loop is busy it polls without parking and lets the hub have a turn every
 ``_HUB_TURN_EVERY`` passes.  A greenlet that schedules work on the parked
 loop (``call_soon``, ``call_at``, ``stop``, a finished ``to_greenlet``)
 wakes it at once, through the loop's self-pipe.
+
+After ``fork()`` the child follows the stdlib's rule -- a loop running in
+the parent is not running in the child -- and nothing of the parent's
+loops is shared in a way that takes the parent's events: see
+``_after_fork_in_child``.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ import asyncio
 import errno
 import heapq
 import math
+import os
 import select as _select_mod
 import selectors
 import signal
+import socket
+import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -61,9 +70,13 @@ class _HubSelector(selectors._PollLikeSelector):
         self._epfd: int = self._selector.fileno()
         self._turns = _HUB_TURN_EVERY
         self.owner: EventLoop | None = None
+        #: set in a forked child when the loop ran in another greenlet at fork
+        self.frozen = False
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         """Return the ready keys; park on the hub (not the thread) while none are."""
+        if self.frozen:
+            _freeze()
         poll = self._selector.poll
         max_ev = max(len(self._fd_to_key), 1)
         try:
@@ -76,6 +89,8 @@ class _HubSelector(selectors._PollLikeSelector):
                 # A busy loop still lets the hub run greenlets and their I/O.
                 self._turns = _HUB_TURN_EVERY
                 _core.sleep(0)
+                if self.frozen:
+                    _freeze()
         else:
             self._turns = _HUB_TURN_EVERY
             if timeout is not None:
@@ -85,6 +100,8 @@ class _HubSelector(selectors._PollLikeSelector):
                 owner._set_parked(True)
             try:
                 _core.sock_wait(self._epfd, False, timeout)
+            except _ForkedAway:
+                _freeze()
             finally:
                 if owner is not None:
                     owner._set_parked(False)
@@ -104,6 +121,32 @@ class _HubSelector(selectors._PollLikeSelector):
             if key:
                 ready.append((key, events & key.events))
         return ready
+
+    def _renew_after_fork(self) -> None:
+        """In a forked child: a private epoll with the same registrations.
+
+        The inherited epoll fd is the parent's epoll instance, so a change
+        made through it in the child (a reader removed, a server closed)
+        would change the parent's loop.  A greenlet parked on it (the
+        loop's own, which the caller freezes) is woken with ``_ForkedAway``.
+        """
+        old = self._selector
+        fresh = _std_epoll()
+        for fd, key in self._fd_to_key.items():
+            mask = (_EPOLLIN if key.events & _EVENT_READ else 0) | (
+                _EPOLLOUT if key.events & _EVENT_WRITE else 0
+            )
+            try:
+                fresh.register(fd, mask)
+            except OSError:
+                pass  # closed without being unregistered: nothing to watch
+        try:
+            _core.cancel_wait(self._epfd, _ForkedAway())
+        except Exception:  # noqa: S110 - no hub in this thread
+            pass
+        self._selector = fresh
+        self._epfd = fresh.fileno()
+        old.close()  # the child's reference only; the parent's instance lives on
 
     def close(self) -> None:
         """Release the hub's watch on the epoll fd, then close it."""
@@ -153,6 +196,7 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
         self._co = _LoopState()
         super().__init__(selector)
         selector.owner = self
+        _live_loops.add(self)
 
     # ---- running -----------------------------------------------------------
 
@@ -303,6 +347,100 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
                 raise RuntimeError(f"sig {sig} cannot be caught") from None
             raise
         return True
+
+    def _after_fork(self, forking: Any) -> None:
+        """In a forked child: a private epoll and self-pipe; frozen if it ran elsewhere."""
+        if self.is_closed():
+            return
+        selector = self._selector
+        if self._co.greenlet is not None and self._co.greenlet is not forking:
+            # Running in another greenlet (or thread) of the parent: in the
+            # child it is not running, as a loop of a thread that fork did
+            # not copy; its greenlet parks for good when it next looks for
+            # events, rather than running the parent's callbacks here.  Its
+            # tasks never finish here: no "destroyed but pending" at exit.
+            selector.frozen = True
+            for task in asyncio.all_tasks(self):
+                task._log_destroy_pending = False
+        ssock, csock = getattr(self, "_ssock", None), getattr(self, "_csock", None)
+        if ssock is not None and csock is not None and ssock.fileno() >= 0:
+            # The self-pipe is the parent's socketpair: a wake-up written by
+            # one process could be read by the other.  Fresh sockets under
+            # the same fd numbers keep the loop's objects valid.
+            a, b = socket.socketpair()
+            try:
+                a.setblocking(False)
+                b.setblocking(False)
+                os.dup2(a.fileno(), ssock.fileno(), inheritable=False)
+                os.dup2(b.fileno(), csock.fileno(), inheritable=False)
+            finally:
+                a.close()
+                b.close()
+        selector._renew_after_fork()
+
+
+#: every open corolib loop of the process, for the fork handling
+_live_loops: weakref.WeakSet[EventLoop] = weakref.WeakSet()
+
+
+class _ForkedAway(BaseException):
+    """Wakes, in a forked child, a loop greenlet parked on the parent's epoll."""
+
+
+#: (greenlet, queue) of loops frozen in a forked child: kept so that neither is collected
+_frozen: list[tuple[Any, Any]] = []
+
+
+def _freeze() -> None:
+    """Park the calling loop greenlet for good (forked child; see ``_after_fork``).
+
+    Nothing wakes it.  An exception thrown in (a kill) unwinds it; the
+    loop's frames then only clean up after themselves, since a frozen loop
+    re-entered parks again before running any callback.  When it is the
+    greenlet the hub returns to (the main one) and the hub has nothing else
+    left to run, the child's own work is over: it exits, status 0.
+    """
+    queue = _core.WaitQueue()
+    _frozen.append((_core.getcurrent(), queue))
+    try:
+        while True:
+            queue.wait()
+    except _core.LoopExit:
+        raise SystemExit(0) from None
+
+
+def _after_fork_in_child() -> None:
+    """The child's asyncio state after ``fork()`` (registered with ``os.register_at_fork``).
+
+    As asyncio does itself since 3.12 (and here on 3.10 and 3.11 too): no
+    loop is running and the policy's per-thread loops are forgotten, so the
+    child can start afresh (``corolib.asyncio.run``, ``await_``: the
+    thread's ``await_`` loop is forgotten too).  Every corolib loop the
+    child inherited gets a private epoll and self-pipe, and one that was
+    running in another greenlet than the forking one is frozen.  asyncio's
+    own hook (3.12+) also clears ``signal.set_wakeup_fd``; the hub puts its
+    own back on its next pass.
+    """
+    asyncio._set_running_loop(None)
+    if sys.version_info < (3, 12):
+        policy = asyncio.events._event_loop_policy
+        if isinstance(policy, asyncio.events.BaseDefaultEventLoopPolicy):
+            policy._local = asyncio.events.BaseDefaultEventLoopPolicy._Local()
+    hub = _core.get_hub_if_exists()
+    if hub is not None and getattr(hub, "_corolib_asyncio_loop", None) is not None:
+        hub._corolib_asyncio_loop = None
+    forking = _core.getcurrent()
+    failed: Exception | None = None
+    for loop in list(_live_loops):
+        try:
+            loop._after_fork(forking)
+        except Exception as exc:  # noqa: BLE001 - the other loops still get theirs
+            failed = failed or exc
+    if failed is not None:
+        raise failed  # CPython reports it (an at-fork hook cannot fail the fork)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]

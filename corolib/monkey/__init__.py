@@ -48,6 +48,12 @@ module is patched on return):
 - ``queue``: ``queue.SimpleQueue`` (C, would block the hub) is
   :class:`corolib.queue.SimpleQueue`; the other queues are green through
   green ``threading`` (or corolib's own when threads are not patched).
+- ``asyncio``: the loops asyncio makes by default (``asyncio.run``,
+  ``new_event_loop``, ``get_event_loop``) are
+  :class:`corolib.asyncio.EventLoop`, so asyncio code and greenlets share
+  the thread and greenlets wake the loop (:func:`patch_asyncio`).
+- ``psycopg``: the PostgreSQL drivers' waits, when they are installed
+  (:func:`patch_psycopg`).
 
 Plugins can hook in before and after: see :mod:`corolib.monkey.events`.
 Nothing in corolib imports this package.
@@ -67,6 +73,7 @@ from types import ModuleType
 from typing import Any
 
 from corolib.monkey import _state, events
+from corolib.monkey._asyncio import patch_asyncio
 from corolib.monkey._modules import (
     patch_dns,
     patch_os,
@@ -96,6 +103,7 @@ __all__ = [
     "patch_subprocess",
     "patch_signal",
     "patch_queue",
+    "patch_asyncio",
     "patch_sys",
     "patch_builtins",
     "patch_psycopg",
@@ -140,6 +148,7 @@ def patch_all(
     builtins: bool = True,
     contextvars: bool = True,
     psycopg: bool = True,
+    asyncio: bool = True,
     **kwargs: Any,
 ) -> bool:
     """Patch every module listed in the package docstring (those given True).
@@ -152,7 +161,8 @@ def patch_all(
     ``select.epoll`` & co.), ``builtins`` and ``contextvars`` (nothing to
     do on Python 3: corolib switches contextvars natively).  ``psycopg``
     installs the database drivers' cooperative waits (:func:`patch_psycopg`)
-    when psycopg2 or psycopg 3 is importable.  Extra keyword arguments are
+    when psycopg2 or psycopg 3 is importable.  ``asyncio`` makes asyncio's
+    default loop corolib's (:func:`patch_asyncio`; it imports asyncio).  Extra keyword arguments are
     passed on to event subscribers (:class:`events.WillPatchAll`).  Returns
     False if a subscriber vetoed (:class:`events.DoNotPatch`), else True.
     """
@@ -174,6 +184,7 @@ def patch_all(
         builtins=builtins,
         contextvars=contextvars,
         psycopg=psycopg,
+        asyncio=asyncio,
         **kwargs,
     )
     if _all_arguments and any(_all_arguments.get(k) != bool(v) for k, v in arguments.items()):
@@ -202,6 +213,7 @@ def patch_all(
             (subprocess, patch_subprocess),
             (signal, patch_signal),
             (queue, patch_queue),
+            (asyncio, patch_asyncio),
             (psycopg, patch_psycopg),
         ]
         for wanted, step in steps:

@@ -735,6 +735,9 @@ cl__hub_run(cl_hub *hub)
         if (hub->fork_gen != cl__fork_generation && cl__hub_after_fork(hub) < 0) {
             report_error(hub, NULL);
         }
+        if (hub->sig_refresh) {
+            cl__signals_refresh(hub);
+        }
         cl__io_stop_idle(hub);
         hub->urgent_phase = 1; /* what happens now goes in the urgent queue */
         if (CL_HUB_QUEUED(hub) > 0) {

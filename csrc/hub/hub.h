@@ -242,6 +242,7 @@ struct cl_hub {
     cl_poll sigpoll;
     int sig_pending;
     int old_wakeup_fd;
+    int sig_refresh; /* forked child: put sigfd[1] back as the wakeup fd */
 
     /* joiners of Hub.join(): woken when the loop runs out of work */
     cl_parklist joiners;
@@ -312,6 +313,7 @@ CL_HIDDEN int cl__signals_start(cl_hub *hub);
 CL_HIDDEN void cl__signals_stop(cl_hub *hub);
 CL_HIDDEN int cl__signals_drain(cl_hub *hub);
 CL_HIDDEN int cl__signals_after_fork(cl_hub *hub);
+CL_HIDDEN void cl__signals_refresh(cl_hub *hub);
 
 /* py/hub_*.c */
 CL_HIDDEN int cl__hub_types_ready(PyObject *module);

@@ -437,6 +437,7 @@ cl__hub_after_fork(cl_hub *hub)
     if (cl__signals_after_fork(hub) < 0) {
         return -1;
     }
+    hub->sig_refresh = hub->sigfd[0] >= 0;
     err = uv_loop_fork(&hub->loop.uv);
     if (err < 0) {
         PyErr_Format(PyExc_OSError, "corolib: uv_loop_fork failed (%d)", err);

@@ -181,6 +181,28 @@ cl__signals_after_fork(cl_hub *hub)
     return 0;
 }
 
+/* The hub's first pass in a forked child, once every at-fork hook has run:
+ * asyncio's (3.12+) clears the wakeup fd in the child, which would leave
+ * the hub deaf to signals while it waits.  Put ours back if it was
+ * cleared; leave a wakeup fd someone else set. */
+void
+cl__signals_refresh(cl_hub *hub)
+{
+    PyObject *pending;
+    int now;
+    hub->sig_refresh = 0;
+    if (hub->sigfd[1] < 0 || cl_is_finalizing()) {
+        return;
+    }
+    pending = cl_err_take();
+    now = set_wakeup_fd(hub->sigfd[1]);
+    if (now >= 0 && now != hub->sigfd[1]) {
+        set_wakeup_fd(now);
+    }
+    PyErr_Clear();
+    cl_err_give(pending);
+}
+
 /* Read what the C-level handler wrote, then run the Python handlers. */
 int
 cl__signals_drain(cl_hub *hub)

@@ -145,10 +145,23 @@ def start_postgres(bindir: str) -> Server:
     server = Server("127.0.0.1", port, process, directory)
     try:
         _wait_for_port(port, process, log)
+        _wait_for_postgres(bindir, port, process)
     except BaseException:
         server.stop()
         raise
     return server
+
+
+def _wait_for_postgres(
+    bindir: str, port: int, process: subprocess.Popen, timeout: float = 60
+) -> None:
+    """Until the server accepts sessions: it listens before it has finished starting up."""
+    deadline = time.monotonic() + timeout
+    isready = [os.path.join(bindir, "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"]
+    while subprocess.run(isready, timeout=30).returncode != 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"PostgreSQL on port {port} not ready after {timeout} s")
+        time.sleep(0.05)  # polling the server's readiness, with a deadline
 
 
 def find_mariadb() -> tuple[str | None, str]:

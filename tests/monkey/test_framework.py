@@ -152,7 +152,7 @@ def test_events_order_and_veto(run_python):
         assert seen[0] == "WillPatchAll" and seen[-1] == "DidPatchAll", seen
         mods = [s.split(":")[1] for s in seen if s.startswith("DidPatchModule")]
         assert mods == ["os", "thread", "time", "socket", "dns", "select", "selectors",
-                        "ssl", "subprocess", "queue"], mods
+                        "ssl", "subprocess", "queue", "asyncio"], mods
         assert "WillPatchModule:signal" in seen
         assert not monkey.is_module_patched("signal")
         import signal, corolib.signal
