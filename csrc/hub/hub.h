@@ -116,18 +116,19 @@ CL_HIDDEN void cl__parklist_remove(cl_park *p);
 
 /* ---- file descriptors (io.c) ----------------------------------------- */
 
-/* One poll handle per fd, shared by every waiter on it. */
+/* One poll handle per fd, shared by every waiter on it.  One per open
+ * connection, so kept small: the hub is found from the poll's loop (it
+ * embeds it), the flags are bits. */
 typedef struct cl_io {
     cl_poll poll; /* first: its sink data points back here */
-    cl_hub *hub;
     int fd;
-    int mask;          /* events the poll handle watches now */
-    int idle_listed;   /* on the hub's list of polls to stop if idle */
-    int forgotten;     /* out of the table, its poll closing */
-    int trusted;       /* only waited on by callers that cancel before close */
-    int stream;        /* a stream socket (found when a trusted poll is made) */
-    int rdrained;      /* read hint: see cl__io_read_drained */
-    unsigned long dev; /* identity of what fd referred to when we took it */
+    int mask;                 /* events the poll handle watches now */
+    unsigned idle_listed : 1; /* on the hub's list of polls to stop if idle */
+    unsigned forgotten : 1;   /* out of the table, its poll closing */
+    unsigned trusted : 1;     /* only waited on by callers that cancel before close */
+    unsigned stream : 1;      /* a stream socket (found when a trusted poll is made) */
+    unsigned rdrained : 1;    /* read hint: see cl__io_read_drained */
+    unsigned long dev;        /* identity of what fd referred to when we took it */
     unsigned long ino;
     cl_parklist readers;
     cl_parklist writers;

@@ -73,7 +73,7 @@ static void
 io_fire(cl_handle *h, int events, int status)
 {
     cl_io *io = h->data;
-    cl_hub *hub = io->hub;
+    cl_hub *hub = (cl_hub *)((char *)h->loop - offsetof(cl_hub, loop));
     if (status < 0) {
         /* libuv stopped the handle (POLLERR): everyone retries its
          * syscall, which reports the real error. */
@@ -150,7 +150,7 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
             return io;
         }
         if (io_still_valid(io)) {
-            io->trusted &= trusted;
+            io->trusted = io->trusted && trusted;
             return io;
         }
         /* A closed fd's number, reused: whoever still waits on the old one
@@ -185,9 +185,8 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
         *err = UV_ENOMEM;
         return NULL;
     }
-    io->hub = hub;
     io->fd = fd;
-    io->trusted = trusted;
+    io->trusted = trusted ? 1 : 0;
     if (fstat(fd, &st) == 0) {
         io->dev = (unsigned long)st.st_dev;
         io->ino = (unsigned long)st.st_ino;
@@ -195,7 +194,8 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
             int type = 0;
             socklen_t len = sizeof(type);
             io->stream =
-                getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+                getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM ? 1
+                                                                                             : 0;
         }
     }
     /* uv_poll_init makes the fd non-blocking; that is not ours to change
