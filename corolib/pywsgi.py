@@ -428,9 +428,12 @@ class WSGIHandler(_Responder):
             while True:
                 request = self._next_request(first)
                 if request is None:
-                    if self._park_for is not None:
-                        # Idle: the hub waits for the next request; a new handler serves it.
-                        server._wait_again(self.socket, self.client_address, self._park_for)
+                    if self._park_for is not None and server._wait_again(
+                        self.socket, self.client_address, self._park_for
+                    ):
+                        # Idle: the hub waits for the next request; a new handler serves
+                        # it.  The parser refers to us: break the cycle now.
+                        self._parser = None  # type: ignore[assignment]
                     return
                 first = False
                 self.handle_one_response(request)
