@@ -364,9 +364,14 @@ class StreamServer(BaseServer):
         """Hand one connection to ``spawn``; with ``start_on_data``, once it sent something."""
         if self.start_on_data and self._spawn is not None:
             conn, address = args
-            self._watch(conn, address, self._data_timeout())
-        else:
-            BaseServer.do_handle(self, *args)
+            try:
+                _c_recv(conn, 1, _PEEK_NOW)  # often here already: no watch then
+            except BlockingIOError:
+                self._watch(conn, address, self._data_timeout())
+                return
+            except OSError:
+                pass  # the handler's first call will say what it is
+        BaseServer.do_handle(self, *args)
 
     def _data_timeout(self) -> float | None:
         """How long a new connection may stay silent before it is closed."""

@@ -77,6 +77,26 @@ def test_the_handler_starts_only_when_data_comes() -> None:
         assert stats()["watches"] == 0
 
 
+def test_data_there_at_the_accept_starts_the_handler_without_a_watch() -> None:
+    fds_seen: list[int] = []
+
+    def handle(sock: Any, address: Any) -> None:
+        fds_seen.append(stats()["fds"])  # no poll was made for sock
+        Echo()(sock, address)
+
+    with StreamServer(LOCAL, handle, start_on_data=True) as server:
+        wait_until(lambda: stats()["fds"] == 1, what="the accept greenlet to wait")
+        server.stop_accepting()
+        with connect(server) as client:
+            client.sendall(b"early")  # in the kernel before the server accepts
+            base = stats()["fds"]
+            server.start_accepting()
+            wait_until(lambda: bool(fds_seen), what="the handler to start")
+            assert fds_seen == [base] and server.waiting == 0
+            assert client.recv(10) == b"early"
+        wait_until(lambda: server.active == 0)
+
+
 def test_a_silent_client_is_closed_by_the_idle_timeout(caplog: pytest.LogCaptureFixture) -> None:
     handler = Echo()
     with caplog.at_level(logging.INFO, logger="corolib.server"):
