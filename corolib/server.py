@@ -151,7 +151,7 @@ from corolib._server_base import (
     log,
 )
 from corolib._socket_common import wait_fd
-from corolib.hub import Greenlet, Timeout
+from corolib.hub import Greenlet, Timeout, get_hub
 
 __all__ = ["BaseServer", "StreamServer", "DatagramServer"]
 
@@ -309,6 +309,7 @@ class StreamServer(BaseServer):
         # Connections the hub watches for their first bytes (start_on_data):
         # socket -> address.  They count as active.
         self._waiting: dict[_cosocket.socket, Any] = {}
+        #: connections closed by stop()/close() while the hub waited for their first bytes
         self.closed_waiting = 0
         BaseServer.__init__(
             self,
@@ -363,15 +364,39 @@ class StreamServer(BaseServer):
     def do_handle(self, *args: Any) -> None:
         """Hand one connection to ``spawn``; with ``start_on_data``, once it sent something."""
         if self.start_on_data and self._spawn is not None:
-            conn, address = args
+            # Look once the hub has run what is queued (as late as a handler
+            # spawned now would first read): the bytes are often there by then.
+            get_hub().run_callback(self._look, *args)
+        else:
+            BaseServer.do_handle(self, *args)
+
+    def _look(self, conn: _cosocket.socket, address: Any) -> None:
+        # In the hub: bytes (or EOF, or an error) there start the handler,
+        # else the hub watches for them.
+        if self._closed:
+            self._release(conn, address)
+            return
+        try:
+            _c_recv(conn, 1, _PEEK_NOW)
+        except BlockingIOError:
             try:
-                _c_recv(conn, 1, _PEEK_NOW)  # often here already: no watch then
-            except BlockingIOError:
                 self._watch(conn, address, self._data_timeout())
-                return
-            except OSError:
-                pass  # the handler's first call will say what it is
-        BaseServer.do_handle(self, *args)
+            except BaseException:
+                self._release(conn, address)
+                raise
+            return
+        except OSError:
+            pass  # the handler's first call will say what it is
+        self._ready(conn, address)
+
+    def _ready(self, conn: _cosocket.socket, address: Any) -> None:
+        # In the hub, where nothing may wait: start the handler.
+        pool = self.pool
+        if pool is not None and not pool.full():  # its spawn will not wait
+            self._start_handler(conn, address)
+        else:
+            # spawn may wait (a full pool, a callable of the program's own)
+            Greenlet.spawn(self._start_handler, conn, address)
 
     def _data_timeout(self) -> float | None:
         """How long a new connection may stay silent before it is closed."""
@@ -416,12 +441,7 @@ class StreamServer(BaseServer):
         if address is _MISSING:
             return  # closed by close()/stop(): already released
         if result is True:
-            pool = self.pool
-            if pool is not None and not pool.full():  # its spawn will not wait
-                self._start_handler(conn, address)
-            else:
-                # spawn may wait (a full pool, a callable of the program's own)
-                Greenlet.spawn(self._start_handler, conn, address)
+            self._ready(conn, address)
             return
         if result is False and self._log_no_data:
             log.info(

@@ -77,7 +77,7 @@ def test_the_handler_starts_only_when_data_comes() -> None:
         assert stats()["watches"] == 0
 
 
-def test_data_there_at_the_accept_starts_the_handler_without_a_watch() -> None:
+def test_data_already_there_starts_the_handler_without_a_watch() -> None:
     fds_seen: list[int] = []
 
     def handle(sock: Any, address: Any) -> None:
