@@ -60,10 +60,11 @@ defaults):
   can serve one port.
 - ``start_on_data=True``: a connection gets its handler greenlet only once
   the client has sent something (an HTTP client always speaks first); until
-  then the hub watches the socket, for at most ``header_timeout``.  Between
-  keep-alive requests on a plain (not TLS) connection, with nothing
-  pipelined, the handler ends and the hub watches the socket again, for at
-  most ``keepalive_timeout``.  So an idle connection holds no greenlet and
+  then the hub watches the socket, for at most ``header_timeout``.  A plain
+  (not TLS) keep-alive connection idle between requests for
+  :attr:`WSGIServer.park_after` seconds (1), with nothing pipelined, goes
+  back to the hub the same way: its handler ends, and the hub watches the
+  socket for the rest of ``keepalive_timeout``.  So an idle connection holds no greenlet and
   no buffers.  False keeps a greenlet per connection from the accept to
   the end.
 
@@ -428,9 +429,7 @@ class WSGIHandler(_Responder):
             while True:
                 request = self._next_request(first)
                 if request is None:
-                    if self._park_for is not None and server._wait_again(
-                        self.socket, self.client_address, self._park_for
-                    ):
+                    if self._park_for is not None and self._wait_again():
                         # Idle: the hub waits for the next request; a new handler serves
                         # it.  The parser refers to us: break the cycle now.
                         self._parser = None  # type: ignore[assignment]
@@ -445,6 +444,13 @@ class WSGIHandler(_Responder):
             pass
         finally:
             server._handlers.discard(self)
+
+    def _wait_again(self) -> bool:
+        # True: the hub now waits for the next request (False: close as usual).
+        try:
+            return self.server._wait_again(self.socket, self.client_address, self._park_for)
+        except OSError:
+            return False
 
     def _parkable(self) -> bool:
         """Tell whether the connection can wait for its next request in the hub, without us.
