@@ -64,7 +64,9 @@ defaults):
   (not TLS) keep-alive connection idle between requests for
   :attr:`WSGIServer.park_after` seconds (1), with nothing pipelined, goes
   back to the hub the same way: its handler ends, and the hub watches the
-  socket for the rest of ``keepalive_timeout``.  So an idle connection holds no greenlet and
+  socket for the rest of ``keepalive_timeout``.  (The default with
+  ``spawn=None``, where the accept greenlet serves one connection at a
+  time, is False.)  So an idle connection holds no greenlet and
   no buffers.  False keeps a greenlet per connection from the accept to
   the end.
 
@@ -591,7 +593,7 @@ class WSGIServer(StreamServer):
         max_connections: int = 1000,
         max_drain: int = 65536,
         reuse_port: bool = False,
-        start_on_data: bool = True,
+        start_on_data: bool | None = None,
         **ssl_args: Any,
     ) -> None:
         if application is None:
@@ -642,7 +644,8 @@ class WSGIServer(StreamServer):
         self._handlers: set[WSGIHandler] = set()
         StreamServer.__init__(
             self, listener, spawn=spawn, backlog=backlog, ssl_context=ssl_context,
-            reuse_port=reuse_port, start_on_data=start_on_data,
+            reuse_port=reuse_port,
+            start_on_data=spawn is not None if start_on_data is None else start_on_data,
         )  # fmt: skip
         self.environ = dict(self.base_env)
         self.environ["wsgi.url_scheme"] = "https" if ssl_context is not None else "http"

@@ -288,6 +288,19 @@ def test_wsgi_stop_closes_parked_keepalive_connections() -> None:
     assert server.closed_waiting == 2 and server.active == 0
 
 
+def test_wsgi_with_spawn_none_serves_inline() -> None:
+    server = WSGIServer(LOCAL, app, log=None, spawn=None)
+    assert not server.start_on_data
+    server.start()
+    try:
+        with connect(server) as client:
+            request(client, "/inline")
+    finally:
+        server.stop()
+    with pytest.raises(ValueError, match="spawn=None"):
+        WSGIServer(LOCAL, app, spawn=None, start_on_data=True)
+
+
 def test_wsgi_start_on_data_false_keeps_a_greenlet() -> None:
     server = WSGIServer(LOCAL, app, log=None, start_on_data=False)
     server.start()
