@@ -9,6 +9,7 @@ import weakref
 from typing import Any
 
 import pytest
+from hubutil import run_py
 
 import corolib
 from corolib import socket
@@ -145,3 +146,44 @@ def test_destroy_drops_pending_watches_uncalled() -> None:
     assert ref() is None
     a.close()
     b.close()
+
+
+def test_destroy_drops_a_watch_already_queued() -> None:
+    # A greenlet woken in the same loop pass as the watch, before it, destroys
+    # the hub: the queued watch is dropped uncalled, its references released.
+    proc = run_py(
+        """
+        import corolib, sys, gc
+        from corolib import socket
+        from corolib._core import sock_watch, get_hub
+        hub = get_hub()
+        a, b = socket.socketpair()
+        c, d = socket.socketpair()
+        got, arg = [], object()
+        before = sys.getrefcount(arg)
+        def first():
+            a.recv(1)
+            s = hub.statistics()
+            print("queued watch", s["watches"], s["ready"])
+            hub.destroy()
+        corolib.spawn(first)
+        corolib.sleep(0)  # its poll is registered first, so it is reported first
+        sock_watch(c.fileno(), lambda x, r: got.append(r), arg)
+        b.sendall(b"1")
+        d.sendall(b"2")
+        try:
+            corolib.sleep(30)
+        except RuntimeError as exc:
+            print("main:", exc)
+        gc.collect()
+        print("called", got, "refs", sys.getrefcount(arg) - before)
+        print("watches", hub.statistics()["watches"])
+        """
+    )
+    assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "queued watch 1 1",
+        "main: the hub has been destroyed",
+        "called [] refs 0",
+        "watches 0",
+    ], proc.stdout
