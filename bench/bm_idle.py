@@ -1,11 +1,13 @@
 """Memory per idle connection: a server holding N connections on which nothing arrives.
 
 The server, in this process, accepts N TCP connections on 127.0.0.1 and waits on
-each for its first bytes: corolib and gevent with a greenlet per connection parked in
-`sock.recv(4096)` on their own socket module; asyncio and uvloop with a transport and a
-`Protocol` per connection (the loop reading for it).  The clients are a separate
-process (plain blocking sockets, stdlib only) that opens the N connections and holds
-them, so none of their memory is counted here.
+each for its first bytes: `corolib` with a `StreamServer(start_on_data=True)` (the hub
+watches each socket; the handler, which would `recv(4096)`, starts only when bytes
+come); `corolib-recv` and gevent with their own accept loop and a greenlet per
+connection parked in `sock.recv(4096)` on their own socket module; asyncio and uvloop
+with a transport and a `Protocol` per connection (the loop reading for it).  The
+clients are a separate process (plain blocking sockets, stdlib only) that opens the N
+connections and holds them, so none of their memory is counted here.
 
 - `rss`: growth of the server's resident set (/proc/self/statm) from before the first
   accept to the moment every connection is waiting, divided by N: the handler task (or
@@ -28,13 +30,15 @@ from types import ModuleType
 from _common import emit, parse_args, rss_bytes
 
 DESCRIPTION = (
-    "10,000 idle TCP connections on 127.0.0.1, clients in another process (corolib, "
-    "gevent: a greenlet per connection parked in `sock.recv(4096)`; asyncio, uvloop: a "
-    "transport and a `Protocol` per connection): `rss` = server resident-set growth per "
-    "connection."
+    "10,000 idle TCP connections on 127.0.0.1, clients in another process (corolib: a "
+    "`StreamServer(start_on_data=True)`, the hub watching each socket until its first "
+    "bytes; corolib-recv, gevent: a greenlet per connection parked in `sock.recv(4096)`; "
+    "asyncio, uvloop: a transport and a `Protocol` per connection): `rss` = server "
+    "resident-set growth per connection."
 )
 IMPLS = {
     "corolib": "corolib",
+    "corolib-recv": "corolib",
     "gevent": "gevent",
     "asyncio": "asyncio",
     "uvloop": "uvloop",
@@ -129,6 +133,41 @@ def green_server(package: str, count: int) -> float:
     return per_conn
 
 
+def corolib_server(count: int) -> float:
+    """Bytes per idle connection with corolib's StreamServer waiting for first bytes."""
+    import corolib
+    from corolib.server import StreamServer
+
+    def handle(conn: object, address: object) -> None:
+        conn.recv(4096)  # type: ignore[attr-defined]
+
+    server = StreamServer(("127.0.0.1", 0), handle, start_on_data=True, max_connections=None)
+    server.start()
+    port = server.server_port
+
+    def round_(n: int) -> Clients:
+        clients = Clients(port, n)
+        deadline = time.monotonic() + DEADLINE_S
+        while server.waiting < n:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {server.waiting} of {n} connections after {DEADLINE_S} s")
+            corolib.sleep(0.005)
+        corolib.sleep(0.05)
+        return clients
+
+    warm = round_(WARM)
+    warm.close()
+    while server.active:  # the warm-up handlers see EOF and finish
+        corolib.sleep(0.01)
+    gc.collect()
+    before = rss_bytes()
+    clients = round_(count)
+    per_conn = (rss_bytes() - before) / count
+    clients.close()
+    server.stop()
+    return per_conn
+
+
 def async_server(api: ModuleType, count: int) -> float:
     """Bytes per idle connection with asyncio Protocols (asyncio or uvloop loop)."""
     waiting = Counter()
@@ -180,8 +219,10 @@ def main() -> None:
     """Parse the command line, run one round, print `rss`."""
     args = parse_args(IMPLS)
     n = QUICK_COUNT if args.quick else COUNT
-    if args.impl in ("corolib", "gevent"):
-        per_conn = green_server(args.impl, n)
+    if args.impl == "corolib":
+        per_conn = corolib_server(n)
+    elif args.impl in ("corolib-recv", "gevent"):
+        per_conn = green_server(IMPLS[args.impl], n)
     else:
         import importlib
 

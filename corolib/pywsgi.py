@@ -58,6 +58,17 @@ defaults):
   to keep a connection alive; a larger remainder closes the connection.
 - ``reuse_port=False``: bind with ``SO_REUSEPORT`` so that several processes
   can serve one port.
+- ``start_on_data=True``: a connection gets its handler greenlet only once
+  the client has sent something (an HTTP client always speaks first); until
+  then the hub watches the socket, for at most ``header_timeout``.  A plain
+  (not TLS) keep-alive connection idle between requests for
+  :attr:`WSGIServer.park_after` seconds (1), with nothing pipelined, goes
+  back to the hub the same way: its handler ends, and the hub watches the
+  socket for the rest of ``keepalive_timeout``.  (The default with
+  ``spawn=None``, where the accept greenlet serves one connection at a
+  time, is False.)  So an idle connection holds no greenlet and
+  no buffers.  False keeps a greenlet per connection from the accept to
+  the end.
 
 The bytes of a request head still unfinished are bounded too (the two size
 limits plus one 64 KiB read): httptools holds a header field until it ends,
@@ -163,6 +174,7 @@ class WSGIHandler(_Responder):
         self._error: _HTTPError | None = None
         self._idle = False
         self._timeout: float | None = None
+        self._park_for: float | None = None  # set when the connection goes back to the hub
         # A plain corolib socket is driven through its fd by the C calls that
         # its own methods use, with our timeout per call; a TLS one by its methods.
         self._fd = sock.fileno() if type(sock) is _cosocket.socket else -1
@@ -337,6 +349,8 @@ class WSGIHandler(_Responder):
             if started:
                 deadline = now + server.header_timeout
         self._idle = not started
+        # Idle this long between requests, the connection goes back to the hub.
+        park_at = now + server.park_after if not started and self._parkable() else None
         try:
             while True:
                 if queue and queue[0].headers_done and not queue[0].failed:
@@ -349,15 +363,27 @@ class WSGIHandler(_Responder):
                 if not started and queue:
                     started = True
                     self._idle = False
+                    park_at = None
                     deadline = _monotonic() + server.header_timeout
-                remaining = deadline - _monotonic()
+                now = _monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     raise TimeoutError
-                self._settimeout(remaining)
+                if park_at is not None and park_at <= now:
+                    if self._parkable():
+                        self._park_for = remaining
+                        return None
+                    park_at = None
+                if park_at is not None and park_at - now < remaining:
+                    self._settimeout(park_at - now)
+                else:
+                    self._settimeout(remaining)
                 try:
                     self._fill()
                 except (ConnectionError, OSError) as exc:
                     if isinstance(exc, TimeoutError):
+                        if park_at is not None:
+                            continue  # time to park (the loop decides)
                         raise
                     return None
         except TimeoutError:
@@ -405,6 +431,10 @@ class WSGIHandler(_Responder):
             while True:
                 request = self._next_request(first)
                 if request is None:
+                    if self._park_for is not None and self._wait_again():
+                        # Idle: the hub waits for the next request; a new handler serves
+                        # it.  The parser refers to us: break the cycle now.
+                        self._parser = None  # type: ignore[assignment]
                     return
                 first = False
                 self.handle_one_response(request)
@@ -416,6 +446,31 @@ class WSGIHandler(_Responder):
             pass
         finally:
             server._handlers.discard(self)
+
+    def _wait_again(self) -> bool:
+        # True: the hub now waits for the next request (False: close as usual).
+        try:
+            return self.server._wait_again(self.socket, self.client_address, self._park_for)
+        except OSError:
+            return False
+
+    def _parkable(self) -> bool:
+        """Tell whether the connection can wait for its next request in the hub, without us.
+
+        Only a plain socket (TLS may hold decrypted bytes the fd does not
+        show) between requests: nothing of a next request arrived, the
+        parser has no partial message, no error, no end of stream.
+        """
+        server = self.server
+        return (
+            server.start_on_data
+            and self._fd >= 0
+            and not self._queue
+            and not self._eof
+            and self._error is None
+            and not server._stopping
+            and type(self).handle is WSGIHandler.handle
+        )
 
     def handle_one_response(self, request: _Request) -> None:
         """Run the application for ``request`` and send its response; then log it."""
@@ -538,6 +593,7 @@ class WSGIServer(StreamServer):
         max_connections: int = 1000,
         max_drain: int = 65536,
         reuse_port: bool = False,
+        start_on_data: bool | None = None,
         **ssl_args: Any,
     ) -> None:
         if application is None:
@@ -589,6 +645,7 @@ class WSGIServer(StreamServer):
         StreamServer.__init__(
             self, listener, spawn=spawn, backlog=backlog, ssl_context=ssl_context,
             reuse_port=reuse_port,
+            start_on_data=spawn is not None if start_on_data is None else start_on_data,
         )  # fmt: skip
         self.environ = dict(self.base_env)
         self.environ["wsgi.url_scheme"] = "https" if ssl_context is not None else "http"
@@ -636,6 +693,15 @@ class WSGIServer(StreamServer):
         if "SERVER_PORT" not in environ:
             port = self.server_port
             environ["SERVER_PORT"] = str(port) if port is not None else ""
+
+    _log_no_data = False  # as a handler that times out before a request: no log line
+    #: seconds a keep-alive connection stays idle with its handler before the
+    #: hub takes it over (``start_on_data``; plain sockets only)
+    park_after: float = 1.0
+
+    def _data_timeout(self) -> float | None:
+        """A new connection waits for its first bytes at most ``header_timeout``."""
+        return self.header_timeout
 
     def get_environ(self) -> dict[str, Any]:
         """A fresh copy of the server's environ, the base of each request's."""

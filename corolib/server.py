@@ -36,6 +36,19 @@ arguments; the defaults are class attributes of the same name):
   ``TimeoutError`` out.  Servers facing untrusted clients should set it.
 - ``stop_timeout`` (default 1 s, gevent's): how long :meth:`BaseServer.stop`
   lets running handlers finish before it kills them.
+- ``start_on_data`` (:class:`StreamServer`, default False; True for
+  :class:`corolib.pywsgi.WSGIServer`): start a connection's handler only
+  once the client has sent something (or hung up).  Until then the hub
+  watches the socket and no greenlet exists for it, so an idle connection
+  costs a socket and an fd watch (~1 KB less than a handler parked in
+  ``recv``).  Only for protocols where the client speaks first: a
+  connection whose client waits for the server would wait until the
+  timeout.  The wait is bounded by ``idle_timeout`` (with TLS:
+  ``handshake_timeout``); a connection that sends nothing in that time is
+  closed without its handler (and logged at INFO level).  Waiting
+  connections count against ``max_connections`` and are closed at once by
+  :meth:`BaseServer.stop`/:meth:`BaseServer.close`.  Needs ``spawn`` other
+  than None; ignored by a subclass that overrides ``do_handle``.
 
 How connections are spawned (``spawn=``, gevent's values):
 
@@ -129,6 +142,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corolib import socket as _cosocket
+from corolib._core import sock_watch as _sock_watch
 from corolib._server_base import (
     _UNSET,
     BaseServer,
@@ -137,14 +151,16 @@ from corolib._server_base import (
     log,
 )
 from corolib._socket_common import wait_fd
-from corolib.hub import Timeout
+from corolib.hub import Greenlet, Timeout, get_hub
 
 __all__ = ["BaseServer", "StreamServer", "DatagramServer"]
 
 _csock: Any = _stdsocket.socket
 _c_accept = _csock._accept  # -> (fd, address), the fd not yet a socket object
 _c_recvfrom = _csock.recvfrom
+_c_fileno = _csock.fileno
 _CoSocket = _cosocket.socket
+_MISSING: Any = object()
 
 
 def _bind_new(
@@ -206,8 +222,8 @@ class StreamServer(BaseServer):
     ``StreamServer(listener, handle=None, spawn="default", backlog=None,
     ssl_context=None, *, family=None, max_connections=10000,
     handshake_timeout=10.0, idle_timeout=None, stop_timeout=None,
-    reuse_port=False, **ssl_args)``.  ``handle`` gets a :class:`corolib.socket.socket` (a
-    :class:`corolib.ssl.SSLSocket` with TLS) whose timeout is
+    reuse_port=False, start_on_data=False, **ssl_args)``.  ``handle`` gets a
+    :class:`corolib.socket.socket` (a :class:`corolib.ssl.SSLSocket` with TLS) whose timeout is
     ``idle_timeout`` (None: blocking) and the peer's address; the socket is
     closed when ``handle`` returns.  A subclass may define a ``handle``
     method instead of passing one.  ``ssl_args`` are gevent's TLS keyword
@@ -216,7 +232,8 @@ class StreamServer(BaseServer):
     ``suppress_ragged_eofs``); see the module documentation for the rest.
     ``reuse_port=True`` binds an address listener with ``SO_REUSEPORT`` too,
     so that several processes can serve one port (the kernel spreads the
-    connections).
+    connections).  ``start_on_data=True`` starts each handler only once its
+    client has sent something (see the module documentation).
     """
 
     #: the most connections handled at once by default (None: no limit)
@@ -225,6 +242,10 @@ class StreamServer(BaseServer):
     handshake_timeout: float | None = 10.0
     #: the connection sockets' timeout by default, in seconds (None: none)
     idle_timeout: float | None = None
+    #: start a handler only once its client sent something (see the module doc)
+    start_on_data: bool = False
+    #: log a connection closed for sending nothing within the timeout
+    _log_no_data = True
 
     def __init__(
         self,
@@ -240,9 +261,14 @@ class StreamServer(BaseServer):
         idle_timeout: float | None = _UNSET,
         stop_timeout: float | None = None,
         reuse_port: bool = False,
+        start_on_data: bool | None = None,
         **ssl_args: Any,
     ) -> None:
         self.reuse_port = reuse_port
+        if start_on_data is not None:
+            self.start_on_data = bool(start_on_data)
+        if self.start_on_data and spawn is None:
+            raise ValueError("start_on_data needs handlers in greenlets of their own (spawn=None)")
         unknown = set(ssl_args) - _SSL_ARGS
         if unknown:
             raise TypeError(
@@ -280,6 +306,11 @@ class StreamServer(BaseServer):
         if idle_timeout is not _UNSET:
             self.idle_timeout = _positive_seconds("idle_timeout", idle_timeout)
         self._conns: set[_cosocket.socket] = set()
+        # Connections the hub watches for their first bytes (start_on_data):
+        # socket -> address.  They count as active.
+        self._waiting: dict[_cosocket.socket, Any] = {}
+        #: connections closed by stop()/close() while the hub waited for their first bytes
+        self.closed_waiting = 0
         BaseServer.__init__(
             self,
             listener,
@@ -321,10 +352,142 @@ class StreamServer(BaseServer):
         return conn, address
 
     def do_close(self, *args: Any) -> None:
-        """Close the connection's socket."""
+        """Close the connection's socket (unless it went back to waiting for data)."""
         conn = args[0]
+        if conn in self._waiting:
+            return
         self._conns.discard(conn)
         conn.close()
+
+    # -- start_on_data: the hub waits for a connection's first bytes ---------------------
+
+    def do_handle(self, *args: Any) -> None:
+        """Hand one connection to ``spawn``; with ``start_on_data``, once it sent something."""
+        if self.start_on_data and self._spawn is not None:
+            # Look once the hub has run what is queued (as late as a handler
+            # spawned now would first read): the bytes are often there by then.
+            get_hub().run_callback(self._look, *args)
+        else:
+            BaseServer.do_handle(self, *args)
+
+    def _look(self, conn: _cosocket.socket, address: Any) -> None:
+        # In the hub: bytes (or EOF, or an error) there start the handler,
+        # else the hub watches for them.
+        if self._closed:
+            self._release(conn, address)
+            return
+        try:
+            _c_recv(conn, 1, _PEEK_NOW)
+        except BlockingIOError:
+            try:
+                self._watch(conn, address, self._data_timeout())
+            except BaseException:
+                self._release(conn, address)
+                raise
+            return
+        except OSError:
+            pass  # the handler's first call will say what it is
+        self._ready(conn, address)
+
+    def _ready(self, conn: _cosocket.socket, address: Any) -> None:
+        # In the hub, where nothing may wait: start the handler.
+        pool = self.pool
+        if pool is not None and not pool.full():  # its spawn will not wait
+            self._start_handler(conn, address)
+        else:
+            # spawn may wait (a full pool, a callable of the program's own)
+            Greenlet.spawn(self._start_handler, conn, address)
+
+    def _data_timeout(self) -> float | None:
+        """How long a new connection may stay silent before it is closed."""
+        return self.handshake_timeout if self.ssl_context is not None else self.idle_timeout
+
+    @property
+    def waiting(self) -> int:
+        """How many connections the hub watches for their first bytes (``start_on_data``)."""
+        return len(self._waiting)
+
+    def _watch(self, conn: _cosocket.socket, address: Any, timeout: float | None) -> None:
+        # The caller counted the connection as active; it stays so until its
+        # handler ends or the wait does.  Never switches.
+        self._waiting[conn] = address
+        try:
+            _sock_watch(_c_fileno(conn), self._on_data, conn, timeout)
+        except BaseException:
+            del self._waiting[conn]
+            raise
+
+    def _wait_again(self, conn: _cosocket.socket, address: Any, timeout: float | None) -> bool:
+        """From a handler about to return: let the hub wait for the connection's next bytes.
+
+        Returns False (the handler closes it as usual) once the server is
+        closing.  The connection is not closed when the handler returns;
+        a new handler starts when data comes.
+        """
+        if self._closed or self._spawn is None:
+            return False
+        self._active += 1
+        try:
+            self._watch(conn, address, timeout)
+        except BaseException:
+            self._active -= 1
+            raise
+        return True
+
+    def _on_data(self, conn: _cosocket.socket, result: Any) -> None:
+        # Called in the hub (it must not block): data came, the wait timed
+        # out, or the socket was closed.
+        address = self._waiting.pop(conn, _MISSING)
+        if address is _MISSING:
+            return  # closed by close()/stop(): already released
+        if result is True:
+            self._ready(conn, address)
+            return
+        if result is False and self._log_no_data:
+            log.info(
+                "%r: closing the connection from %s: nothing received in %g s",
+                self,
+                address,
+                self._data_timeout(),
+            )
+        self._release(conn, address)
+
+    def _start_handler(self, conn: _cosocket.socket, address: Any) -> None:
+        if self._closed:  # (in a greenlet of its own, it may run after close())
+            self._release(conn, address)
+            return
+        started = self._started
+        try:
+            self._spawn(self._handle, conn, address)  # type: ignore[misc]
+        except BaseException:
+            if self._started == started:
+                self._release(conn, address)
+            raise
+
+    def _release(self, conn: _cosocket.socket, address: Any) -> None:
+        # A connection whose handler will never run: close it, free its place.
+        self._active -= 1
+        self.do_close(conn, address)
+        if self._paused:
+            self._wakeup.set()
+
+    def close(self) -> None:
+        """Stop accepting, close the listener and the connections waiting for data.
+
+        Running handlers go on.  Never switches.
+        """
+        if self._closed:
+            return
+        try:
+            BaseServer.close(self)
+        finally:
+            waiting, self._waiting = self._waiting, {}
+            if waiting:
+                log.info("%r: closing %d connection(s) waiting for data", self, len(waiting))
+                self.closed_waiting += len(waiting)
+            for conn, address in waiting.items():
+                self._active -= 1
+                self.do_close(conn, address)
 
     def _release_leftovers(self) -> None:
         # Accepted, but their handlers were killed before they ever ran.

@@ -88,13 +88,19 @@ cl__ring_pop(cl_ring *r, cl_entry *e)
     return 1;
 }
 
-/* Every parked node may be woken into either queue: keep room for all of
- * them in both, so a wake inside uv_run never allocates. */
+/* Every parked node (and watch) may be woken into either queue: keep room
+ * for all of them in both, so a wake inside uv_run never allocates. */
 static int
 ready_reserve(cl_hub *hub, size_t extra)
 {
-    size_t need = (size_t)hub->n_parked + extra;
+    size_t need = (size_t)hub->n_parked + (size_t)hub->n_watches + extra;
     return ring_reserve(&hub->ready, need) < 0 || ring_reserve(&hub->urgent, need) < 0 ? -1 : 0;
+}
+
+int
+cl__ready_reserve(cl_hub *hub, size_t extra)
+{
+    return ready_reserve(hub, extra);
 }
 
 static cl_ring *
@@ -527,6 +533,13 @@ run_entry(cl_hub *hub, cl_entry *e)
         if (p->state == CL_PARK_ORPHAN) {
             cl__park_free(hub, p);
             return 0;
+        }
+        if (p->what == cl__watch_what) {
+            PyObject *fn = NULL;
+            r = cl__io_watch_fire(hub, p, &fn);
+            resumed(hub, r, fn);
+            Py_XDECREF(fn);
+            return hub->exiting != NULL ? -1 : 0;
         }
         if (p->state != CL_PARK_READY || p->g == NULL) {
             return 0;

@@ -116,18 +116,19 @@ CL_HIDDEN void cl__parklist_remove(cl_park *p);
 
 /* ---- file descriptors (io.c) ----------------------------------------- */
 
-/* One poll handle per fd, shared by every waiter on it. */
+/* One poll handle per fd, shared by every waiter on it.  One per open
+ * connection, so kept small: the hub is found from the poll's loop (it
+ * embeds it), the flags are bits. */
 typedef struct cl_io {
     cl_poll poll; /* first: its sink data points back here */
-    cl_hub *hub;
     int fd;
-    int mask;          /* events the poll handle watches now */
-    int idle_listed;   /* on the hub's list of polls to stop if idle */
-    int forgotten;     /* out of the table, its poll closing */
-    int trusted;       /* only waited on by callers that cancel before close */
-    int stream;        /* a stream socket (found when a trusted poll is made) */
-    int rdrained;      /* read hint: see cl__io_read_drained */
-    unsigned long dev; /* identity of what fd referred to when we took it */
+    int mask;                 /* events the poll handle watches now */
+    unsigned idle_listed : 1; /* on the hub's list of polls to stop if idle */
+    unsigned forgotten : 1;   /* out of the table, its poll closing */
+    unsigned trusted : 1;     /* only waited on by callers that cancel before close */
+    unsigned stream : 1;      /* a stream socket (found when a trusted poll is made) */
+    unsigned rdrained : 1;    /* read hint: see cl__io_read_drained */
+    unsigned long dev;        /* identity of what fd referred to when we took it */
     unsigned long ino;
     cl_parklist readers;
     cl_parklist writers;
@@ -144,6 +145,17 @@ CL_HIDDEN int cl__io_read_drained(cl_hub *hub, int fd);
 CL_HIDDEN void cl__io_note_drained(cl_hub *hub, int fd);
 CL_HIDDEN void cl__io_free_all(cl_hub *hub);
 CL_HIDDEN Py_ssize_t cl__io_count(cl_hub *hub);
+
+/* Watches (io.c): a callback, not a greenlet, waits for an fd to become
+ * readable.  A watch is a park node without a greenlet, told apart by its
+ * `what` (cl__watch_what); `keep` is the callback, `value` its argument.
+ * It is not on the hub's list of parked greenlets (hub->n_watches counts
+ * it, for the ready queues' reserved room).  When woken, the drain calls
+ * cl__io_watch_fire instead of switching. */
+CL_HIDDEN extern const char cl__watch_what[];
+CL_HIDDEN int cl__io_watch(cl_hub *hub, int fd, PyObject *fn, PyObject *arg, int64_t timeout_ns);
+CL_HIDDEN PyObject *cl__io_watch_fire(cl_hub *hub, cl_park *p, PyObject **fn);
+CL_HIDDEN void cl__io_watch_drop(cl_hub *hub, cl_park *p);
 
 /* ---- the ready queue -------------------------------------------------- */
 
@@ -229,6 +241,7 @@ struct cl_hub {
     Py_ssize_t n_parked;
     cl_park *free_parks;
     size_t n_free_parks;
+    Py_ssize_t n_watches; /* watches (io.c) registered or queued */
 
     /* cross-thread wake-ups: one async handle per hub */
     cl_async async;
@@ -290,6 +303,7 @@ CL_HIDDEN int cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns);
 CL_HIDDEN void cl__park_wake(cl_hub *hub, cl_park *p, int result);
 CL_HIDDEN int cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc);
 CL_HIDDEN int cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c);
+CL_HIDDEN int cl__ready_reserve(cl_hub *hub, size_t extra);
 CL_HIDDEN int cl__hub_yield(cl_hub *hub);
 CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
 CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);

@@ -73,7 +73,7 @@ static void
 io_fire(cl_handle *h, int events, int status)
 {
     cl_io *io = h->data;
-    cl_hub *hub = io->hub;
+    cl_hub *hub = (cl_hub *)((char *)h->loop - offsetof(cl_hub, loop));
     if (status < 0) {
         /* libuv stopped the handle (POLLERR): everyone retries its
          * syscall, which reports the real error. */
@@ -150,7 +150,7 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
             return io;
         }
         if (io_still_valid(io)) {
-            io->trusted &= trusted;
+            io->trusted = io->trusted && trusted;
             return io;
         }
         /* A closed fd's number, reused: whoever still waits on the old one
@@ -185,9 +185,8 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
         *err = UV_ENOMEM;
         return NULL;
     }
-    io->hub = hub;
     io->fd = fd;
-    io->trusted = trusted;
+    io->trusted = trusted ? 1 : 0;
     if (fstat(fd, &st) == 0) {
         io->dev = (unsigned long)st.st_dev;
         io->ino = (unsigned long)st.st_ino;
@@ -195,7 +194,8 @@ io_get(cl_hub *hub, int fd, int *err, int trusted)
             int type = 0;
             socklen_t len = sizeof(type);
             io->stream =
-                getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+                getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM ? 1
+                                                                                             : 0;
         }
     }
     /* uv_poll_init makes the fd non-blocking; that is not ours to change
@@ -476,6 +476,14 @@ cl__io_free_all(cl_hub *hub)
     for (i = 0; i < hub->nfds; i++) {
         if (hub->fds[i] != NULL) {
             cl_io *io = hub->fds[i];
+            cl_park *p = io->readers.head;
+            while (p != NULL) { /* watches go without being called */
+                cl_park *next = p->next;
+                if (p->what == cl__watch_what) {
+                    cl__io_watch_drop(hub, p);
+                }
+                p = next;
+            }
             cancel_list(hub, &io->readers, NULL);
             cancel_list(hub, &io->writers, NULL);
             io_forget(hub, io);
@@ -496,4 +504,98 @@ cl__io_count(cl_hub *hub)
         n += hub->fds[i] != NULL;
     }
     return n;
+}
+
+/* ---- watches --------------------------------------------------------------
+ *
+ * A server that waits for a new connection's first bytes needs no greenlet
+ * for it: a watch is a park node with no greenlet, in the fd's readers list
+ * (and, with a timeout, in the deadline heap) like any reader, woken the
+ * same way (the poll callback only queues it).  When the drain reaches it,
+ * it calls fn(arg, result) in the hub, once: result is True (readable, or
+ * hung up, or failed: the next recv says which), False (the timeout
+ * passed) or the exception the fd's waits were cancelled with (the socket
+ * was closed).  Then the node is gone: a watch is one-shot. */
+const char cl__watch_what[] = "watch";
+
+int
+cl__io_watch(cl_hub *hub, int fd, PyObject *fn, PyObject *arg, int64_t timeout_ns)
+{
+    int err;
+    cl_io *io;
+    cl_park *p;
+    if (hub->destroyed) {
+        PyErr_SetString(PyExc_RuntimeError, "the hub has been destroyed");
+        return -1;
+    }
+    io = io_get(hub, fd, &err, 1);
+    if (io == NULL) {
+        if (err == UV_EPERM) {
+            PyErr_Format(PyExc_ValueError, "fd %d cannot be watched (a regular file?)", fd);
+        }
+        return -1;
+    }
+    if (cl__ready_reserve(hub, 2) < 0 || (p = cl__park_new(hub, cl__watch_what, fd)) == NULL) {
+        mark_idle(hub, io);
+        return -1;
+    }
+    p->state = CL_PARK_WAITING;
+    cl__parklist_append(&io->readers, p);
+    if ((want_mask(io) & ~io->mask) != 0 && (err = io_set_mask(io, io->mask | want_mask(io))) < 0) {
+        cl__park_release(hub, p);
+        mark_idle(hub, io);
+        PyErr_Format(PyExc_OSError, "cannot watch fd %d (libuv error %d)", fd, err);
+        return -1;
+    }
+    if (timeout_ns >= 0 && cl__timer_add(hub, &p->timeout, (uint64_t)timeout_ns) < 0) {
+        cl__park_release(hub, p);
+        mark_idle(hub, io);
+        return -1;
+    }
+    p->keep = Py_NewRef(fn);
+    p->value = Py_NewRef(arg);
+    hub->n_watches++;
+    return 0;
+}
+
+/* Take the watch out of everything; its references go to the caller. */
+static void
+watch_unlink(cl_hub *hub, cl_park *p)
+{
+    int fd = (int)p->detail;
+    cl__parklist_remove(p); /* still listed if its timeout woke it */
+    cl__timer_cancel(hub, &p->timeout);
+    hub->n_watches--;
+    if ((size_t)fd < hub->nfds && hub->fds[fd] != NULL) {
+        mark_idle(hub, hub->fds[fd]); /* narrow the poll at the end of the drain */
+    }
+}
+
+/* The drain reached a woken watch: call it.  Returns what the callback
+ * returned (NULL: it raised); *fn gets the callback (a reference), for
+ * the error report. */
+PyObject *
+cl__io_watch_fire(cl_hub *hub, cl_park *p, PyObject **fn)
+{
+    PyObject *arg = p->value, *res = p->exc, *r;
+    int result = p->result;
+    *fn = p->keep;
+    p->keep = p->value = p->exc = NULL;
+    watch_unlink(hub, p);
+    cl__park_free(hub, p);
+    if (res == NULL) {
+        res = PyBool_FromLong(result != CL_PARK_TIMEOUT);
+    }
+    r = PyObject_CallFunctionObjArgs(*fn, arg, res, NULL);
+    Py_DECREF(res);
+    Py_DECREF(arg);
+    return r;
+}
+
+/* The hub goes with the watch pending (or queued): drop it uncalled. */
+void
+cl__io_watch_drop(cl_hub *hub, cl_park *p)
+{
+    watch_unlink(hub, p);
+    cl__park_free(hub, p); /* drops the callback and its argument */
 }

@@ -295,6 +295,9 @@ cl__hub_kill_parked(cl_hub *hub)
                 if (wp->state == CL_PARK_ORPHAN) {
                     cl__park_free(hub, wp);
                 }
+                else if (wp->what == cl__watch_what) {
+                    cl__io_watch_drop(hub, wp); /* dropped, as queued callbacks are */
+                }
                 continue; /* a waiter still parked is killed below */
             }
             g = e.target.ptr; /* a greenlet only for CL_E_START */
@@ -371,6 +374,9 @@ cl__hub_fini(cl_hub *hub)
                     wp->queued = 0;
                     if (wp->state == CL_PARK_ORPHAN) {
                         cl__park_free(hub, wp);
+                    }
+                    else if (wp->what == cl__watch_what) {
+                        cl__io_watch_drop(hub, wp);
                     }
                 }
                 else {

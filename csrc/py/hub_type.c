@@ -521,11 +521,11 @@ static PyObject *
 hub_statistics(cl_hub *self, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue(
-        "{s:n,s:n,s:n,s:n,s:n,s:K,s:K,s:O}", "ready", (Py_ssize_t)CL_HUB_QUEUED(self), "parked",
-        self->n_parked, "timers", (Py_ssize_t)self->nheap, "fds", cl__io_count(self), "handles",
-        (Py_ssize_t)self->loop.n_handles, "switches", (unsigned long long)self->switches,
-        "recv_skipped", (unsigned long long)self->recv_skipped, "destroyed",
-        self->destroyed ? Py_True : Py_False);
+        "{s:n,s:n,s:n,s:n,s:n,s:n,s:K,s:K,s:O}", "ready", (Py_ssize_t)CL_HUB_QUEUED(self), "parked",
+        self->n_parked, "watches", self->n_watches, "timers", (Py_ssize_t)self->nheap, "fds",
+        cl__io_count(self), "handles", (Py_ssize_t)self->loop.n_handles, "switches",
+        (unsigned long long)self->switches, "recv_skipped", (unsigned long long)self->recv_skipped,
+        "destroyed", self->destroyed ? Py_True : Py_False);
 }
 
 static PyObject *
@@ -625,7 +625,8 @@ static PyMethodDef hub_methods[] = {
     {"unhold", (PyCFunction)hub_unhold, METH_NOARGS,
      "unhold()\n--\n\nUndo one hold().  Thread-safe."},
     {"statistics", (PyCFunction)hub_statistics, METH_NOARGS,
-     "statistics()\n--\n\nCounts: ready, parked, timers, fds, handles, switches, recv_skipped\n"
+     "statistics()\n--\n\nCounts: ready, parked, watches, timers, fds, handles, switches, "
+     "recv_skipped\n"
      "(blocking receives that waited without a syscall: the fd's last read emptied it)."},
     {"describe_parked", (PyCFunction)hub_describe_parked, METH_NOARGS,
      "describe_parked()\n--\n\nWhat every parked greenlet waits for."},

@@ -412,6 +412,30 @@ mod_wait(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(r != CL_PARK_TIMEOUT);
 }
 
+/* sock_watch(fd, fn, arg, timeout=None): call fn(arg, result) in the hub
+ * once fd is readable (see the watches in hub/io.c). */
+static PyObject *
+mod_watch(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    int64_t ns = -1;
+    cl_hub *hub;
+    (void)m;
+    if (check_nargs("sock_watch", nargs, 3, 4) < 0 || int_arg(args[0], &fd, "fd") < 0 ||
+        (nargs > 3 && cl__timeout_ns(args[3], &ns, "timeout") < 0) ||
+        (hub = cl__hub_get()) == NULL) {
+        return NULL;
+    }
+    if (!PyCallable_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError, "sock_watch() needs a callable, not %R", args[1]);
+        return NULL;
+    }
+    if (cl__hub_check_thread(hub) < 0 || cl__io_watch(hub, fd, args[1], args[2], ns) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* sock_fresh(fd): fd was just opened or adopted by a socket object; drop a
  * stale poll left under its number by an fd closed behind our back. */
 static PyObject *
@@ -447,6 +471,13 @@ static PyMethodDef sockio_methods[] = {
      "sock_wait(fd, writable, timeout=None, /)\n--\n\n"
      "Park until fd is readable (or writable): True, or False on timeout.\n"
      "For corolib's own sockets, which cancel waits before closing."},
+    {"sock_watch", (PyCFunction)(void (*)(void))mod_watch, METH_FASTCALL,
+     "sock_watch(fd, callback, arg, timeout=None, /)\n--\n\n"
+     "Call callback(arg, result) in the hub once fd is readable, without a\n"
+     "greenlet waiting: result is True (readable or hung up), False (timeout)\n"
+     "or the exception the fd's waits were cancelled with (socket closed).\n"
+     "One-shot; the callback must not block.  For corolib's own sockets.\n"
+     "Never switches."},
     {"sock_fresh", (PyCFunction)mod_fresh, METH_O,
      "sock_fresh(fd, /)\n--\n\n"
      "fd was just opened, or adopted by a new socket object: forget a poll\n"

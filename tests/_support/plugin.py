@@ -87,7 +87,7 @@ def _existing_hub() -> Any:
 
 def hub_dirt(stats: dict[str, Any]) -> dict[str, Any]:
     """What is left in a hub that should be empty."""
-    return {k: stats[k] for k in ("parked", "ready", "timers", "fds") if stats[k]}
+    return {k: stats[k] for k in ("parked", "watches", "ready", "timers", "fds") if stats.get(k)}
 
 
 def settle(rounds: int = 3) -> None:

@@ -366,3 +366,23 @@ def test_stalled_handshakes_are_closed_at_the_timeout(
         child.kill()
         child.wait()
         child.stdout.close()
+
+
+def test_tls_start_on_data_waits_in_the_hub_within_the_handshake_deadline(
+    cert: tuple[str, str],
+) -> None:
+    server = StreamServer(
+        LOCAL, echo, ssl_context=server_context(cert), start_on_data=True, handshake_timeout=1.0
+    )
+    with server:
+        silent = socket.create_connection(("127.0.0.1", server.server_port), timeout=10)
+        with tls_connect(server, cert) as sock:  # the hello starts the handler
+            sock.sendall(b"tls")
+            assert sock.recv(10) == b"tls"
+        assert silent.recv(10) == b""  # nothing sent: closed at the handshake deadline
+        silent.close()
+        deadline = corolib.Timeout(10)
+        with deadline:
+            while server.active:
+                corolib.sleep(0.005)
+        assert server.waiting == 0
