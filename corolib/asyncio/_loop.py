@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corolib import _core, dns
+from corolib.asyncio._transport import SocketTransport, make_reactor
 from corolib.select import _std_epoll
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop"]
@@ -61,6 +62,8 @@ class _HubSelector(selectors._PollLikeSelector):
         self._epfd: int = self._selector.fileno()
         self._turns = _HUB_TURN_EVERY
         self.owner: EventLoop | None = None
+        #: the epoll (C) of the loop's socket transports, made with the first one
+        self.reactor: Any = None
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         """Return the ready keys; park on the hub (not the thread) while none are."""
@@ -106,7 +109,9 @@ class _HubSelector(selectors._PollLikeSelector):
         return ready
 
     def close(self) -> None:
-        """Release the hub's watch on the epoll fd, then close it."""
+        """Release the hub's watch on the epoll fd, then close it (and the reactor's)."""
+        if self.reactor is not None:
+            self.reactor.close()
         if self._epfd >= 0:
             try:
                 _core.cancel_wait(self._epfd)
@@ -232,6 +237,36 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
             raise RuntimeError(
                 "Non-thread-safe operation invoked on an event loop other than the current one"
             )
+
+    # ---- stream sockets: transports in C ---------------------------------------
+
+    def _make_socket_transport(
+        self, sock: Any, protocol: Any, waiter: Any = None, *, extra: Any = None, server: Any = None
+    ) -> Any:
+        # TCP and Unix stream sockets (TLS too: sslproto runs over this) get
+        # the C transport, registered in the reactor instead of the selector.
+        selector = self._selector
+        if selector.reactor is None:
+            selector.reactor = make_reactor(self)
+        return SocketTransport(self, selector.reactor, sock, protocol, waiter, extra, server)
+
+    async def _sendfile_native(self, transp: Any, file: Any, offset: int, count: Any) -> Any:
+        if not isinstance(transp, SocketTransport):
+            return await super()._sendfile_native(transp, file, offset, count)
+        # The socket leaves the transport for the duration: reading paused,
+        # the buffer drained, then sock_sendfile() on the loop's selector.
+        fd = transp._sock_fd
+        del self._transports[fd]
+        was_reading = transp.is_reading()
+        transp.pause_reading()
+        await transp._make_empty_waiter()
+        try:
+            return await self.sock_sendfile(transp._sock, file, offset, count, fallback=False)
+        finally:
+            transp._reset_empty_waiter()
+            if was_reading:
+                transp.resume_reading()
+            self._transports[fd] = transp
 
     # ---- name resolution through corolib.dns ---------------------------------
 
