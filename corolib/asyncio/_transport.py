@@ -1,6 +1,6 @@
 # The transport extends a C base made at run time from asyncio's private
 # _FlowControlMixin, whose attributes typeshed does not describe.
-# mypy: disable-error-code="attr-defined,misc,valid-type,assignment,var-annotated"
+# mypy: disable-error-code="attr-defined,valid-type,has-type,assignment,var-annotated"
 """corolib.asyncio's TCP and Unix stream socket transport.
 
 Its hot path is C (``corolib._core.aio_transport_base``): the socket is
@@ -33,7 +33,7 @@ logger = logging.getLogger("asyncio")
 _Base = _core.aio_transport_base(transports._FlowControlMixin)
 
 
-class SocketTransport(_Base):
+class SocketTransport(_Base):  # type: ignore[misc]
     """A stream socket transport (``asyncio.Transport``) whose I/O is C on an epoll of its own."""
 
     _start_tls_compatible = True
