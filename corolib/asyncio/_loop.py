@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import heapq
+import inspect
 import math
 import select as _select_mod
 import selectors
 import signal
+from asyncio import format_helpers
 from collections.abc import Callable
 from typing import Any
 
@@ -140,7 +142,44 @@ class _LoopState:
         self.bridge_driver: Any = None
 
 
-class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
+def _slow_call_soon(
+    loop: EventLoop, callback: Callable[..., object], args: Any, context: Any, check: bool
+) -> asyncio.Handle:
+    # call_soon/_call_soon in debug mode (the C versions do the rest): the
+    # stdlib's checks, and a source traceback ending at the caller.
+    if check:
+        loop._check_thread()
+        loop._check_callback(callback, "call_soon")
+    handle = asyncio.Handle(callback, args, loop, context)
+    if handle._source_traceback:
+        del handle._source_traceback[-1]
+    loop._ready.append(handle)
+    if loop._parked:
+        loop._wake()
+    return handle
+
+
+_FORMAT_TAKES_DEBUG = (
+    "debug" in inspect.signature(format_helpers._format_callback_source).parameters
+)
+
+
+def _handle_failed(handle: asyncio.Handle, exc: BaseException) -> None:
+    # A callback run by a C handle raised: reported as the stdlib's Handle._run does.
+    loop = handle._loop
+    kw = {"debug": loop.get_debug()} if _FORMAT_TAKES_DEBUG else {}
+    source = format_helpers._format_callback_source(handle._callback, handle._args, **kw)
+    context = {"message": f"Exception in callback {source}", "exception": exc, "handle": handle}
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    loop.call_exception_handler(context)
+
+
+# The C handle class that call_soon makes (asyncio.Handle with _run in C).
+_core.aio_loop_setup(asyncio.Handle, asyncio.Future, _slow_call_soon, _handle_failed)
+
+
+class EventLoop(_core.AioLoopBase, _StdLoop):  # type: ignore[misc,valid-type]
     """A complete asyncio event loop running on the corolib hub of its thread.
 
     Greenlets of the thread keep running while the loop runs (and waits),
@@ -185,23 +224,15 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
         self._write_to_self()
 
     # The three ways to give the loop work from a greenlet while the loop's
-    # greenlet is parked in select(): each also wakes it.  They are the
-    # stdlib's few lines with that one check added (no super() call: the
-    # running loop's hot path stays as short as the stdlib's, and the
-    # instance dict is never touched, which would cost every attribute
-    # access its specialization).
+    # greenlet is parked in select(): each also wakes it.  call_soon (and
+    # _call_soon, get_debug, create_future) are C, from _core.AioLoopBase;
+    # call_at and stop are the stdlib's few lines with that one check added
+    # (no super() call: the running loop's hot path stays as short as the
+    # stdlib's, and the instance dict is never touched, which would cost
+    # every attribute access its specialization).
 
     def _set_parked(self, parked: bool) -> None:
         self._parked = parked
-
-    def _call_soon(self, callback: Callable[..., object], args: Any, context: Any) -> Any:
-        handle = asyncio.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
-        self._ready.append(handle)
-        if self._parked:
-            self._wake()
-        return handle
 
     def call_at(
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None

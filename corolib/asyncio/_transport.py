@@ -108,10 +108,6 @@ class SocketTransport(_Base):  # type: ignore[misc]
 
     # ---- reading -------------------------------------------------------------
 
-    def is_closing(self) -> bool:
-        """True once ``close()`` or ``abort()`` was called or the connection was lost."""
-        return self._closing
-
     def is_reading(self) -> bool:
         """True while the transport receives (not paused, not closing)."""
         return not self._closing and not self._paused

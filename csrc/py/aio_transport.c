@@ -560,7 +560,15 @@ transport_polling(PyObject *self, PyObject *Py_UNUSED(ignored))
                          (ev & EPOLLOUT) ? Py_True : Py_False);
 }
 
+static PyObject *
+transport_is_closing(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(F(self)->closing);
+}
+
 static PyMethodDef transport_methods[] = {
+    {"is_closing", transport_is_closing, METH_NOARGS,
+     "is_closing()\n--\n\nTrue once close() or abort() was called or the connection was lost."},
     {"write", transport_write, METH_O,
      "write(data)\n--\n\nSend data: at once as far as the socket takes it, the rest\n"
      "buffered and sent when the socket is writable."},
