@@ -16,12 +16,24 @@
 
 #include <structmember.h>
 
+/* The loop attributes call_soon reads, kept here rather than in the
+ * instance dict (the stdlib's code sets them as usual: these are data
+ * descriptors).  NULL until the loop's __init__ sets them. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *ready;  /* _ready: the deque of handles to run */
+    PyObject *closed; /* _closed */
+    PyObject *debug;  /* _debug */
+    PyObject *parked; /* _parked: the loop's greenlet is parked in select() */
+} LoopBase;
+
 static PyTypeObject *handle_type; /* the C Handle subclass */
+static PyObject *deque_append;    /* collections.deque.append */
 static PyObject *future_type;     /* asyncio.Future */
 static PyObject *slow_call_soon;  /* slow_call_soon(loop, callback, args, context) */
 static PyObject *handle_failed;   /* handle_failed(handle, exc) */
 static PyObject *std_handle_run;  /* asyncio.Handle._run */
-static PyObject *s_closed, *s_debug, *s_ready, *s_parked, *s_wake, *s_append, *s_loop_kw;
+static PyObject *s_wake, *s_loop_kw;
 static Py_ssize_t h_callback = -1, h_args = -1, h_cancelled = -1, h_loop = -1, h_tb = -1,
                   h_repr = -1, h_context = -1;
 
@@ -126,41 +138,36 @@ new_handle(PyObject *loop, PyObject *callback, PyObject *args, PyObject *context
 
 /* ---- the loop's methods ---------------------------------------------------------- */
 
-/* 1 if loop.<name> is true, 0 if not, -1 error. */
-static int
-attr_true(PyObject *loop, PyObject *name)
+/* 1 if v (a LoopBase field) is true, 0 if not (or unset), -1 error. */
+static inline int
+is_true(PyObject *v)
 {
-    PyObject *v = PyObject_GetAttr(loop, name);
-    int r;
-    if (v == NULL) {
-        return -1;
-    }
-    r = v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
-    Py_DECREF(v);
-    return r;
+    return v == Py_True ? 1 : (v == NULL || v == Py_False || v == Py_None) ? 0 : PyObject_IsTrue(v);
 }
 
 /* The common tail of call_soon and _call_soon (debug mode off). */
 static PyObject *
 schedule(PyObject *loop, PyObject *callback, PyObject *args, PyObject *context)
 {
-    PyObject *h, *ready, *res;
+    LoopBase *lb = (LoopBase *)loop;
+    PyObject *h, *res, *argv[2];
     int parked;
+    if (lb->ready == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the event loop is not initialized");
+        return NULL;
+    }
     h = new_handle(loop, callback, args, context);
     if (h == NULL) {
         return NULL;
     }
-    ready = PyObject_GetAttr(loop, s_ready);
-    if (ready == NULL) {
-        goto fail;
-    }
-    res = PyObject_CallMethodOneArg(ready, s_append, h);
-    Py_DECREF(ready);
+    argv[0] = lb->ready;
+    argv[1] = h;
+    res = PyObject_Vectorcall(deque_append, argv, 2, NULL);
     if (res == NULL) {
         goto fail;
     }
     Py_DECREF(res);
-    if ((parked = attr_true(loop, s_parked)) < 0) {
+    if ((parked = is_true(lb->parked)) < 0) {
         goto fail;
     }
     if (parked) {
@@ -197,7 +204,7 @@ loop_call_soon(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
             context = args[nargs + i];
         }
     }
-    if ((r = attr_true(self, s_closed)) != 0) {
+    if ((r = is_true(((LoopBase *)self)->closed)) != 0) {
         if (r > 0) {
             PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         }
@@ -210,7 +217,7 @@ loop_call_soon(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     for (Py_ssize_t i = 1; i < nargs; i++) {
         PyTuple_SET_ITEM(cbargs, i - 1, Py_NewRef(args[i]));
     }
-    if ((r = attr_true(self, s_debug)) != 0) {
+    if ((r = is_true(((LoopBase *)self)->debug)) != 0) {
         if (r < 0) {
             Py_DECREF(cbargs);
             return NULL;
@@ -234,7 +241,7 @@ loop__call_soon(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "_call_soon(callback, args, context)");
         return NULL;
     }
-    if ((r = attr_true(self, s_debug)) != 0 || !PyTuple_Check(args[1])) {
+    if ((r = is_true(((LoopBase *)self)->debug)) != 0 || !PyTuple_Check(args[1])) {
         if (r < 0) {
             return NULL;
         }
@@ -247,7 +254,8 @@ loop__call_soon(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 loop_get_debug(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyObject_GetAttr(self, s_debug);
+    PyObject *v = ((LoopBase *)self)->debug;
+    return Py_NewRef(v != NULL ? v : Py_False);
 }
 
 static PyObject *
@@ -269,12 +277,53 @@ static PyMethodDef loop_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef loop_members[] = {
+    {"_ready", T_OBJECT, offsetof(LoopBase, ready), 0, "the handles to run (a deque)"},
+    {"_closed", T_OBJECT, offsetof(LoopBase, closed), 0, "close() was called"},
+    {"_debug", T_OBJECT, offsetof(LoopBase, debug), 0, "debug mode"},
+    {"_parked", T_OBJECT, offsetof(LoopBase, parked), 0,
+     "the loop's greenlet is parked in select()"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static int
+loop_traverse(LoopBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->ready);
+    Py_VISIT(self->closed);
+    Py_VISIT(self->debug);
+    Py_VISIT(self->parked);
+    return 0;
+}
+
+static int
+loop_clear(LoopBase *self)
+{
+    Py_CLEAR(self->ready);
+    Py_CLEAR(self->closed);
+    Py_CLEAR(self->debug);
+    Py_CLEAR(self->parked);
+    return 0;
+}
+
+static void
+loop_dealloc(LoopBase *self)
+{
+    PyObject_GC_UnTrack(self);
+    loop_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
 static PyTypeObject loop_base_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "corolib._core.AioLoopBase",
-    .tp_basicsize = sizeof(PyObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "The C methods of corolib.asyncio.EventLoop (a mix-in without state).",
+    .tp_basicsize = sizeof(LoopBase),
+    .tp_dealloc = (destructor)loop_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C methods of corolib.asyncio.EventLoop, and the loop attributes they read.",
+    .tp_traverse = (traverseproc)loop_traverse,
+    .tp_clear = (inquiry)loop_clear,
+    .tp_members = loop_members,
     .tp_methods = loop_methods,
     .tp_new = PyType_GenericNew,
 };
@@ -351,13 +400,24 @@ cl__aio_loop_ready(PyObject *module)
     if ((var = PyUnicode_InternFromString(s)) == NULL) { \
         return -1;                                       \
     }
-    INTERN(s_closed, "_closed");
-    INTERN(s_debug, "_debug");
-    INTERN(s_ready, "_ready");
-    INTERN(s_parked, "_parked");
     INTERN(s_wake, "_wake");
-    INTERN(s_append, "append");
 #undef INTERN
+    {
+        PyObject *collections = PyImport_ImportModule("collections"), *deque;
+        if (collections == NULL) {
+            return -1;
+        }
+        deque = PyObject_GetAttrString(collections, "deque");
+        Py_DECREF(collections);
+        if (deque == NULL) {
+            return -1;
+        }
+        deque_append = PyObject_GetAttrString(deque, "append");
+        Py_DECREF(deque);
+        if (deque_append == NULL) {
+            return -1;
+        }
+    }
     if ((s_loop_kw = Py_BuildValue("(s)", "loop")) == NULL) {
         return -1;
     }

@@ -493,3 +493,71 @@ def test_many_connections_leave_nothing_behind(rss: Callable[[], int]) -> None:
     assert transports() == 0
     assert len(gc.get_objects()) - base_objects < 500
     assert rss() - base_rss < 8 * 1024  # KiB
+
+
+# ---- the loop's call_soon path in C ------------------------------------------------
+
+
+def test_call_soon_handles_and_errors() -> None:
+    import contextvars
+    import sys
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    errors: list[dict[str, Any]] = []
+
+    def boom() -> None:
+        raise KeyError("in callback")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        seen: list[Any] = []
+        h = loop.call_soon(seen.append, 1)
+        assert isinstance(h, asyncio.Handle) and not h.cancelled()
+        assert "append" in repr(h)
+        loop.call_soon(seen.append, 2).cancel()
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "given")
+        loop.call_soon(lambda: seen.append(var.get()), context=ctx)
+        var.set("caller")
+        loop.call_soon(lambda: seen.append(var.get()))
+        loop.call_soon(boom)
+        with pytest.raises(TypeError):
+            loop.call_soon(seen.append, 1, bogus=True)
+        with pytest.raises(TypeError):
+            loop.call_soon()
+        fut = loop.create_future()
+        assert isinstance(fut, asyncio.Future) and fut.get_loop() is loop
+        assert loop.get_debug() is False
+        await asyncio.sleep(0)
+        assert seen == [1, "given", "caller"]
+        # no reference is kept or lost per call
+        cb = object()
+        before = sys.getrefcount(cb)
+        for _ in range(1000):
+            loop.call_soon(id, cb)
+        await asyncio.sleep(0)
+        assert sys.getrefcount(cb) == before
+
+    run_checked(main, errors)
+    assert len(errors) == 1
+    assert errors[0]["message"].startswith("Exception in callback")
+    assert "boom" in errors[0]["message"]
+    assert isinstance(errors[0]["exception"], KeyError)
+    assert isinstance(errors[0]["handle"], asyncio.Handle)
+
+
+def test_call_soon_debug_mode_and_closed_loop() -> None:
+    loop = ca.new_event_loop()
+    try:
+        loop.set_debug(True)
+        h = loop.call_soon(print)
+        # debug mode: the stdlib's handle, with a traceback ending here
+        assert h._source_traceback[-1].name == "test_call_soon_debug_mode_and_closed_loop"
+        with pytest.raises(TypeError, match="coroutines cannot be used"):
+            loop.call_soon(asyncio.sleep)
+        loop.set_debug(False)
+        h.cancel()
+    finally:
+        loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_soon(print)
