@@ -43,6 +43,9 @@ typedef struct {
     PyObject *transports; /* dict fd -> transport: the registered ones */
     PyObject *on_active;  /* on_active(bool): the reactor has fds / has none */
     PyObject *on_error;   /* on_error(exc, transport): a handler raised */
+    PyObject **by_fd;     /* fd -> the transport registered with it (borrowed), or NULL */
+    int nfd;              /* the length of by_fd */
+    uint32_t tokens;      /* the last registration's token */
 } Reactor;
 
 static PyTypeObject reactor_type;
@@ -59,6 +62,7 @@ typedef struct {
     Py_ssize_t conn_lost;   /* _conn_lost */
     int fd;                 /* _sock_fd */
     int events;             /* what is registered in the reactor's epoll */
+    uint32_t token;         /* this registration's token (with the fd in the epoll's data) */
     char closing;           /* _closing */
     char eof;               /* _eof */
     char paused;            /* _paused: pause_reading() */
@@ -102,8 +106,32 @@ set_events(PyObject *self, int ev)
         return -1;
     }
     op = f->events == 0 ? EPOLL_CTL_ADD : ev == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (op == EPOLL_CTL_ADD) {
+        if (f->fd < 0) {
+            PyErr_SetString(PyExc_ValueError, "the transport's socket has no fd");
+            return -1;
+        }
+        if (f->fd >= r->nfd) {
+            int n = f->fd + 64;
+            PyObject **grown = PyMem_Realloc(r->by_fd, (size_t)n * sizeof(PyObject *));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            memset(grown + r->nfd, 0, (size_t)(n - r->nfd) * sizeof(PyObject *));
+            r->by_fd = grown;
+            r->nfd = n;
+        }
+        if (++r->tokens == 0) {
+            r->tokens = 1;
+        }
+        f->token = r->tokens;
+    }
+    /* The epoll's data is the fd and a token, never a pointer: an entry
+     * left behind (its socket closed behind the transport's back while a
+     * dup kept it open) can then never reach a freed transport. */
     e.events = (uint32_t)ev;
-    e.data.ptr = self;
+    e.data.u64 = ((uint64_t)f->token << 32) | (uint32_t)f->fd;
     rc = epoll_ctl(r->epfd, op, f->fd, &e);
     if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST) {
         /* The fd was closed behind a transport's back and reused. */
@@ -131,6 +159,9 @@ set_events(PyObject *self, int ev)
             F(old)->events = 0; /* its fd is gone; this one owns the number now */
         }
         rc = PyDict_SetItem(r->transports, key, self);
+        if (rc == 0) {
+            r->by_fd[f->fd] = self;
+        }
         if (rc == 0 && PyDict_GET_SIZE(r->transports) == 1 && r->on_active != NULL) {
             PyObject *res = PyObject_CallOneArg(r->on_active, Py_True);
             rc = res == NULL ? -1 : 0;
@@ -141,6 +172,7 @@ set_events(PyObject *self, int ev)
         PyObject *cur = PyDict_GetItemWithError(r->transports, key);
         rc = 0;
         if (cur == self) {
+            r->by_fd[f->fd] = NULL;
             rc = PyDict_DelItem(r->transports, key);
             if (rc == 0 && PyDict_GET_SIZE(r->transports) == 0 && r->on_active != NULL) {
                 PyObject *res = PyObject_CallOneArg(r->on_active, Py_False);
@@ -797,6 +829,9 @@ reactor_forget(Reactor *self)
     while (PyDict_Next(self->transports, &pos, &key, &value)) {
         F(value)->events = 0;
     }
+    if (self->by_fd != NULL) {
+        memset(self->by_fd, 0, (size_t)self->nfd * sizeof(PyObject *));
+    }
     PyDict_Clear(self->transports);
 }
 
@@ -828,6 +863,7 @@ reactor_dealloc(Reactor *self)
         close(self->epfd);
     }
     PyMem_RawFree(self->rbuf);
+    PyMem_Free(self->by_fd);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -850,12 +886,19 @@ reactor_run(Reactor *self, PyObject *Py_UNUSED(ignored))
     /* Every transport of the batch stays alive until the batch is done,
      * even one that an earlier handler closes. */
     for (i = 0; i < n; i++) {
-        held[i] = Py_NewRef((PyObject *)events[i].data.ptr);
+        uint64_t data = events[i].data.u64;
+        int fd = (int)(uint32_t)data;
+        PyObject *t = fd < self->nfd ? self->by_fd[fd] : NULL;
+        held[i] = t != NULL && F(t)->token == (uint32_t)(data >> 32) ? Py_NewRef(t) : NULL;
     }
     for (i = 0; i < n && rc == 0; i++) {
         PyObject *t = held[i];
         uint32_t ev = events[i].events;
-        Fields *f = F(t);
+        Fields *f;
+        if (t == NULL) {
+            continue; /* a stale entry */
+        }
+        f = F(t);
         if ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (f->events & EPOLLIN)) {
             rc = read_ready(t);
         }
@@ -875,7 +918,7 @@ reactor_run(Reactor *self, PyObject *Py_UNUSED(ignored))
         }
     }
     for (i = 0; i < n; i++) {
-        Py_DECREF(held[i]);
+        Py_XDECREF(held[i]);
     }
     if (rc < 0) {
         return NULL;
