@@ -3,9 +3,11 @@
 # mypy: disable-error-code="attr-defined,misc,override,union-attr,unused-ignore"
 """The asyncio event loop that runs on the corolib hub of its thread.
 
-``EventLoop`` is the stdlib's Unix selector loop (so its transports, TLS,
-sendfile, subprocess and Unix-socket support are CPython's own, tested
-code) with one change underneath: its selector never blocks the thread.
+``EventLoop`` is the stdlib's Unix selector loop (so its TLS, sendfile,
+subprocess, pipe and datagram support are CPython's own, tested code) with
+its hot paths in C -- TCP and Unix stream transports (``_transport.py``)
+and ``call_soon`` (``_core.AioLoopBase``) -- and one change underneath:
+its selector never blocks the thread.
 When the loop has nothing ready it parks its greenlet on its epoll fd
 through the hub (a trusted fd wait, with the loop's next timer as the
 timeout), so every other greenlet of the thread runs meanwhile; when the
