@@ -1,17 +1,11 @@
 /* corolib.asyncio's socket transport: the hot path of asyncio.Transport in C.
  *
- * Two objects:
+ * The sockets are registered in an AioReactor (aio_reactor.c), whose run()
+ * calls the handlers here for every ready transport: recv into the
+ * reactor's buffer and call the protocol's data_received (or
+ * get_buffer/buffer_updated) directly, send what the write buffer holds.
  *
- * - AioReactor: an epoll owned by C, one per corolib EventLoop.  Transports
- *   register their socket in it (not in the loop's Python selector).  The
- *   loop watches the reactor's epoll fd as one ordinary reader, so one
- *   Python-level callback per loop iteration (AioReactor.run) drains every
- *   ready transport: recv into the reactor's buffer and call the protocol's
- *   data_received (or get_buffer/buffer_updated) directly, send what the
- *   write buffer holds.  No Python frame per readiness event besides the
- *   protocol's own.
- *
- * - the transport base type, made at run time by aio_transport_base(mixin)
+ * The transport base type, made at run time by aio_transport_base(mixin)
  *   as a subclass of asyncio.transports._FlowControlMixin (so transports are
  *   asyncio.Transport instances and the stdlib's flow-control methods,
  *   sendfile fallback and sslproto work on them).  Its C fields follow the
@@ -23,7 +17,7 @@
  * transports are the reference: the same errors, messages and order of
  * protocol callbacks).
  */
-#include "py.h"
+#include "aio.h"
 
 #include <errno.h>
 #include <structmember.h>
@@ -31,168 +25,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READ_SIZE (256 * 1024) /* as the stdlib transports' max_size */
-#define MAX_EVENTS 128
-
-/* ---- the reactor ---------------------------------------------------------- */
-
-typedef struct {
-    PyObject_HEAD
-    int epfd;
-    char *rbuf;           /* READ_SIZE bytes, data_received's source */
-    PyObject *transports; /* dict fd -> transport: the registered ones */
-    PyObject *on_active;  /* on_active(bool): the reactor has fds / has none */
-    PyObject *on_error;   /* on_error(exc, transport): a handler raised */
-    PyObject **by_fd;     /* fd -> the transport registered with it (borrowed), or NULL */
-    int nfd;              /* the length of by_fd */
-    uint32_t tokens;      /* the last registration's token */
-} Reactor;
-
-static PyTypeObject reactor_type;
-
-/* ---- the transport's C fields (after the mixin's slots) ------------------ */
-
-typedef struct {
-    PyObject *protocol;     /* _protocol */
-    PyObject *sock;         /* _sock */
-    PyObject *server;       /* _server */
-    PyObject *buffer;       /* _buffer: a bytearray, what send() did not take */
-    PyObject *empty_waiter; /* _empty_waiter */
-    Reactor *reactor;       /* _reactor */
-    Py_ssize_t conn_lost;   /* _conn_lost */
-    int fd;                 /* _sock_fd */
-    int events;             /* what is registered in the reactor's epoll */
-    uint32_t token;         /* this registration's token (with the fd in the epoll's data) */
-    char closing;           /* _closing */
-    char eof;               /* _eof */
-    char paused;            /* _paused: pause_reading() */
-    char protocol_connected;
-    char buffered; /* _buffered: the protocol is a BufferedProtocol */
-} Fields;
-
 static PyTypeObject *transport_type; /* made by aio_transport_base() */
-static Py_ssize_t fields_off;        /* where Fields start in an instance */
+Py_ssize_t cl__aio_fields_off;       /* where cl_aio_fields start in an instance */
 static Py_ssize_t loop_off = -1, paused_proto_off = -1;
 static Py_ssize_t base_slots[16]; /* the mixin chain's object slots */
 static int n_base_slots;
 
-#define F(self) ((Fields *)((char *)(self) + fields_off))
+#define F(self) CL_AIO_F(self)
 #define SLOT(self, off) (*(PyObject **)((char *)(self) + (off)))
 
 static PyObject *s_fatal_error, *s_on_eof, *s_maybe_pause, *s_maybe_resume, *s_call_lost,
     *s_data_received, *s_get_buffer, *s_buffer_updated, *s_set_result, *s_set_exception,
     *s_lost_write, *minus_one;
 
-/* ---- registration ---------------------------------------------------------- */
-
-/* Make the transport's registered events `ev` (0: not registered). */
-static int
-set_events(PyObject *self, int ev)
-{
-    Fields *f = F(self);
-    Reactor *r = f->reactor;
-    struct epoll_event e;
-    PyObject *key;
-    int op, rc;
-    if (ev == f->events) {
-        return 0;
-    }
-    if (r == NULL || r->epfd < 0) {
-        if (ev == 0) {
-            f->events = 0;
-            return 0;
-        }
-        PyErr_SetString(PyExc_RuntimeError, "the transport's event loop is closed");
-        return -1;
-    }
-    op = f->events == 0 ? EPOLL_CTL_ADD : ev == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-    if (op == EPOLL_CTL_ADD) {
-        if (f->fd < 0) {
-            PyErr_SetString(PyExc_ValueError, "the transport's socket has no fd");
-            return -1;
-        }
-        if (f->fd >= r->nfd) {
-            int n = f->fd + 64;
-            PyObject **grown = PyMem_Realloc(r->by_fd, (size_t)n * sizeof(PyObject *));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            memset(grown + r->nfd, 0, (size_t)(n - r->nfd) * sizeof(PyObject *));
-            r->by_fd = grown;
-            r->nfd = n;
-        }
-        if (++r->tokens == 0) {
-            r->tokens = 1;
-        }
-        f->token = r->tokens;
-    }
-    /* The epoll's data is the fd and a token, never a pointer: an entry
-     * left behind (its socket closed behind the transport's back while a
-     * dup kept it open) can then never reach a freed transport. */
-    e.events = (uint32_t)ev;
-    e.data.u64 = ((uint64_t)f->token << 32) | (uint32_t)f->fd;
-    rc = epoll_ctl(r->epfd, op, f->fd, &e);
-    if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST) {
-        /* The fd was closed behind a transport's back and reused. */
-        rc = epoll_ctl(r->epfd, EPOLL_CTL_MOD, f->fd, &e);
-    }
-    if (rc < 0 && op == EPOLL_CTL_MOD && errno == ENOENT) {
-        rc = epoll_ctl(r->epfd, EPOLL_CTL_ADD, f->fd, &e);
-    }
-    if (rc < 0 && op != EPOLL_CTL_DEL) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    /* DEL errors (EBADF, ENOENT: the fd is already closed) leave nothing behind. */
-    f->events = ev;
-    if (op == EPOLL_CTL_MOD) {
-        return 0;
-    }
-    key = PyLong_FromLong(f->fd);
-    if (key == NULL) {
-        return -1;
-    }
-    if (op == EPOLL_CTL_ADD) {
-        PyObject *old = PyDict_GetItemWithError(r->transports, key);
-        if (old != NULL && old != self) {
-            F(old)->events = 0; /* its fd is gone; this one owns the number now */
-        }
-        rc = PyDict_SetItem(r->transports, key, self);
-        if (rc == 0) {
-            r->by_fd[f->fd] = self;
-        }
-        if (rc == 0 && PyDict_GET_SIZE(r->transports) == 1 && r->on_active != NULL) {
-            PyObject *res = PyObject_CallOneArg(r->on_active, Py_True);
-            rc = res == NULL ? -1 : 0;
-            Py_XDECREF(res);
-        }
-    }
-    else {
-        PyObject *cur = PyDict_GetItemWithError(r->transports, key);
-        rc = 0;
-        if (cur == self) {
-            r->by_fd[f->fd] = NULL;
-            rc = PyDict_DelItem(r->transports, key);
-            if (rc == 0 && PyDict_GET_SIZE(r->transports) == 0 && r->on_active != NULL) {
-                PyObject *res = PyObject_CallOneArg(r->on_active, Py_False);
-                rc = res == NULL ? -1 : 0;
-                Py_XDECREF(res);
-            }
-        }
-        else if (cur == NULL && PyErr_Occurred()) {
-            rc = -1;
-        }
-    }
-    Py_DECREF(key);
-    return rc;
-}
-
 static int
 want(PyObject *self, int flag, int on)
 {
     int ev = F(self)->events;
-    return set_events(self, on ? (ev | flag) : (ev & ~flag));
+    return cl__aio_set_events(self, on ? (ev | flag) : (ev & ~flag));
 }
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -258,10 +108,10 @@ call_method0(PyObject *self, PyObject *name)
 
 /* ---- reading ---------------------------------------------------------------- */
 
-static int
-read_ready(PyObject *self)
+int
+cl__aio_read_ready(PyObject *self)
 {
-    Fields *f = F(self);
+    cl_aio_fields *f = F(self);
     PyObject *protocol, *res;
     ssize_t n;
     if (f->conn_lost || f->protocol == NULL) {
@@ -318,7 +168,7 @@ read_ready(PyObject *self)
         PyObject *data;
         char *rbuf = f->reactor->rbuf;
         do {
-            n = recv(f->fd, rbuf, READ_SIZE, 0);
+            n = recv(f->fd, rbuf, CL_AIO_READ_SIZE, 0);
         } while (n < 0 && errno == EINTR && PyErr_CheckSignals() == 0);
         if (n < 0) {
             goto recv_failed;
@@ -386,10 +236,10 @@ is_true_slot(PyObject *self, Py_ssize_t off)
     return v != NULL && v != Py_False && v != Py_None && PyObject_IsTrue(v) == 1;
 }
 
-static int
-write_ready(PyObject *self)
+int
+cl__aio_write_ready(PyObject *self)
 {
-    Fields *f = F(self);
+    cl_aio_fields *f = F(self);
     Py_ssize_t len, n;
     if (f->conn_lost) {
         return 0;
@@ -456,7 +306,7 @@ write_ready(PyObject *self)
 static PyObject *
 transport_write(PyObject *self, PyObject *data)
 {
-    Fields *f = F(self);
+    cl_aio_fields *f = F(self);
     Py_buffer view;
     Py_ssize_t n = 0, old;
     PyObject *res = NULL;
@@ -530,7 +380,7 @@ fail:
 static PyObject *
 transport_read_ready(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (read_ready(self) < 0) {
+    if (cl__aio_read_ready(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -539,7 +389,7 @@ transport_read_ready(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 transport_write_ready(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (write_ready(self) < 0) {
+    if (cl__aio_write_ready(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -548,17 +398,17 @@ transport_write_ready(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 transport_attach(PyObject *self, PyObject *args)
 {
-    Fields *f = F(self);
+    cl_aio_fields *f = F(self);
     PyObject *reactor;
     int fd;
-    if (!PyArg_ParseTuple(args, "O!i:_attach_reactor", &reactor_type, &reactor, &fd)) {
+    if (!PyArg_ParseTuple(args, "O!i:_attach_reactor", &cl__aio_reactor_type, &reactor, &fd)) {
         return NULL;
     }
     if (f->reactor != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the transport already has a reactor");
         return NULL;
     }
-    f->reactor = (Reactor *)Py_NewRef(reactor);
+    f->reactor = (cl_aio_reactor *)Py_NewRef(reactor);
     f->fd = fd;
     f->events = 0;
     if (f->buffer == NULL) {
@@ -639,7 +489,7 @@ static PyMemberDef transport_members[] = {
 static int
 transport_traverse(PyObject *self, visitproc visit, void *arg)
 {
-    Fields *f = F(self);
+    cl_aio_fields *f = F(self);
     for (int i = 0; i < n_base_slots; i++) {
         Py_VISIT(SLOT(self, base_slots[i]));
     }
@@ -656,7 +506,7 @@ transport_traverse(PyObject *self, visitproc visit, void *arg)
 static int
 transport_clear(PyObject *self)
 {
-    Fields *f = F(self);
+    cl_aio_fields *f = F(self);
     for (int i = 0; i < n_base_slots; i++) {
         Py_CLEAR(SLOT(self, base_slots[i]));
     }
@@ -752,23 +602,23 @@ mod_aio_transport_base(PyObject *module, PyObject *mixin)
                         "aio_transport_base(): the base has no _loop/_protocol_paused slots");
         return NULL;
     }
-    fields_off = base->tp_basicsize;
+    cl__aio_fields_off = base->tp_basicsize;
     {
         static const Py_ssize_t offs[] = {
-            offsetof(Fields, protocol),     offsetof(Fields, sock),
-            offsetof(Fields, server),       offsetof(Fields, buffer),
-            offsetof(Fields, empty_waiter), offsetof(Fields, reactor),
-            offsetof(Fields, conn_lost),    offsetof(Fields, fd),
-            offsetof(Fields, closing),      offsetof(Fields, eof),
-            offsetof(Fields, paused),       offsetof(Fields, protocol_connected),
-            offsetof(Fields, buffered),
+            offsetof(cl_aio_fields, protocol),     offsetof(cl_aio_fields, sock),
+            offsetof(cl_aio_fields, server),       offsetof(cl_aio_fields, buffer),
+            offsetof(cl_aio_fields, empty_waiter), offsetof(cl_aio_fields, reactor),
+            offsetof(cl_aio_fields, conn_lost),    offsetof(cl_aio_fields, fd),
+            offsetof(cl_aio_fields, closing),      offsetof(cl_aio_fields, eof),
+            offsetof(cl_aio_fields, paused),       offsetof(cl_aio_fields, protocol_connected),
+            offsetof(cl_aio_fields, buffered),
         };
         for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
-            transport_members[i].offset = fields_off + offs[i];
+            transport_members[i].offset = cl__aio_fields_off + offs[i];
         }
     }
     spec.name = "corolib._core.AioTransportBase";
-    spec.basicsize = (int)(fields_off + (Py_ssize_t)sizeof(Fields));
+    spec.basicsize = (int)(cl__aio_fields_off + (Py_ssize_t)sizeof(cl_aio_fields));
     spec.itemsize = 0;
     spec.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
     spec.slots = transport_slots;
@@ -783,202 +633,6 @@ mod_aio_transport_base(PyObject *module, PyObject *mixin)
     }
     return Py_NewRef((PyObject *)transport_type);
 }
-
-/* ---- the reactor's methods ------------------------------------------------------- */
-
-static PyObject *
-reactor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"on_active", "on_error", NULL};
-    PyObject *on_active, *on_error;
-    Reactor *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:AioReactor", kwlist, &on_active, &on_error)) {
-        return NULL;
-    }
-    self = (Reactor *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->epfd = -1;
-    self->transports = PyDict_New();
-    self->rbuf = PyMem_RawMalloc(READ_SIZE);
-    if (self->transports == NULL || self->rbuf == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    self->on_active = Py_NewRef(on_active);
-    self->on_error = Py_NewRef(on_error);
-    self->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (self->epfd < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        Py_DECREF(self);
-        return NULL;
-    }
-    return (PyObject *)self;
-}
-
-/* Forget every registration (their events are 0 from now on). */
-static void
-reactor_forget(Reactor *self)
-{
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    if (self->transports == NULL) {
-        return;
-    }
-    while (PyDict_Next(self->transports, &pos, &key, &value)) {
-        F(value)->events = 0;
-    }
-    if (self->by_fd != NULL) {
-        memset(self->by_fd, 0, (size_t)self->nfd * sizeof(PyObject *));
-    }
-    PyDict_Clear(self->transports);
-}
-
-static int
-reactor_traverse(Reactor *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->transports);
-    Py_VISIT(self->on_active);
-    Py_VISIT(self->on_error);
-    return 0;
-}
-
-static int
-reactor_clear(Reactor *self)
-{
-    reactor_forget(self);
-    Py_CLEAR(self->transports);
-    Py_CLEAR(self->on_active);
-    Py_CLEAR(self->on_error);
-    return 0;
-}
-
-static void
-reactor_dealloc(Reactor *self)
-{
-    PyObject_GC_UnTrack(self);
-    reactor_clear(self);
-    if (self->epfd >= 0) {
-        close(self->epfd);
-    }
-    PyMem_RawFree(self->rbuf);
-    PyMem_Free(self->by_fd);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *
-reactor_run(Reactor *self, PyObject *Py_UNUSED(ignored))
-{
-    struct epoll_event events[MAX_EVENTS];
-    PyObject *held[MAX_EVENTS];
-    int n, i, rc = 0;
-    if (self->epfd < 0) {
-        Py_RETURN_NONE;
-    }
-    n = epoll_wait(self->epfd, events, MAX_EVENTS, 0);
-    if (n < 0) {
-        if (errno == EINTR) {
-            Py_RETURN_NONE;
-        }
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    /* Every transport of the batch stays alive until the batch is done,
-     * even one that an earlier handler closes. */
-    for (i = 0; i < n; i++) {
-        uint64_t data = events[i].data.u64;
-        int fd = (int)(uint32_t)data;
-        PyObject *t = fd < self->nfd ? self->by_fd[fd] : NULL;
-        held[i] = t != NULL && F(t)->token == (uint32_t)(data >> 32) ? Py_NewRef(t) : NULL;
-    }
-    for (i = 0; i < n && rc == 0; i++) {
-        PyObject *t = held[i];
-        uint32_t ev = events[i].events;
-        Fields *f;
-        if (t == NULL) {
-            continue; /* a stale entry */
-        }
-        f = F(t);
-        if ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (f->events & EPOLLIN)) {
-            rc = read_ready(t);
-        }
-        if (rc == 0 && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && (f->events & EPOLLOUT)) {
-            rc = write_ready(t);
-        }
-        if (rc < 0 && !PyErr_ExceptionMatches(PyExc_SystemExit) &&
-            !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-            /* As an exception in a loop callback: reported, and the loop goes on. */
-            PyObject *exc = cl_err_take();
-            PyObject *res = PyObject_CallFunctionObjArgs(self->on_error, exc, t, NULL);
-            Py_DECREF(exc);
-            if (res != NULL) {
-                Py_DECREF(res);
-                rc = 0;
-            }
-        }
-    }
-    for (i = 0; i < n; i++) {
-        Py_XDECREF(held[i]);
-    }
-    if (rc < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-reactor_close(Reactor *self, PyObject *Py_UNUSED(ignored))
-{
-    reactor_forget(self);
-    if (self->epfd >= 0) {
-        close(self->epfd);
-        self->epfd = -1;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-reactor_fileno(Reactor *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromLong(self->epfd);
-}
-
-static Py_ssize_t
-reactor_len(Reactor *self)
-{
-    return self->transports != NULL ? PyDict_GET_SIZE(self->transports) : 0;
-}
-
-static PySequenceMethods reactor_as_sequence = {
-    .sq_length = (lenfunc)reactor_len,
-};
-
-static PyMethodDef reactor_methods[] = {
-    {"run", (PyCFunction)reactor_run, METH_NOARGS,
-     "run()\n--\n\nHandle every ready transport once (never waits)."},
-    {"close", (PyCFunction)reactor_close, METH_NOARGS,
-     "close()\n--\n\nForget every transport and close the epoll fd."},
-    {"fileno", (PyCFunction)reactor_fileno, METH_NOARGS,
-     "fileno()\n--\n\nThe epoll fd (-1 once closed): readable while a transport is ready."},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyTypeObject reactor_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "corolib._core.AioReactor",
-    .tp_basicsize = sizeof(Reactor),
-    .tp_dealloc = (destructor)reactor_dealloc,
-    .tp_as_sequence = &reactor_as_sequence,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "AioReactor(on_active, on_error)\n--\n\n"
-              "The epoll that corolib.asyncio's socket transports are registered in;\n"
-              "on_active(bool) is called when it gets its first transport and loses\n"
-              "its last, on_error(exc, transport) when a handler raises.",
-    .tp_traverse = (traverseproc)reactor_traverse,
-    .tp_clear = (inquiry)reactor_clear,
-    .tp_methods = reactor_methods,
-    .tp_new = reactor_new,
-};
 
 static PyMethodDef aio_methods[] = {
     {"aio_transport_base", mod_aio_transport_base, METH_O,
@@ -1010,8 +664,7 @@ cl__aio_transport_ready(PyObject *module)
         return -1;
     }
 #undef INTERN
-    if (PyType_Ready(&reactor_type) < 0 ||
-        PyModule_AddObjectRef(module, "AioReactor", (PyObject *)&reactor_type) < 0) {
+    if (cl__aio_reactor_ready(module) < 0) {
         return -1;
     }
     return PyModule_AddFunctions(module, aio_methods);
