@@ -217,7 +217,7 @@ class SocketTransport(_Base):  # type: ignore[misc]
         self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:
-        if self._conn_lost:
+        if self._conn_lost or self._sock is None:
             return
         if self._buffer:
             self._buffer.clear()

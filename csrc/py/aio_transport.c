@@ -287,7 +287,12 @@ cl__aio_write_ready(PyObject *self)
             Py_DECREF(res);
         }
         if (f->closing) {
-            PyObject *res = PyObject_CallMethodOneArg(self, s_call_lost, Py_None);
+            /* close() left this to the drained buffer; counted as lost now,
+             * so that a later write() or abort() is a no-op (the stdlib's
+             * transport would reach for its cleared loop and socket). */
+            PyObject *res;
+            f->conn_lost++;
+            res = PyObject_CallMethodOneArg(self, s_call_lost, Py_None);
             if (res == NULL) {
                 return -1;
             }

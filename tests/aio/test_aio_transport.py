@@ -561,3 +561,27 @@ def test_call_soon_debug_mode_and_closed_loop() -> None:
         loop.close()
     with pytest.raises(RuntimeError, match="Event loop is closed"):
         loop.call_soon(print)
+
+
+def test_abort_and_write_after_a_draining_close() -> None:
+    """close() with data buffered: connection_lost once the buffer is sent, then no-ops."""
+
+    async def main() -> None:
+        client, srv, tr, server = await pair()
+        srv.transport.pause_reading()
+        tr.write(b"w" * (8 << 20))
+        assert tr.get_write_buffer_size() > 0
+        tr.close()
+        assert tr.is_closing() and not client.lost  # waits for the buffer
+        srv.transport.resume_reading()
+        assert await client.closed is None
+        tr.abort()
+        tr.write(b"late")
+        tr.close()
+        await until(lambda: len(srv.data) == 8 << 20, "everything")
+        await srv.closed
+        assert client.lost == [None] and srv.lost == [None]
+        server.close()
+        await server.wait_closed()
+
+    run_checked(main)
