@@ -114,7 +114,8 @@ cl__aio_read_ready(PyObject *self)
     cl_aio_fields *f = F(self);
     PyObject *protocol, *res;
     ssize_t n;
-    if (f->conn_lost || f->protocol == NULL) {
+    int err = 0;
+    if (f->conn_lost || f->protocol == NULL || f->reactor == NULL) {
         return 0;
     }
     protocol = Py_NewRef(f->protocol);
@@ -136,7 +137,8 @@ cl__aio_read_ready(PyObject *self)
         }
         do {
             n = recv(f->fd, view.buf, (size_t)view.len, 0);
-        } while (n < 0 && errno == EINTR && PyErr_CheckSignals() == 0);
+            err = errno;
+        } while (n < 0 && err == EINTR && PyErr_CheckSignals() == 0);
         PyBuffer_Release(&view);
         if (n < 0) {
             goto recv_failed;
@@ -169,7 +171,8 @@ cl__aio_read_ready(PyObject *self)
         char *rbuf = f->reactor->rbuf;
         do {
             n = recv(f->fd, rbuf, CL_AIO_READ_SIZE, 0);
-        } while (n < 0 && errno == EINTR && PyErr_CheckSignals() == 0);
+            err = errno;
+        } while (n < 0 && err == EINTR && PyErr_CheckSignals() == 0);
         if (n < 0) {
             goto recv_failed;
         }
@@ -195,9 +198,10 @@ recv_failed:
     if (PyErr_Occurred()) { /* a signal handler raised */
         return -1;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (err == EAGAIN || err == EWOULDBLOCK) {
         return 0;
     }
+    errno = err; /* (the DECREF above may have run code) */
     return fatal_errno(self, "Fatal read error on socket transport");
 eof:
     Py_DECREF(protocol);
