@@ -3,9 +3,11 @@
 # mypy: disable-error-code="attr-defined,has-type,misc,override,union-attr,unused-ignore"
 """The asyncio event loop that runs on the corolib hub of its thread.
 
-``EventLoop`` is the stdlib's Unix selector loop (so its transports, TLS,
-sendfile, subprocess and Unix-socket support are CPython's own, tested
-code) with one change underneath: its selector never blocks the thread.
+``EventLoop`` is the stdlib's Unix selector loop (so its TLS, sendfile,
+subprocess, pipe and datagram support are CPython's own, tested code) with
+its hot paths in C -- TCP and Unix stream transports (``_transport.py``)
+and ``call_soon`` (``_core.AioLoopBase``) -- and one change underneath:
+its selector never blocks the thread.
 When the loop has nothing ready it parks its greenlet on its epoll fd
 through the hub (a trusted fd wait, with the loop's next timer as the
 timeout), so every other greenlet of the thread runs meanwhile; when the
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import heapq
+import inspect
 import math
 import os
 import select as _select_mod
@@ -33,10 +36,12 @@ import signal
 import socket
 import sys
 import weakref
+from asyncio import format_helpers
 from collections.abc import Callable
 from typing import Any
 
 from corolib import _core, dns
+from corolib.asyncio._transport import SocketTransport, make_reactor
 from corolib.select import _std_epoll
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop"]
@@ -72,6 +77,8 @@ class _HubSelector(selectors._PollLikeSelector):
         self.owner: EventLoop | None = None
         #: set in a forked child when the loop ran in another greenlet at fork
         self.frozen = False
+        #: the epoll (C) of the loop's socket transports, made with the first one
+        self.reactor: Any = None
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         """Return the ready keys; park on the hub (not the thread) while none are."""
@@ -130,6 +137,8 @@ class _HubSelector(selectors._PollLikeSelector):
         would change the parent's loop.  A greenlet parked on it (the
         loop's own, which the caller freezes) is woken with ``_ForkedAway``.
         """
+        if self.reactor is not None:
+            self.reactor.renew()  # first: same fd number, re-registered below
         old = self._selector
         fresh = _std_epoll()
         for fd, key in self._fd_to_key.items():
@@ -149,7 +158,9 @@ class _HubSelector(selectors._PollLikeSelector):
         old.close()  # the child's reference only; the parent's instance lives on
 
     def close(self) -> None:
-        """Release the hub's watch on the epoll fd, then close it."""
+        """Release the hub's watch on the epoll fd, then close it (and the reactor's)."""
+        if self.reactor is not None:
+            self.reactor.close()
         if self._epfd >= 0:
             try:
                 _core.cancel_wait(self._epfd)
@@ -178,7 +189,44 @@ class _LoopState:
         self.bridge_driver: Any = None
 
 
-class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
+def _slow_call_soon(
+    loop: EventLoop, callback: Callable[..., object], args: Any, context: Any, check: bool
+) -> asyncio.Handle:
+    # call_soon/_call_soon in debug mode (the C versions do the rest): the
+    # stdlib's checks, and a source traceback ending at the caller.
+    if check:
+        loop._check_thread()
+        loop._check_callback(callback, "call_soon")
+    handle = asyncio.Handle(callback, args, loop, context)
+    if handle._source_traceback:
+        del handle._source_traceback[-1]
+    loop._ready.append(handle)
+    if loop._parked:
+        loop._wake()
+    return handle
+
+
+_FORMAT_TAKES_DEBUG = (
+    "debug" in inspect.signature(format_helpers._format_callback_source).parameters
+)
+
+
+def _handle_failed(handle: asyncio.Handle, exc: BaseException) -> None:
+    # A callback run by a C handle raised: reported as the stdlib's Handle._run does.
+    loop = handle._loop
+    kw = {"debug": loop.get_debug()} if _FORMAT_TAKES_DEBUG else {}
+    source = format_helpers._format_callback_source(handle._callback, handle._args, **kw)
+    context = {"message": f"Exception in callback {source}", "exception": exc, "handle": handle}
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    loop.call_exception_handler(context)
+
+
+# The C handle class that call_soon makes (asyncio.Handle with _run in C).
+_core.aio_loop_setup(asyncio.Handle, asyncio.Future, _slow_call_soon, _handle_failed)
+
+
+class EventLoop(_core.AioLoopBase, _StdLoop):  # type: ignore[misc,valid-type]
     """A complete asyncio event loop running on the corolib hub of its thread.
 
     Greenlets of the thread keep running while the loop runs (and waits),
@@ -224,23 +272,15 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
         self._write_to_self()
 
     # The three ways to give the loop work from a greenlet while the loop's
-    # greenlet is parked in select(): each also wakes it.  They are the
-    # stdlib's few lines with that one check added (no super() call: the
-    # running loop's hot path stays as short as the stdlib's, and the
-    # instance dict is never touched, which would cost every attribute
-    # access its specialization).
+    # greenlet is parked in select(): each also wakes it.  call_soon (and
+    # _call_soon, get_debug, create_future) are C, from _core.AioLoopBase;
+    # call_at and stop are the stdlib's few lines with that one check added
+    # (no super() call: the running loop's hot path stays as short as the
+    # stdlib's, and the instance dict is never touched, which would cost
+    # every attribute access its specialization).
 
     def _set_parked(self, parked: bool) -> None:
         self._parked = parked
-
-    def _call_soon(self, callback: Callable[..., object], args: Any, context: Any) -> Any:
-        handle = asyncio.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
-        self._ready.append(handle)
-        if self._parked:
-            self._wake()
-        return handle
 
     def call_at(
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
@@ -276,6 +316,36 @@ class EventLoop(_StdLoop):  # type: ignore[misc,valid-type]
             raise RuntimeError(
                 "Non-thread-safe operation invoked on an event loop other than the current one"
             )
+
+    # ---- stream sockets: transports in C ---------------------------------------
+
+    def _make_socket_transport(
+        self, sock: Any, protocol: Any, waiter: Any = None, *, extra: Any = None, server: Any = None
+    ) -> Any:
+        # TCP and Unix stream sockets (TLS too: sslproto runs over this) get
+        # the C transport, registered in the reactor instead of the selector.
+        selector = self._selector
+        if selector.reactor is None:
+            selector.reactor = make_reactor(self)
+        return SocketTransport(self, selector.reactor, sock, protocol, waiter, extra, server)
+
+    async def _sendfile_native(self, transp: Any, file: Any, offset: int, count: Any) -> Any:
+        if not isinstance(transp, SocketTransport):
+            return await super()._sendfile_native(transp, file, offset, count)
+        # The socket leaves the transport for the duration: reading paused,
+        # the buffer drained, then sock_sendfile() on the loop's selector.
+        fd = transp._sock_fd
+        del self._transports[fd]
+        was_reading = transp.is_reading()
+        transp.pause_reading()
+        await transp._make_empty_waiter()
+        try:
+            return await self.sock_sendfile(transp._sock, file, offset, count, fallback=False)
+        finally:
+            transp._reset_empty_waiter()
+            if was_reading:
+                transp.resume_reading()
+            self._transports[fd] = transp
 
     # ---- name resolution through corolib.dns ---------------------------------
 

@@ -165,8 +165,10 @@ PyInit__core(void)
     /* Every type of the module, in dependency order: the hub's types
      * after the greenlet's (Hub and Task derive from it). */
     if (cl__hub_types_ready(m) < 0 || cl__wait_queue_ready(m) < 0 ||
-        cl__timer_handle_ready(m) < 0 || cl__sockio_ready(m) < 0 || cl__queue_base_ready(m) < 0 ||
-        cl__task_type_ready(m) < 0 || cl__uv_types_ready(m) < 0 || cl__introspect_ready(m) < 0) {
+        cl__timer_handle_ready(m) < 0 || cl__sockio_ready(m) < 0 ||
+        cl__aio_transport_ready(m) < 0 || cl__aio_loop_ready(m) < 0 ||
+        cl__queue_base_ready(m) < 0 || cl__task_type_ready(m) < 0 || cl__uv_types_ready(m) < 0 ||
+        cl__introspect_ready(m) < 0) {
         goto fail;
     }
     return m;

@@ -17,11 +17,13 @@ CL_HIDDEN PyObject *cl__hub_call_later(cl_hub *hub, PyObject *args, PyObject *kw
 CL_HIDDEN PyObject *cl__hub_interrupt_later(cl_hub *hub, PyObject *args, PyObject *kwds);
 
 /* Type registration, each called once from module.c. */
-CL_HIDDEN int cl__wait_queue_ready(PyObject *module);   /* wait_queue.c */
-CL_HIDDEN int cl__timer_handle_ready(PyObject *module); /* timer_handle.c */
-CL_HIDDEN int cl__sockio_ready(PyObject *module);       /* sockio.c */
-CL_HIDDEN int cl__queue_base_ready(PyObject *module);   /* queue_base.c */
-CL_HIDDEN int cl__task_type_ready(PyObject *module);    /* task_type.c */
-CL_HIDDEN int cl__introspect_ready(PyObject *module);   /* introspect.c */
+CL_HIDDEN int cl__wait_queue_ready(PyObject *module);    /* wait_queue.c */
+CL_HIDDEN int cl__timer_handle_ready(PyObject *module);  /* timer_handle.c */
+CL_HIDDEN int cl__sockio_ready(PyObject *module);        /* sockio.c */
+CL_HIDDEN int cl__aio_transport_ready(PyObject *module); /* aio_transport.c */
+CL_HIDDEN int cl__aio_loop_ready(PyObject *module);      /* aio_loop.c */
+CL_HIDDEN int cl__queue_base_ready(PyObject *module);    /* queue_base.c */
+CL_HIDDEN int cl__task_type_ready(PyObject *module);     /* task_type.c */
+CL_HIDDEN int cl__introspect_ready(PyObject *module);    /* introspect.c */
 
 #endif

@@ -114,6 +114,56 @@ ca.run(main())
     assert out == "child ok\nparent ok\n", out
 
 
+def test_the_child_cannot_change_the_parents_transports(run_python: Any) -> None:
+    # The stream transports live in an epoll of their own (C): in the child,
+    # pausing and aborting the parent's transports (both ends of a
+    # connection) must leave the parent's registrations alone.
+    out = _run(
+        run_python,
+        """
+from corolib.asyncio._transport import SocketTransport
+
+async def handle(reader, writer):
+    while line := await reader.readline():
+        writer.write(line)
+        await writer.drain()
+    writer.close()
+    handled.set()
+
+async def main():
+    global handled
+    handled = asyncio.Event()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"before\\n")
+    assert await asyncio.wait_for(reader.readline(), 10) == b"before\\n"
+    loop = asyncio.get_running_loop()
+    reactor = loop._selector.reactor
+    assert isinstance(writer.transport, SocketTransport), type(writer.transport)
+    assert len(reactor) == 2, len(reactor)  # the client's and the handler's
+    pid = os.fork()
+    if pid == 0:
+        def child():
+            writer.transport.pause_reading()
+            writer.transport.abort()
+            print("child ok", flush=True)
+        child_main(child)
+    assert await reap(pid) == 0
+    for i in range(5):
+        writer.write(b"after %d\\n" % i)
+        assert await asyncio.wait_for(reader.readline(), 10) == b"after %d\\n" % i
+    writer.close()
+    await asyncio.wait_for(handled.wait(), 10)  # the handler saw the end
+    server.close()
+    print("parent ok")
+
+ca.run(main())
+""",
+    )
+    assert out == "child ok\nparent ok\n", out
+
+
 def test_fork_from_a_greenlet_while_the_loop_is_parked(run_python: Any) -> None:
     # The parent's loop, parked in the hub at fork, must not run in the
     # child: connections the parent accepts are all served by the parent,
