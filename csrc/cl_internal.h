@@ -28,6 +28,7 @@
 #define CL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CL_NOINLINE __attribute__((noinline))
+#define CL_ALWAYS_INLINE inline __attribute__((always_inline))
 /* The extension is loaded with dlopen; initial-exec TLS avoids a
  * __tls_get_addr call on every switch and takes 8 bytes of the surplus
  * static TLS that glibc reserves for such modules. */
