@@ -69,7 +69,7 @@ else:
                 top = min(int(older.read_register("sp")) if older else stop, stop)
                 lines.append(f"  {frame.name() or '?':<40} {top - fsp:>5} bytes")
                 frame = older
-            if any("cl__hub_park" in line for line in lines):
+            if any("cl__switch_bare" in line or "cl__hub_park" in line for line in lines):
                 SliceBreak.last = lines
             return False
 

@@ -141,6 +141,7 @@ CL_HIDDEN void cl__arena_cache_install(void);
 CL_HIDDEN cl_greenlet *cl__greenlet_new_main(cl_thread *ts);
 CL_HIDDEN PyObject *cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
                                   PyObject *kwargs);
+CL_HIDDEN PyObject *cl__switch_bare(cl_thread *ts, cl_greenlet *target);
 CL_HIDDEN PyObject *cl__throw_into(cl_thread *ts, cl_greenlet *target, PyObject *exc);
 CL_HIDDEN int cl__check_same_thread(cl_thread *ts, cl_greenlet *g);
 CL_HIDDEN cl_greenlet *cl__find_main(cl_greenlet *g);

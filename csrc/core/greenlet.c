@@ -175,11 +175,11 @@ after_switch(cl_thread *ts, int status, cl_greenlet **origin_out)
  * its start already committed).  Returns 0 when someone switches back to
  * us, 1 when running `target` for the first time, -1 (nothing changed,
  * exception set) on failure. */
-static CL_NOINLINE int
-switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
+/* What comes before the stacks move: save the current greenlet's
+ * interpreter state and name both ends.  -1 with an exception on failure. */
+static CL_ALWAYS_INLINE int
+switch_prepare(cl_thread *ts, cl_greenlet *current, cl_greenlet *target)
 {
-    cl_greenlet *current = ts->current;
-    int status;
     if (cl_pystate_save(&current->pystate, ts->tstate) < 0) {
         PyErr_NoMemory();
         return -1;
@@ -192,6 +192,17 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
     }
     cl__stack_from = &current->stack;
     cl__stack_to = &target->stack;
+    return 0;
+}
+
+static CL_NOINLINE int
+switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
+{
+    cl_greenlet *current = ts->current;
+    int status;
+    if (switch_prepare(ts, current, target) < 0) {
+        return -1;
+    }
     status = cl__switch();
     if (CL_UNLIKELY(status < 0)) {
         cl_pystate_restore(&current->pystate, ts->tstate);
@@ -475,6 +486,31 @@ bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin, PyObject *run, 
     Py_FatalError("corolib: a greenlet ended and no ancestor can run");
 }
 
+/* In the greenlet someone just switched back to (after after_switch): take
+ * the payload, call the trace function, drop `origin`; what the switch
+ * that left returns. */
+static CL_ALWAYS_INLINE PyObject *
+resumed(cl_thread *ts, cl_greenlet *origin)
+{
+    cl_greenlet *self = ts->current;
+    PyObject *args = self->sw_args;
+    PyObject *kwargs = self->sw_kwargs;
+    int throwing;
+    self->sw_args = self->sw_kwargs = NULL;
+    throwing = args == NULL;
+    if (ts->trace != NULL && call_trace(ts, throwing, origin, self) < 0) {
+        Py_CLEAR(args);
+        Py_CLEAR(kwargs);
+        throwing = 1;
+    }
+    if (throwing && (self->flags & CL_G_KEEPS_ORIGIN) && !CL_G_ACTIVE(origin)) {
+        Py_INCREF(origin);
+        Py_XSETREF(ts->failed_origin, (PyObject *)origin);
+    }
+    release_origin(ts, origin, throwing);
+    return package(args, kwargs);
+}
+
 PyObject *
 cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args, PyObject *kwargs)
 {
@@ -525,25 +561,66 @@ cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args, PyObject *kwar
     }
 
     /* Back in the greenlet that called us: someone switched here. */
-    {
-        cl_greenlet *self = ts->current;
-        int throwing;
-        args = self->sw_args;
-        kwargs = self->sw_kwargs;
-        self->sw_args = self->sw_kwargs = NULL;
-        throwing = args == NULL;
-        if (ts->trace != NULL && call_trace(ts, throwing, origin, self) < 0) {
-            Py_CLEAR(args);
-            Py_CLEAR(kwargs);
-            throwing = 1;
-        }
-        if (throwing && (self->flags & CL_G_KEEPS_ORIGIN) && !CL_G_ACTIVE(origin)) {
-            Py_INCREF(origin);
-            Py_XSETREF(ts->failed_origin, (PyObject *)origin);
-        }
-        release_origin(ts, origin, throwing);
-        return package(args, kwargs);
+    return resumed(ts, origin);
+}
+
+/* target.switch() with no arguments, for the park path (cl__hub_park
+ * switching to the hub); returns what cl__switch_to would.  Everything but
+ * the switch itself is out of line, and nothing is kept across it (the
+ * thread comes back from TLS): this frame stays on the stack of every
+ * parked greenlet, so it is kept to a word or two (issue 19).  Anything
+ * unusual -- a target not started, dead, the current one, in another
+ * thread -- takes cl__switch_to. */
+static char bare_switch_go; /* its address: "switch now" */
+
+/* All of cl__switch_bare before the switch: &bare_switch_go when the
+ * stacks can move, else the result (cl__switch_to's, or NULL with an
+ * exception). */
+static CL_NOINLINE PyObject *
+bare_switch_prepare(cl_thread *ts, cl_greenlet *target)
+{
+    cl_greenlet *current = ts->current;
+    PyObject *none = PyTuple_New(0);
+    if (none == NULL) {
+        return NULL;
     }
+    if (target == current || !CL_G_STARTED(target) || !CL_G_ACTIVE(target) ||
+        cl__find_main(target) != ts->main) {
+        return cl__switch_to(ts, target, none, NULL);
+    }
+    Py_XSETREF(target->sw_args, none);
+    Py_CLEAR(target->sw_kwargs);
+    if (switch_prepare(ts, current, target) < 0) {
+        Py_CLEAR(target->sw_args);
+        return NULL;
+    }
+    return (PyObject *)&bare_switch_go;
+}
+
+static CL_NOINLINE PyObject *
+bare_switch_finish(int status)
+{
+    cl_thread *ts = cl__tls_thread;
+    cl_greenlet *origin;
+    if (CL_UNLIKELY(status < 0)) {
+        cl_greenlet *target = G_OF(cl__stack_to);
+        cl_pystate_restore(&ts->current->pystate, ts->tstate);
+        PyErr_NoMemory();
+        Py_CLEAR(target->sw_args);
+        return NULL;
+    }
+    after_switch(ts, status, &origin);
+    return resumed(ts, origin);
+}
+
+PyObject *
+cl__switch_bare(cl_thread *ts, cl_greenlet *target)
+{
+    PyObject *r = bare_switch_prepare(ts, target);
+    if (CL_UNLIKELY(r != (PyObject *)&bare_switch_go)) {
+        return r;
+    }
+    return bare_switch_finish(cl__switch());
 }
 
 PyObject *

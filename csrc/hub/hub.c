@@ -325,16 +325,23 @@ cl__hub_check_thread(cl_hub *hub)
 
 /* ---- the door ----------------------------------------------------------- */
 
-/* Park the current greenlet on `p` until the hub resumes it.  Returns the
- * result the waker gave (events >= 0, or CL_PARK_TIMEOUT when timeout_ns
- * >= 0 elapsed), or -1 with an exception (thrown in, or delivered through
- * the node).  The caller still owns `p` and releases it. */
-int
-cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
+/* Undo cl__hub_park_enter's registration of `p`, in the greenlet it parked
+ * (running again). */
+static void
+park_leave_list(cl_hub *hub, cl_park *p)
 {
-    cl_thread *ts = hub->ts;
-    cl_greenlet *me = ts->current;
-    PyObject *r;
+    hub->ts->current->sched = NULL;
+    cl__park_unlink_all(hub, p); /* Hub.destroy() may have done it */
+    cl__timer_cancel(hub, &p->timeout);
+    Py_CLEAR(p->g);
+}
+
+/* cl__hub_park's first half: register `p`.  0, or -1 with an exception
+ * (nothing registered). */
+CL_NOINLINE int
+cl__hub_park_enter(cl_hub *hub, cl_park *p, int64_t timeout_ns)
+{
+    cl_greenlet *me = hub->ts->current;
 
     if (me == &hub->g) {
         PyErr_SetString(cl__BlockingSwitchOutError,
@@ -368,17 +375,19 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
     p->in_all = 1;
     me->sched = p;
     if (timeout_ns >= 0 && cl__timer_add(hub, &p->timeout, (uint64_t)timeout_ns) < 0) {
-        r = NULL;
+        park_leave_list(hub, p);
+        return -1;
     }
-    else {
-        r = cl__switch_to(ts, &hub->g, Py_NewRef(cl__empty_tuple), NULL);
-    }
+    return 0;
+}
 
-    me->sched = NULL;
-    cl__park_unlink_all(hub, p); /* Hub.destroy() may have done it */
-    cl__timer_cancel(hub, &p->timeout);
-    Py_CLEAR(p->g);
-
+/* cl__hub_park's second half, back in the parked greenlet: `r` is what the
+ * switch to the hub returned. */
+CL_NOINLINE int
+cl__hub_park_leave(cl_park *p, PyObject *r)
+{
+    cl_hub *hub = p->hub;
+    park_leave_list(hub, p);
     if (r == NULL) {
         return -1; /* thrown into us directly */
     }
@@ -387,7 +396,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
         PyErr_Format(cl__InvalidSwitchError,
                      "Invalid switch into %R: it is waiting for %s and only "
                      "the hub may resume it",
-                     (PyObject *)me, p->what ? p->what : "an event");
+                     (PyObject *)hub->ts->current, p->what ? p->what : "an event");
         return -1;
     }
     p->state = CL_PARK_DONE;
@@ -398,6 +407,22 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
         return -1;
     }
     return p->result;
+}
+
+/* Park the current greenlet on `p` until the hub resumes it.  Returns the
+ * result the waker gave (events >= 0, or CL_PARK_TIMEOUT when timeout_ns
+ * >= 0 elapsed), or -1 with an exception (thrown in, or delivered through
+ * the node).  The caller still owns `p` and releases it.  Only this frame
+ * (a word: `p`) and cl__switch_bare's stay on the parked greenlet's stack
+ * (issue 19): the work before and after the switch is out of line.  A
+ * caller whose own frame must be small too does the three steps itself. */
+int
+cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
+{
+    if (cl__hub_park_enter(hub, p, timeout_ns) < 0) {
+        return -1;
+    }
+    return cl__hub_park_leave(p, cl__switch_bare(hub->ts, &hub->g));
 }
 
 /* sleep(0): let everything already queued run once, then continue. */

@@ -64,15 +64,19 @@ waiters_hub(WaitQueue *self)
     return self->waiters.head != NULL ? self->waiters.head->hub : NULL;
 }
 
-/* Park the current greenlet (of `hub`) at the back of the queue: wait()
- * after its arguments, shared with Event.wait.  Inlined into both: a
- * frame of its own would stay on the stack of every greenlet parked here. */
-static CL_ALWAYS_INLINE PyObject *
-waitqueue_park(WaitQueue *self, cl_hub *hub, int64_t ns)
+/* Parking on a WaitQueue, in three steps: waitqueue_enter queues a node
+ * and registers it with the hub, the caller switches to the hub
+ * (cl__switch_bare), waitqueue_leave takes the result.  The callers
+ * (wait(), Event.wait) keep only the node across the switch: their frame
+ * stays on the stack of every greenlet parked here (issue 19), and the
+ * work before and after is out of line.
+ *
+ * The node of the current greenlet (of `hub`), queued at the back and
+ * registered; NULL with an exception. */
+static CL_NOINLINE cl_park *
+waitqueue_enter(WaitQueue *self, cl_hub *hub, int64_t ns)
 {
-    PyObject *value, *keep;
     cl_park *p;
-    int r;
     if (self->waiters.count > 0 && waiters_hub(self) != hub) {
         PyErr_SetString(cl__greenlet_error, "this WaitQueue has waiters in another thread");
         return NULL;
@@ -85,13 +89,28 @@ waitqueue_park(WaitQueue *self, cl_hub *hub, int64_t ns)
     /* The waiter keeps the queue it is in alive, through its node: if it
      * is never resumed, the hub drops that reference with the node. */
     p->keep = Py_NewRef((PyObject *)self);
-    r = cl__hub_park(hub, p, ns);
-    value = p->value;
+    if (cl__hub_park_enter(hub, p, ns) < 0) {
+        p->keep = NULL;
+        cl__park_release(hub, p); /* out of the queue too */
+        Py_DECREF(self);
+        return NULL;
+    }
+    return p;
+}
+
+/* What wait() returns once the switch to the hub returned `r`. */
+static CL_NOINLINE PyObject *
+waitqueue_leave(cl_park *p, PyObject *r)
+{
+    cl_hub *hub = p->hub;
+    int rc = cl__hub_park_leave(p, r);
+    PyObject *value = p->value;
+    PyObject *keep = p->keep; /* the queue: set while the greenlet could resume */
+    WaitQueue *self = (WaitQueue *)keep;
     p->value = NULL;
-    keep = p->keep;
     p->keep = NULL;
     cl__park_release(hub, p);
-    if (r == -1 || r == CL_PARK_TIMEOUT) {
+    if (rc == -1 || rc == CL_PARK_TIMEOUT) {
         if (value != NULL && self->handoff) {
             /* Picked, but interrupted before it could take it: the next
              * waiter gets it instead. */
@@ -102,18 +121,19 @@ waitqueue_park(WaitQueue *self, cl_hub *hub, int64_t ns)
             cl_err_give(pending);
         }
         Py_XDECREF(value);
-        Py_XDECREF(keep);
-        if (r == -1) {
+        Py_DECREF(keep);
+        if (rc == -1) {
             return NULL;
         }
         Py_RETURN_FALSE;
     }
-    Py_XDECREF(keep);
+    Py_DECREF(keep);
     return value != NULL ? value : Py_NewRef(Py_True);
 }
 
-static PyObject *
-waitqueue_wait(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* wait()'s arguments, the node: NULL with an exception. */
+static CL_NOINLINE cl_park *
+wait_enter(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[1];
     int64_t ns;
@@ -122,7 +142,17 @@ waitqueue_wait(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         cl__timeout_ns(a[0], &ns, "timeout") < 0 || (hub = cl__hub_get()) == NULL) {
         return NULL;
     }
-    return waitqueue_park(self, hub, ns);
+    return waitqueue_enter(self, hub, ns);
+}
+
+static PyObject *
+waitqueue_wait(WaitQueue *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    cl_park *p = wait_enter(self, args, nargs, kwnames);
+    if (p == NULL) {
+        return NULL;
+    }
+    return waitqueue_leave(p, cl__switch_bare(p->hub->ts, &p->hub->g));
 }
 
 /* Wake up to n waiters with `value`; returns how many. */
@@ -391,37 +421,63 @@ event_wait_python(NotifierBase *self, PyObject *timeout)
     return PyObject_VectorcallMethod(s_park, call, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
+/* What event_enter returns: a node to park on, or (tagged with the low
+ * bit, which no object pointer has) wait()'s result without parking, or 0
+ * (NULL) with an exception.  One return value rather than an out
+ * parameter: the slot for it would stay on every waiter's stack. */
+typedef uintptr_t event_step;
+#define EVENT_DONE(obj) ((obj) == NULL ? (event_step)0 : (event_step)(obj) | 1)
+
+/* Event.wait's work before it parks. */
+static CL_NOINLINE event_step
+event_enter(NotifierBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[1];
+    int64_t ns;
+    cl_hub *hub;
+    int ours = 1;
+    if (cl_args("wait", wait_names, 1, args, nargs, kwnames, a) < 0) {
+        return 0;
+    }
+    if (self->flag) {
+        return EVENT_DONE(Py_NewRef(Py_True));
+    }
+    if (event_timeout(&a[0], &ns) < 0 || (hub = cl__hub_get()) == NULL ||
+        ((PyObject *)hub != self->hub && (ours = event_bind(self, hub)) < 0)) {
+        return 0;
+    }
+    if (!ours || self->waiters == NULL || !Py_IS_TYPE(self->waiters, &waitqueue_type)) {
+        return EVENT_DONE(event_wait_python(self, a[0]));
+    }
+    if (self->flag) {
+        return EVENT_DONE(Py_NewRef(Py_True));
+    }
+    return (event_step)waitqueue_enter((WaitQueue *)self->waiters, hub, ns);
+}
+
+/* Event.wait's result once the switch to the hub returned `r`. */
+static CL_NOINLINE PyObject *
+event_leave(cl_park *p, PyObject *r)
+{
+    PyObject *result = waitqueue_leave(p, r);
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_DECREF(result);
+    return Py_NewRef(result != Py_False ? Py_True : Py_False);
+}
+
 /* Event.wait(timeout=None).  `self` is an Event (the method descriptor
  * checked), so a NotifierBase. */
 static PyObject *
 event_wait(NotifierBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a[1], *r;
-    int64_t ns;
-    cl_hub *hub;
-    int ours = 1;
-    if (cl_args("wait", wait_names, 1, args, nargs, kwnames, a) < 0) {
-        return NULL;
+    event_step step = event_enter(self, args, nargs, kwnames);
+    cl_park *p = (cl_park *)step;
+    if (step & 1 || p == NULL) {
+        return (PyObject *)(step & ~(event_step)1);
     }
-    if (self->flag) {
-        Py_RETURN_TRUE;
-    }
-    if (event_timeout(&a[0], &ns) < 0 || (hub = cl__hub_get()) == NULL ||
-        ((PyObject *)hub != self->hub && (ours = event_bind(self, hub)) < 0)) {
-        return NULL;
-    }
-    if (!ours || self->waiters == NULL || !Py_IS_TYPE(self->waiters, &waitqueue_type)) {
-        return event_wait_python(self, a[0]);
-    }
-    if (self->flag) {
-        Py_RETURN_TRUE;
-    }
-    r = waitqueue_park((WaitQueue *)self->waiters, hub, ns);
-    if (r == NULL) {
-        return NULL;
-    }
-    Py_DECREF(r);
-    return Py_NewRef(r != Py_False ? Py_True : Py_False);
+    return event_leave(p, cl__switch_bare(p->hub->ts, &p->hub->g));
 }
 
 static PyMethodDef event_wait_def = {
@@ -458,7 +514,8 @@ cl__wait_queue_ready(PyObject *module)
     s_park = PyUnicode_InternFromString("_park");
     s_queue_for = PyUnicode_InternFromString("_queue_for");
     s_zero = PyFloat_FromDouble(0.0);
-    if (s_park == NULL || s_queue_for == NULL || s_zero == NULL || PyType_Ready(&waitqueue_type) < 0 ||
+    if (s_park == NULL || s_queue_for == NULL || s_zero == NULL ||
+        PyType_Ready(&waitqueue_type) < 0 ||
         PyModule_AddObjectRef(module, "WaitQueue", (PyObject *)&waitqueue_type) < 0 ||
         PyType_Ready(&notifierbase_type) < 0 ||
         PyModule_AddObjectRef(module, "NotifierBase", (PyObject *)&notifierbase_type) < 0 ||
