@@ -213,9 +213,8 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
 }
 
 /* `run` is borrowed: self->run holds it until it returns. */
-static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
-                                            PyObject *run, PyObject *args, PyObject *kwargs,
-                                            PyObject *replaced, char *low);
+static CL_NOINLINE _Noreturn void bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args,
+                                            PyObject *kwargs, PyObject *replaced, char *low);
 
 /* The callable to start `self` with: what was given, or the `run`
  * attribute (a subclass may define it as a method).  When `run` is a plain
@@ -375,7 +374,7 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark, cl_greenlet **origin_out
          * cframe, which bootstrap moves into its own: the slice can then
          * begin at start_new's locals (outgoing arguments stay below). */
         char *low = (char *)&cframe < (char *)&origin ? (char *)&cframe : (char *)&origin;
-        bootstrap(ts, self, origin, run, args, kwargs, replaced, low);
+        bootstrap(self, origin, args, kwargs, replaced, low);
     }
     if (status == 0) {
         /* The starting greenlet, resumed.  run/args/kwargs in this copy of
@@ -407,49 +406,58 @@ fail:
     return -1;
 }
 
-/* The first and last C frame of every greenlet but the main ones: run
- * `run`, then hand its result (or exception) to the parent.  `replaced`
- * (owned, may be NULL) is the run object start_new replaced: the first
- * Python code that may run here, after the switch is complete. */
-static CL_NOINLINE _Noreturn void
-bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin, PyObject *run, PyObject *args,
-          PyObject *kwargs, PyObject *replaced, char *low)
+/* bootstrap before `run` is called: the greenlet is running from here.
+ * `throwing`: an exception travels instead of args.  Returns whether one
+ * does now (the trace function may fail): then the caller drops args. */
+static CL_NOINLINE int
+bootstrap_begin(cl_greenlet *self, cl_greenlet *origin, int throwing, PyObject *replaced)
 {
-    PyObject *result = NULL;
-    cl_greenlet *parent;
-#ifndef CL_PY313
-    cl_cframe cframe = *ts->tstate->cframe; /* start_new's, nothing links to it yet */
-
-    ts->tstate->cframe = &cframe;
-#endif
-    /* start_new never resumes here: its bytes above `low` (a local of its,
-     * so above every byte of this frame and of its outgoing arguments) are
-     * no longer this greenlet's.  Only if `low` is where it should be (not
-     * a sanitizer's fake stack). */
-    if ((char *)__builtin_frame_address(0) < low && low < self->stack.stop) {
-        self->stack.stop = low;
-    }
-
+    cl_thread *ts = cl__tls_thread;
     self->stack.start = CL_STACK_RUNNING;
-    if (ts->trace != NULL && call_trace(ts, args == NULL, origin, self) < 0) {
-        Py_CLEAR(args);
-        Py_CLEAR(kwargs);
+    if (ts->trace != NULL && call_trace(ts, throwing, origin, self) < 0) {
+        throwing = 1;
     }
-    release_origin(ts, origin, args == NULL);
+    release_origin(ts, origin, throwing);
     if (replaced != NULL) {
-        PyObject *travelling = args == NULL ? cl_err_take() : NULL;
+        PyObject *travelling = throwing ? cl_err_take() : NULL;
         Py_DECREF(replaced);
-        if (args == NULL) {
+        if (throwing) {
             cl_err_give(travelling);
         }
     }
+    return throwing;
+}
 
-    if (args != NULL) {
-        result = call_run(self, run, args, kwargs);
-    }
-    Py_CLEAR(args);
-    Py_CLEAR(kwargs);
-    run = NULL;
+/* call_run, taking over args and kwargs. */
+static CL_NOINLINE PyObject *
+call_run_owned(cl_greenlet *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *result = call_run(self, self->run, args, kwargs);
+    Py_DECREF(args);
+    Py_XDECREF(kwargs);
+    return result;
+}
+
+/* A Task's start: `run` is the class's C method without arguments, and
+ * there are none to pass (see call_noargs_method). */
+static inline int
+runs_bare(cl_greenlet *self, PyObject *args, PyObject *kwargs)
+{
+    const int kinds =
+        METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O | METH_FASTCALL | METH_METHOD;
+    return (self->flags & CL_G_RUN_UNBOUND) && Py_IS_TYPE(self->run, &PyMethodDescr_Type) &&
+           PyTuple_GET_SIZE(args) == 0 && (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) &&
+           (((PyMethodDescrObject *)self->run)->d_method->ml_flags & kinds) == METH_NOARGS;
+}
+
+/* bootstrap once `run` returned `result` (NULL: raised): hand it to the
+ * first ancestor that can take it. */
+static CL_NOINLINE _Noreturn void
+bootstrap_end(cl_greenlet *self, PyObject *result)
+{
+    cl_thread *ts = cl__tls_thread;
+    cl_greenlet *parent;
+
     Py_CLEAR(self->run);
     self->flags &= ~CL_G_RUN_UNBOUND;
 
@@ -484,6 +492,54 @@ bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin, PyObject *run, 
     }
     PyErr_WriteUnraisable((PyObject *)self);
     Py_FatalError("corolib: a greenlet ended and no ancestor can run");
+}
+
+/* The first and last C frame of every greenlet but the main ones: run
+ * `run` (self->run, set by start_new), then hand its result (or exception)
+ * to the parent.  `replaced` (owned, may be NULL) is the run object
+ * start_new replaced: the first Python code that may run here, after the
+ * switch is complete.  This frame stays on the greenlet's stack for its
+ * whole life (issue 19): the work before and after the call is out of
+ * line, and only the cframe and `self` are kept across it. */
+static CL_NOINLINE _Noreturn void
+bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwargs,
+          PyObject *replaced, char *low)
+{
+    PyObject *result = NULL;
+#ifndef CL_PY313
+    cl_thread *ts = cl__tls_thread;
+    cl_cframe cframe = *ts->tstate->cframe; /* start_new's, nothing links to it yet */
+    char *here = (char *)&cframe;
+
+    ts->tstate->cframe = &cframe;
+#else
+    char *here = (char *)__builtin_frame_address(0);
+#endif
+    /* start_new never resumes here: its bytes above `low` (a local of its,
+     * so above every byte of this frame and of its outgoing arguments) are
+     * no longer this greenlet's.  Only if `low` is where it should be (not
+     * a sanitizer's fake stack). */
+    if (here < low && low < self->stack.stop) {
+        self->stack.stop = low;
+    }
+
+    if (bootstrap_begin(self, origin, args == NULL, replaced)) {
+        Py_CLEAR(args);
+        Py_CLEAR(kwargs);
+    }
+    if (args == NULL) {
+        result = NULL;
+    }
+    else if (runs_bare(self, args, kwargs)) {
+        /* Nothing to keep across the call: args is (), kwargs empty. */
+        Py_DECREF(args);
+        Py_XDECREF(kwargs);
+        result = ((PyMethodDescrObject *)self->run)->d_method->ml_meth((PyObject *)self, NULL);
+    }
+    else {
+        result = call_run_owned(self, args, kwargs);
+    }
+    bootstrap_end(self, result);
 }
 
 /* In the greenlet someone just switched back to (after after_switch): take
