@@ -20,6 +20,16 @@
 
 #define G_OF(s) ((cl_greenlet *)((char *)(s) - offsetof(cl_greenlet, stack)))
 
+/* Marks the caller's frame as the last one to unwind (its return address
+ * as undefined, in the unwind tables). */
+#if defined(__x86_64__)
+#define CL_OUTERMOST_FRAME() __asm__ volatile(".cfi_undefined rip")
+#elif defined(__aarch64__)
+#define CL_OUTERMOST_FRAME() __asm__ volatile(".cfi_undefined x30")
+#else
+#define CL_OUTERMOST_FRAME() ((void)0)
+#endif
+
 PyObject *cl__GreenletExit;
 PyObject *cl__greenlet_error;
 
@@ -506,6 +516,14 @@ bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwar
           PyObject *replaced, char *low)
 {
     PyObject *result = NULL;
+    /* The outermost frame of this stack, as a thread's start routine is:
+     * what lies above is not this greenlet's (start_new's frame, long
+     * reused by the greenlet that started us).  Unwinders stop here: gdb's
+     * backtraces, and the forced unwinding of pthread_exit, with which
+     * CPython ends a daemon thread that wakes up after finalisation -- it
+     * then sees the end of the stack and exits the thread, instead of
+     * following return addresses through someone else's frames. */
+    CL_OUTERMOST_FRAME();
 #ifndef CL_PY313
     cl_thread *ts = cl__tls_thread;
     cl_cframe cframe = *ts->tstate->cframe; /* start_new's, nothing links to it yet */
