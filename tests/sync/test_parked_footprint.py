@@ -9,13 +9,15 @@ fat C frame on the park path would each break them.
 """
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from tests._support.leaks import UNDER_ASAN
+#: Sanitizer builds (make sanitize) have frames of other sizes.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 
 #: (task object, C stack slice) upper bounds in bytes per minor version.
 BOUNDS = {
@@ -64,10 +66,16 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def parked():
-    # A fresh interpreter: the root chunk size is per thread and only grows.
+def parked(tmp_path_factory):
+    # A fresh interpreter (the root chunk size is per thread and only grows),
+    # outside the checkout (the installed package, not the sources).
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path_factory.mktemp("parked"),
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
