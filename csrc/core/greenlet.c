@@ -224,7 +224,7 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
 
 /* `run` is borrowed: self->run holds it until it returns. */
 static CL_NOINLINE _Noreturn void bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args,
-                                            PyObject *kwargs, PyObject *replaced, char *low);
+                                            PyObject *kwargs, PyObject *replaced);
 
 /* The callable to start `self` with: what was given, or the `run`
  * attribute (a subclass may define it as a method).  When `run` is a plain
@@ -381,10 +381,9 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark, cl_greenlet **origin_out
     status = switch_stack(ts, self, &origin);
     if (status == 1) {
         /* start_new's frame is dead in the new greenlet but for the
-         * cframe, which bootstrap moves into its own: the slice can then
-         * begin at start_new's locals (outgoing arguments stay below). */
-        char *low = (char *)&cframe < (char *)&origin ? (char *)&cframe : (char *)&origin;
-        bootstrap(self, origin, args, kwargs, replaced, low);
+         * cframe, which bootstrap moves into its own: the slice then ends
+         * at bootstrap's frame. */
+        bootstrap(self, origin, args, kwargs, replaced);
     }
     if (status == 0) {
         /* The starting greenlet, resumed.  run/args/kwargs in this copy of
@@ -513,7 +512,7 @@ bootstrap_end(cl_greenlet *self, PyObject *result)
  * line, and only the cframe and `self` are kept across it. */
 static CL_NOINLINE _Noreturn void
 bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwargs,
-          PyObject *replaced, char *low)
+          PyObject *replaced)
 {
     PyObject *result = NULL;
     /* The outermost frame of this stack, as a thread's start routine is:
@@ -523,7 +522,8 @@ bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwar
      * CPython ends a daemon thread that wakes up after finalisation -- it
      * then sees the end of the stack and exits the thread, instead of
      * following return addresses through someone else's frames. */
-    CL_OUTERMOST_FRAME();
+    /* Where this frame ends: the caller's stack pointer at the call. */
+    char *cfa = (char *)__builtin_dwarf_cfa();
 #ifndef CL_PY313
     cl_thread *ts = cl__tls_thread;
     cl_cframe cframe = *ts->tstate->cframe; /* start_new's, nothing links to it yet */
@@ -531,14 +531,15 @@ bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwar
 
     ts->tstate->cframe = &cframe;
 #else
-    char *here = (char *)__builtin_frame_address(0);
+    char *here = (char *)&result;
 #endif
-    /* start_new never resumes here: its bytes above `low` (a local of its,
-     * so above every byte of this frame and of its outgoing arguments) are
-     * no longer this greenlet's.  Only if `low` is where it should be (not
-     * a sanitizer's fake stack). */
-    if (here < low && low < self->stack.stop) {
-        self->stack.stop = low;
+    CL_OUTERMOST_FRAME();
+    /* start_new never resumes here, and nothing of this frame (all its
+     * arguments come in registers) lies above its end: the bytes there are
+     * no longer this greenlet's.  Only if that end is where it should be
+     * (not a sanitizer's fake stack). */
+    if (here < cfa && cfa < self->stack.stop) {
+        self->stack.stop = cfa;
     }
 
     if (bootstrap_begin(self, origin, args == NULL, replaced)) {
