@@ -4,7 +4,8 @@
         --args <repo>/.venv/bin/python <repo>/bench/slice_frames_gdb.py [idle]
 
 Run by gdb, it lists, at each stack save of a task parking in the hub, each C frame
-between the switch and the greenlet's stack start (`stack.stop`) with the bytes it
+between the switch and the greenlet's stack start (`stack.stop`, the end of
+`bootstrap`'s frame, which the unwind tables mark as the outermost) with the bytes it
 occupies, and prints the last task's (its Python code has been run often enough to be
 specialised, as in the benchmarks).  Run by Python (as gdb's inferior), it parks
 TASKS tasks on a WaitQueue, with `event` on a corolib.sync.Event, or with `idle` in
