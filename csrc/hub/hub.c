@@ -422,6 +422,7 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
     if (cl__hub_park_enter(hub, p, timeout_ns) < 0) {
         return -1;
     }
+    hub = p->hub; /* the same: read back, so only `p` is kept across the enter */
     return cl__hub_park_leave(p, cl__switch_bare(hub->ts, &hub->g));
 }
 
