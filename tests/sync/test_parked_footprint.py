@@ -10,6 +10,7 @@ fat C frame on the park path would each break them.
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -19,12 +20,14 @@ import pytest
 #: Sanitizer builds (make sanitize) have frames of other sizes.
 UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 
-#: (task object, C stack slice) upper bounds in bytes per minor version.
+#: (task object, C stack slice) upper bounds in bytes per minor version: measured
+#: (x86-64, gcc 12; 3.10: 296 and 640, 3.11: 320 and 544, 3.12: 376 and 544, 3.13: 368
+#: and 592) plus 8 and 32.
 BOUNDS = {
-    10: (320, 720),
-    11: (320, 616),
-    12: (368, 680),
-    13: (368, 672),
+    10: (304, 672),
+    11: (328, 576),
+    12: (384, 576),
+    13: (376, 624),
 }
 
 SCRIPT = textwrap.dedent(
@@ -93,6 +96,7 @@ def test_event_wait_keeps_no_more_than_waitqueue_wait(parked):
 
 @pytest.mark.skipif(UNDER_ASAN, reason="sanitizer builds have other frames")
 @pytest.mark.skipif(sys.version_info[:2] not in {(3, v) for v in BOUNDS}, reason="no bounds")
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="bounds measured on x86-64")
 def test_a_task_parked_on_an_event_stays_small(parked):
     size_bound, slice_bound = BOUNDS[sys.version_info[1]]
     for name, got in parked.items():
