@@ -181,10 +181,6 @@ after_switch(cl_thread *ts, int status, cl_greenlet **origin_out)
     return status;
 }
 
-/* Leave the current greenlet for `target` (active, or never started with
- * its start already committed).  Returns 0 when someone switches back to
- * us, 1 when running `target` for the first time, -1 (nothing changed,
- * exception set) on failure. */
 /* What comes before the stacks move: save the current greenlet's
  * interpreter state and name both ends.  -1 with an exception on failure. */
 static CL_ALWAYS_INLINE int
@@ -205,6 +201,10 @@ switch_prepare(cl_thread *ts, cl_greenlet *current, cl_greenlet *target)
     return 0;
 }
 
+/* Leave the current greenlet for `target` (active, or never started with
+ * its start already committed).  Returns 0 when someone switches back to
+ * us, 1 when running `target` for the first time, -1 (nothing changed,
+ * exception set) on failure. */
 static CL_NOINLINE int
 switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
 {
@@ -222,7 +222,6 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
     return after_switch(ts, status, origin_out);
 }
 
-/* `run` is borrowed: self->run holds it until it returns. */
 static CL_NOINLINE _Noreturn void bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args,
                                             PyObject *kwargs, PyObject *replaced);
 
@@ -515,13 +514,6 @@ bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwar
           PyObject *replaced)
 {
     PyObject *result = NULL;
-    /* The outermost frame of this stack, as a thread's start routine is:
-     * what lies above is not this greenlet's (start_new's frame, long
-     * reused by the greenlet that started us).  Unwinders stop here: gdb's
-     * backtraces, and the forced unwinding of pthread_exit, with which
-     * CPython ends a daemon thread that wakes up after finalisation -- it
-     * then sees the end of the stack and exits the thread, instead of
-     * following return addresses through someone else's frames. */
     /* Where this frame ends: the caller's stack pointer at the call. */
     char *cfa = (char *)__builtin_dwarf_cfa();
 #ifndef CL_PY313
@@ -533,6 +525,13 @@ bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwar
 #else
     char *here = (char *)&result;
 #endif
+    /* The outermost frame of this stack, as a thread's start routine is:
+     * what lies above is not this greenlet's (start_new's frame, long
+     * reused by the greenlet that started us).  Unwinders stop here: gdb's
+     * backtraces, and the forced unwinding of pthread_exit, with which
+     * CPython ends a daemon thread that wakes up after finalisation -- it
+     * then sees the end of the stack and exits the thread, instead of
+     * following return addresses through someone else's frames. */
     CL_OUTERMOST_FRAME();
     /* start_new never resumes here, and nothing of this frame (all its
      * arguments come in registers) lies above its end: the bytes there are
@@ -639,13 +638,6 @@ cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args, PyObject *kwar
     return resumed(ts, origin);
 }
 
-/* target.switch() with no arguments, for the park path (cl__hub_park
- * switching to the hub); returns what cl__switch_to would.  Everything but
- * the switch itself is out of line, and nothing is kept across it (the
- * thread comes back from TLS): this frame stays on the stack of every
- * parked greenlet, so it is kept to a word or two (issue 19).  Anything
- * unusual -- a target not started, dead, the current one, in another
- * thread -- takes cl__switch_to. */
 static char bare_switch_go; /* its address: "switch now" */
 
 /* All of cl__switch_bare before the switch: &bare_switch_go when the
@@ -688,6 +680,13 @@ bare_switch_finish(int status)
     return resumed(ts, origin);
 }
 
+/* target.switch() with no arguments, for the park path (cl__hub_park
+ * switching to the hub); returns what cl__switch_to would.  Everything but
+ * the switch itself is out of line, and nothing is kept across it (the
+ * thread comes back from TLS): this frame stays on the stack of every
+ * parked greenlet, so it is kept to a word or two (issue 19).  Anything
+ * unusual -- a target not started, dead, the current one, in another
+ * thread -- takes cl__switch_to. */
 PyObject *
 cl__switch_bare(cl_thread *ts, cl_greenlet *target)
 {

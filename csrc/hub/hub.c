@@ -330,7 +330,7 @@ cl__hub_check_thread(cl_hub *hub)
 static void
 park_leave_list(cl_hub *hub, cl_park *p)
 {
-    hub->ts->current->sched = NULL;
+    p->g->sched = NULL;          /* p->g: the greenlet, until just below */
     cl__park_unlink_all(hub, p); /* Hub.destroy() may have done it */
     cl__timer_cancel(hub, &p->timeout);
     Py_CLEAR(p->g);
@@ -387,6 +387,7 @@ CL_NOINLINE int
 cl__hub_park_leave(cl_park *p, PyObject *r)
 {
     cl_hub *hub = p->hub;
+    cl_greenlet *me = p->g; /* running: ts->current holds it */
     park_leave_list(hub, p);
     if (r == NULL) {
         return -1; /* thrown into us directly */
@@ -396,7 +397,7 @@ cl__hub_park_leave(cl_park *p, PyObject *r)
         PyErr_Format(cl__InvalidSwitchError,
                      "Invalid switch into %R: it is waiting for %s and only "
                      "the hub may resume it",
-                     (PyObject *)hub->ts->current, p->what ? p->what : "an event");
+                     (PyObject *)me, p->what ? p->what : "an event");
         return -1;
     }
     p->state = CL_PARK_DONE;
