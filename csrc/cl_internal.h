@@ -29,6 +29,15 @@
 #define CL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CL_NOINLINE __attribute__((noinline))
 #define CL_ALWAYS_INLINE inline __attribute__((always_inline))
+/* Marks the caller's frame as the last one to unwind (its return address
+ * as undefined, in the unwind tables). */
+#if defined(__x86_64__)
+#define CL_OUTERMOST_FRAME() __asm__ volatile(".cfi_undefined rip")
+#elif defined(__aarch64__)
+#define CL_OUTERMOST_FRAME() __asm__ volatile(".cfi_undefined x30")
+#else
+#define CL_OUTERMOST_FRAME() ((void)0)
+#endif
 /* The extension is loaded with dlopen; initial-exec TLS avoids a
  * __tls_get_addr call on every switch and takes 8 bytes of the surplus
  * static TLS that glibc reserves for such modules. */

@@ -20,16 +20,6 @@
 
 #define G_OF(s) ((cl_greenlet *)((char *)(s) - offsetof(cl_greenlet, stack)))
 
-/* Marks the caller's frame as the last one to unwind (its return address
- * as undefined, in the unwind tables). */
-#if defined(__x86_64__)
-#define CL_OUTERMOST_FRAME() __asm__ volatile(".cfi_undefined rip")
-#elif defined(__aarch64__)
-#define CL_OUTERMOST_FRAME() __asm__ volatile(".cfi_undefined x30")
-#else
-#define CL_OUTERMOST_FRAME() ((void)0)
-#endif
-
 PyObject *cl__GreenletExit;
 PyObject *cl__greenlet_error;
 
@@ -526,12 +516,10 @@ bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwar
     char *here = (char *)&result;
 #endif
     /* The outermost frame of this stack, as a thread's start routine is:
-     * what lies above is not this greenlet's (start_new's frame, long
-     * reused by the greenlet that started us).  Unwinders stop here: gdb's
-     * backtraces, and the forced unwinding of pthread_exit, with which
-     * CPython ends a daemon thread that wakes up after finalisation -- it
-     * then sees the end of the stack and exits the thread, instead of
-     * following return addresses through someone else's frames. */
+     * what lies above is not this greenlet's.  Unwinders stop here: gdb, and
+     * pthread_exit's forced unwinding (CPython's end for a daemon thread that
+     * wakes after finalisation), which would follow return addresses into
+     * start_new's frame, long reused by the greenlet that started us. */
     CL_OUTERMOST_FRAME();
     /* start_new never resumes here, and nothing of this frame (all its
      * arguments come in registers) lies above its end: the bytes there are

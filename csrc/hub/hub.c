@@ -325,8 +325,7 @@ cl__hub_check_thread(cl_hub *hub)
 
 /* ---- the door ----------------------------------------------------------- */
 
-/* Undo cl__hub_park_enter's registration of `p`, in the greenlet it parked
- * (running again). */
+/* Undo cl__hub_park_enter's registration of `p` (its greenlet runs). */
 static void
 park_leave_list(cl_hub *hub, cl_park *p)
 {
@@ -414,9 +413,8 @@ cl__hub_park_leave(cl_park *p, PyObject *r)
  * result the waker gave (events >= 0, or CL_PARK_TIMEOUT when timeout_ns
  * >= 0 elapsed), or -1 with an exception (thrown in, or delivered through
  * the node).  The caller still owns `p` and releases it.  Only this frame
- * (a word: `p`) and cl__switch_bare's stay on the parked greenlet's stack
- * (issue 19): the work before and after the switch is out of line.  A
- * caller whose own frame must be small too does the three steps itself. */
+ * (`p`) and cl__switch_bare's stay on the parked greenlet's stack (issue
+ * 19); a caller that must be small too does the three steps itself. */
 int
 cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
 {
