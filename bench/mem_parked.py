@@ -1,7 +1,8 @@
 """Where the bytes of one parked task go: a breakdown, not a peer comparison.
 
-N tasks (corolib.spawn) each wait on one WaitQueue, as in bm_blocked.py.  Printed
-per task, once all are parked:
+N tasks (corolib.spawn) each wait on one WaitQueue (`tasks`) or, as in
+bm_blocked.py, on one corolib.sync.Event (`event`).  Printed per task, once all are
+parked:
 
 - `task object`: sys.getsizeof of one task, rounded up to pymalloc's 16-byte classes;
 - `C stack slice`: the greenlet's saved slice (`_stack_saved`), as glibc malloc
@@ -22,7 +23,7 @@ tasks and sockets (16 bytes) are in `pages and pymalloc`.
 
 Run with the interpreter to measure, from outside the checkout:
 
-    .venv/bin/python bench/mem_parked.py [tasks|idle] [N]
+    .venv/bin/python bench/mem_parked.py [tasks|event|idle] [N]
 
 The C frames that make up the slice can be listed with gdb and
 bench/slice_frames_gdb.py (see there).
@@ -33,12 +34,14 @@ from __future__ import annotations
 import ctypes
 import gc
 import sys
+from collections.abc import Callable
 
 from _common import rss_bytes
 from bm_idle import Clients
 
 import corolib
 import corolib.socket as csocket
+import corolib.sync
 from corolib._core import WaitQueue
 
 
@@ -73,19 +76,24 @@ def pymalloc_size(n: int) -> int:
     return (n + 15) & ~15 if n <= 512 else malloc_size(n)
 
 
-def park_all(count: int) -> tuple[list[corolib.Greenlet], WaitQueue]:
-    """Spawn `count` tasks blocked on one wait queue; return once all are parked."""
+def park_all(
+    count: int, event: bool = False
+) -> tuple[list[corolib.Greenlet], Callable[[], object]]:
+    """Spawn `count` tasks blocked on one wait queue (or Event, as bm_blocked's);
+    return them, once all are parked, and what wakes them all."""
     queue = WaitQueue()
+    ev = corolib.sync.Event()
+    wait = ev.wait if event else queue.wait
     parked = [0]
 
     def task() -> None:
         parked[0] += 1
-        queue.wait()
+        wait()
 
     tasks = [corolib.spawn(task) for _ in range(count)]
     while parked[0] < count:
         corolib.sleep(0)
-    return tasks, queue
+    return tasks, ev.set if event else queue.wake_all
 
 
 def idle_all(count: int) -> tuple[list[corolib.Greenlet], list[object], Clients]:
@@ -137,22 +145,25 @@ def report(title: str, count: int, rss: float, heap: float, objs: list[object]) 
 
 
 def main() -> None:
-    """`mem_parked.py [tasks N | idle N]`: the breakdown for N (default 100,000)
-    tasks parked on a WaitQueue, or N (default 10,000) idle connections."""
+    """`mem_parked.py [tasks N | event N | idle N]`: the breakdown for N (default
+    100,000) tasks parked on a WaitQueue or an Event, or N (default 10,000) idle
+    connections."""
     mode = sys.argv[1] if len(sys.argv) > 1 else "tasks"
-    if mode == "tasks":
+    if mode in ("tasks", "event"):
+        event = mode == "event"
         count = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
-        warm, queue = park_all(1_000)  # first-use allocations, the chunk pool's sizing
-        queue.wake_all()
+        warm, wake = park_all(1_000, event)  # first-use allocations, the chunk pool's sizing
+        wake()
         corolib.joinall(warm)
-        del warm, queue
+        del warm, wake
         gc.collect()
         rss0, heap0 = rss_bytes(), heap_bytes()
-        tasks, queue = park_all(count)
+        tasks, wake = park_all(count, event)
         rss = (rss_bytes() - rss0) / count
         heap = (heap_bytes() - heap0) / count
-        report("tasks parked on one WaitQueue", count, rss, heap, [tasks[count // 2]])
-        queue.wake_all()
+        title = "tasks parked on one " + ("Event" if event else "WaitQueue")
+        report(title, count, rss, heap, [tasks[count // 2]])
+        wake()
         corolib.joinall(tasks)
         return
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000

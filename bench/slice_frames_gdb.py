@@ -3,11 +3,13 @@
     cd /tmp && gdb -q -batch -x <repo>/bench/slice_frames_gdb.py \
         --args <repo>/.venv/bin/python <repo>/bench/slice_frames_gdb.py [idle]
 
-Run by gdb, it stops at the second stack save of a greenlet that is not a main one
-(the first task parking; the first save starts it) and prints each C frame between
-the switch and the greenlet's stack start (`stack.stop`) with the bytes it occupies.
-Run by Python (as gdb's inferior), it parks three tasks on a WaitQueue, or with
-`idle` in `recv(4096)` on corolib sockets.
+Run by gdb, it lists, at each stack save of a task parking in the hub, each C frame
+between the switch and the greenlet's stack start (`stack.stop`, the end of
+`bootstrap`'s frame, which the unwind tables mark as the outermost) with the bytes it
+occupies, and prints the last task's (its Python code has been run often enough to be
+specialised, as in the benchmarks).  Run by Python (as gdb's inferior), it parks
+TASKS tasks on a WaitQueue, with `event` on a corolib.sync.Event, or with `idle` in
+`recv(4096)` on corolib sockets.
 """
 
 try:
@@ -20,22 +22,29 @@ if gdb is None:
 
     import corolib
     import corolib.socket
+    import corolib.sync
     from corolib._core import WaitQueue
 
+    TASKS = 20
+    mode = sys.argv[1] if len(sys.argv) > 1 else "queue"
     queue = WaitQueue()
-    pairs = [corolib.socket.socketpair() for _ in range(3)]
+    event = corolib.sync.Event()
+    pairs = [corolib.socket.socketpair() for _ in range(TASKS if mode == "idle" else 0)]
 
     def task(i: int) -> None:
         """Park one Python frame deep, as in bm_blocked.py, or in recv (`idle`)."""
-        if sys.argv[1:] == ["idle"]:
+        if mode == "idle":
             pairs[i][0].recv(4096)
+        elif mode == "event":
+            event.wait()
         else:
             queue.wait()
 
-    tasks = [corolib.spawn(task, i) for i in range(3)]
+    tasks = [corolib.spawn(task, i) for i in range(TASKS)]
     corolib.sleep(0)
     print("saved", [t._stack_saved for t in tasks])
     queue.wake_all()
+    event.set()
     for _a, b in pairs:
         b.send(b"x")
     corolib.joinall(tasks)
@@ -44,17 +53,14 @@ else:
     class SliceBreak(gdb.Breakpoint):
         """At cl__stack_save: list the frames of the slice being saved."""
 
-        hits = 0
+        last: list[str] = []
 
         def stop(self) -> bool:
             stop = int(gdb.parse_and_eval("cl__stack_from")["stop"])
             if stop == (1 << 64) - 1:  # a main greenlet's slice
                 return False
-            SliceBreak.hits += 1
-            if SliceBreak.hits != 2:
-                return False
             sp = int(gdb.parse_and_eval("$sp"))
-            print(f"slice: {stop - sp} bytes from the switch to stack.stop")
+            lines = [f"slice: {stop - sp} bytes from the switch to stack.stop"]
             frame = gdb.newest_frame()
             while frame is not None:
                 fsp = int(frame.read_register("sp"))
@@ -62,10 +68,13 @@ else:
                     break
                 older = frame.older()
                 top = min(int(older.read_register("sp")) if older else stop, stop)
-                print(f"  {frame.name() or '?':<40} {top - fsp:>5} bytes")
+                lines.append(f"  {frame.name() or '?':<40} {top - fsp:>5} bytes")
                 frame = older
+            if any("cl__switch_bare" in line or "cl__hub_park" in line for line in lines):
+                SliceBreak.last = lines
             return False
 
     gdb.execute("set breakpoint pending on")
     SliceBreak("cl__stack_save")
     gdb.execute("run")
+    print("\n".join(SliceBreak.last))

@@ -190,6 +190,18 @@ class WaitQueue:
     def statistics(self) -> dict[str, int]: ...
     def __len__(self) -> int: ...
 
+class NotifierBase:
+    _flag: bool
+    _waiters: WaitQueue
+    _hub: Any
+
+    # Called from C, defined by corolib.sync._Notifier: the slow path of
+    # Event.wait, and the binding of the first waiter's hub.
+    def _park(self, timeout: float | None) -> bool: ...
+    def _queue_for(self, hub: Any) -> WaitQueue: ...
+
+def _event_wait(cls: type[NotifierBase]) -> Any: ...
+
 class QueueBase:
     _items: Any
     _getters: Any

@@ -37,9 +37,15 @@ import os
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from corolib._core import WaitQueue, get_hub as _get_hub, get_hub_if_exists
+from corolib._core import (
+    NotifierBase as _NotifierBase,
+    WaitQueue,
+    _event_wait,
+    get_hub as _get_hub,
+    get_hub_if_exists,
+)
 from corolib._green_locks import _discard as _discard  # queue.py takes it from here
 from corolib._reentrant import Reentrant
 from corolib.hub import Timeout
@@ -120,7 +126,7 @@ def _clamp_negative_timeout(timeout: float | None) -> float | None:
 # ---- Event and AsyncResult ---------------------------------------------------
 
 
-class _Notifier:
+class _Notifier(_NotifierBase):
     """What Event and AsyncResult share: waiters in one or more hubs, and links.
 
     ``_flag`` is the readiness the waiters wait for.  Waiters of the first
@@ -131,9 +137,12 @@ class _Notifier:
     either the waiter sees the flag or the setter sees the queue.  A setter
     in another thread wakes through the waiters' hub, which runs only once
     the waiter has parked.
+
+    ``_flag``, ``_waiters`` and ``_hub`` are fields of the compiled base,
+    where :meth:`Event.wait` (compiled too) reads them.
     """
 
-    __slots__ = ("_flag", "_waiters", "_hub", "_others", "_links", "__weakref__")
+    __slots__ = ("_others", "_links", "__weakref__")
 
     def __init__(self) -> None:
         self._flag = False
@@ -338,26 +347,20 @@ class Event(_Notifier):
         """Reset the flag; later ``wait`` calls block until ``set``."""
         self._flag = False
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the flag is set, or ``timeout`` seconds passed.
+    if TYPE_CHECKING:
 
-        Returns True if the flag was set (even if cleared again since), False
-        on timeout.  Returns at once, without switching, if already set.
-        """
-        if self._flag:
-            return True
-        if timeout is not None and timeout < 0:
-            timeout = 0.0
-        hub = _get_hub()
-        if hub is self._hub:
-            if self._flag:
-                return True
-            return self._waiters.wait(timeout) is not False
-        return self._park(timeout)
+        def wait(self, timeout: float | None = None) -> bool:
+            """Block until the flag is set, or ``timeout`` seconds passed (compiled)."""
 
     def statistics(self) -> dict[str, Any]:
         """``{'set': flag, 'waiters': parked greenlets, 'links': callbacks}``."""
         return {"set": self._flag, "waiters": self._waiter_count(), "links": self.linkcount()}
+
+
+# Event.wait is compiled (corolib._core): the common case parks with no Python
+# frame of its own, the rest calls _Notifier._park.  It is made a method of Event
+# itself, not of a base class: CPython's fast call of a C method checks the exact type.
+setattr(Event, "wait", _event_wait(Event))  # noqa: B010
 
 
 class AsyncResult(_Notifier, Generic[T]):

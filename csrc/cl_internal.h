@@ -28,6 +28,16 @@
 #define CL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CL_NOINLINE __attribute__((noinline))
+#define CL_ALWAYS_INLINE inline __attribute__((always_inline))
+/* Marks the caller's frame as the last one to unwind (its return address
+ * as undefined, in the unwind tables). */
+#if defined(__x86_64__)
+#define CL_OUTERMOST_FRAME() __asm__ volatile(".cfi_undefined rip")
+#elif defined(__aarch64__)
+#define CL_OUTERMOST_FRAME() __asm__ volatile(".cfi_undefined x30")
+#else
+#define CL_OUTERMOST_FRAME() ((void)0)
+#endif
 /* The extension is loaded with dlopen; initial-exec TLS avoids a
  * __tls_get_addr call on every switch and takes 8 bytes of the surplus
  * static TLS that glibc reserves for such modules. */
@@ -140,6 +150,7 @@ CL_HIDDEN void cl__arena_cache_install(void);
 CL_HIDDEN cl_greenlet *cl__greenlet_new_main(cl_thread *ts);
 CL_HIDDEN PyObject *cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args,
                                   PyObject *kwargs);
+CL_HIDDEN PyObject *cl__switch_bare(cl_thread *ts, cl_greenlet *target);
 CL_HIDDEN PyObject *cl__throw_into(cl_thread *ts, cl_greenlet *target, PyObject *exc);
 CL_HIDDEN int cl__check_same_thread(cl_thread *ts, cl_greenlet *g);
 CL_HIDDEN cl_greenlet *cl__find_main(cl_greenlet *g);

@@ -171,15 +171,11 @@ after_switch(cl_thread *ts, int status, cl_greenlet **origin_out)
     return status;
 }
 
-/* Leave the current greenlet for `target` (active, or never started with
- * its start already committed).  Returns 0 when someone switches back to
- * us, 1 when running `target` for the first time, -1 (nothing changed,
- * exception set) on failure. */
-static CL_NOINLINE int
-switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
+/* What comes before the stacks move: save the current greenlet's
+ * interpreter state and name both ends.  -1 with an exception on failure. */
+static CL_ALWAYS_INLINE int
+switch_prepare(cl_thread *ts, cl_greenlet *current, cl_greenlet *target)
 {
-    cl_greenlet *current = ts->current;
-    int status;
     if (cl_pystate_save(&current->pystate, ts->tstate) < 0) {
         PyErr_NoMemory();
         return -1;
@@ -192,6 +188,21 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
     }
     cl__stack_from = &current->stack;
     cl__stack_to = &target->stack;
+    return 0;
+}
+
+/* Leave the current greenlet for `target` (active, or never started with
+ * its start already committed).  Returns 0 when someone switches back to
+ * us, 1 when running `target` for the first time, -1 (nothing changed,
+ * exception set) on failure. */
+static CL_NOINLINE int
+switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
+{
+    cl_greenlet *current = ts->current;
+    int status;
+    if (switch_prepare(ts, current, target) < 0) {
+        return -1;
+    }
     status = cl__switch();
     if (CL_UNLIKELY(status < 0)) {
         cl_pystate_restore(&current->pystate, ts->tstate);
@@ -201,10 +212,8 @@ switch_stack(cl_thread *ts, cl_greenlet *target, cl_greenlet **origin_out)
     return after_switch(ts, status, origin_out);
 }
 
-/* `run` is borrowed: self->run holds it until it returns. */
-static CL_NOINLINE _Noreturn void bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin,
-                                            PyObject *run, PyObject *args, PyObject *kwargs,
-                                            PyObject *replaced, char *low);
+static CL_NOINLINE _Noreturn void bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args,
+                                            PyObject *kwargs, PyObject *replaced);
 
 /* The callable to start `self` with: what was given, or the `run`
  * attribute (a subclass may define it as a method).  When `run` is a plain
@@ -361,10 +370,9 @@ start_new(cl_thread *ts, cl_greenlet *self, char *mark, cl_greenlet **origin_out
     status = switch_stack(ts, self, &origin);
     if (status == 1) {
         /* start_new's frame is dead in the new greenlet but for the
-         * cframe, which bootstrap moves into its own: the slice can then
-         * begin at start_new's locals (outgoing arguments stay below). */
-        char *low = (char *)&cframe < (char *)&origin ? (char *)&cframe : (char *)&origin;
-        bootstrap(ts, self, origin, run, args, kwargs, replaced, low);
+         * cframe, which bootstrap moves into its own: the slice then ends
+         * at bootstrap's frame. */
+        bootstrap(self, origin, args, kwargs, replaced);
     }
     if (status == 0) {
         /* The starting greenlet, resumed.  run/args/kwargs in this copy of
@@ -396,49 +404,58 @@ fail:
     return -1;
 }
 
-/* The first and last C frame of every greenlet but the main ones: run
- * `run`, then hand its result (or exception) to the parent.  `replaced`
- * (owned, may be NULL) is the run object start_new replaced: the first
- * Python code that may run here, after the switch is complete. */
-static CL_NOINLINE _Noreturn void
-bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin, PyObject *run, PyObject *args,
-          PyObject *kwargs, PyObject *replaced, char *low)
+/* bootstrap before `run` is called: the greenlet is running from here.
+ * `throwing`: an exception travels instead of args.  Returns whether one
+ * does now (the trace function may fail): then the caller drops args. */
+static CL_NOINLINE int
+bootstrap_begin(cl_greenlet *self, cl_greenlet *origin, int throwing, PyObject *replaced)
 {
-    PyObject *result = NULL;
-    cl_greenlet *parent;
-#ifndef CL_PY313
-    cl_cframe cframe = *ts->tstate->cframe; /* start_new's, nothing links to it yet */
-
-    ts->tstate->cframe = &cframe;
-#endif
-    /* start_new never resumes here: its bytes above `low` (a local of its,
-     * so above every byte of this frame and of its outgoing arguments) are
-     * no longer this greenlet's.  Only if `low` is where it should be (not
-     * a sanitizer's fake stack). */
-    if ((char *)__builtin_frame_address(0) < low && low < self->stack.stop) {
-        self->stack.stop = low;
-    }
-
+    cl_thread *ts = cl__tls_thread;
     self->stack.start = CL_STACK_RUNNING;
-    if (ts->trace != NULL && call_trace(ts, args == NULL, origin, self) < 0) {
-        Py_CLEAR(args);
-        Py_CLEAR(kwargs);
+    if (ts->trace != NULL && call_trace(ts, throwing, origin, self) < 0) {
+        throwing = 1;
     }
-    release_origin(ts, origin, args == NULL);
+    release_origin(ts, origin, throwing);
     if (replaced != NULL) {
-        PyObject *travelling = args == NULL ? cl_err_take() : NULL;
+        PyObject *travelling = throwing ? cl_err_take() : NULL;
         Py_DECREF(replaced);
-        if (args == NULL) {
+        if (throwing) {
             cl_err_give(travelling);
         }
     }
+    return throwing;
+}
 
-    if (args != NULL) {
-        result = call_run(self, run, args, kwargs);
-    }
-    Py_CLEAR(args);
-    Py_CLEAR(kwargs);
-    run = NULL;
+/* call_run, taking over args and kwargs. */
+static CL_NOINLINE PyObject *
+call_run_owned(cl_greenlet *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *result = call_run(self, self->run, args, kwargs);
+    Py_DECREF(args);
+    Py_XDECREF(kwargs);
+    return result;
+}
+
+/* A Task's start: `run` is the class's C method without arguments, and
+ * there are none to pass (see call_noargs_method). */
+static inline int
+runs_bare(cl_greenlet *self, PyObject *args, PyObject *kwargs)
+{
+    const int kinds =
+        METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O | METH_FASTCALL | METH_METHOD;
+    return (self->flags & CL_G_RUN_UNBOUND) && Py_IS_TYPE(self->run, &PyMethodDescr_Type) &&
+           PyTuple_GET_SIZE(args) == 0 && (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) &&
+           (((PyMethodDescrObject *)self->run)->d_method->ml_flags & kinds) == METH_NOARGS;
+}
+
+/* bootstrap once `run` returned `result` (NULL: raised): hand it to the
+ * first ancestor that can take it. */
+static CL_NOINLINE _Noreturn void
+bootstrap_end(cl_greenlet *self, PyObject *result)
+{
+    cl_thread *ts = cl__tls_thread;
+    cl_greenlet *parent;
+
     Py_CLEAR(self->run);
     self->flags &= ~CL_G_RUN_UNBOUND;
 
@@ -473,6 +490,87 @@ bootstrap(cl_thread *ts, cl_greenlet *self, cl_greenlet *origin, PyObject *run, 
     }
     PyErr_WriteUnraisable((PyObject *)self);
     Py_FatalError("corolib: a greenlet ended and no ancestor can run");
+}
+
+/* The first and last C frame of every greenlet but the main ones: run
+ * `run` (self->run, set by start_new), then hand its result (or exception)
+ * to the parent.  `replaced` (owned, may be NULL) is the run object
+ * start_new replaced: the first Python code that may run here, after the
+ * switch is complete.  This frame stays on the greenlet's stack for its
+ * whole life (issue 19): the work before and after the call is out of
+ * line, and only the cframe and `self` are kept across it. */
+static CL_NOINLINE _Noreturn void
+bootstrap(cl_greenlet *self, cl_greenlet *origin, PyObject *args, PyObject *kwargs,
+          PyObject *replaced)
+{
+    PyObject *result = NULL;
+    /* Where this frame ends: the caller's stack pointer at the call. */
+    char *cfa = (char *)__builtin_dwarf_cfa();
+#ifndef CL_PY313
+    cl_thread *ts = cl__tls_thread;
+    cl_cframe cframe = *ts->tstate->cframe; /* start_new's, nothing links to it yet */
+    char *here = (char *)&cframe;
+
+    ts->tstate->cframe = &cframe;
+#else
+    char *here = (char *)&result;
+#endif
+    /* The outermost frame of this stack, as a thread's start routine is:
+     * what lies above is not this greenlet's.  Unwinders stop here: gdb, and
+     * pthread_exit's forced unwinding (CPython's end for a daemon thread that
+     * wakes after finalisation), which would follow return addresses into
+     * start_new's frame, long reused by the greenlet that started us. */
+    CL_OUTERMOST_FRAME();
+    /* start_new never resumes here, and nothing of this frame (all its
+     * arguments come in registers) lies above its end: the bytes there are
+     * no longer this greenlet's.  Only if that end is where it should be
+     * (not a sanitizer's fake stack). */
+    if (here < cfa && cfa < self->stack.stop) {
+        self->stack.stop = cfa;
+    }
+
+    if (bootstrap_begin(self, origin, args == NULL, replaced)) {
+        Py_CLEAR(args);
+        Py_CLEAR(kwargs);
+    }
+    if (args == NULL) {
+        result = NULL;
+    }
+    else if (runs_bare(self, args, kwargs)) {
+        /* Nothing to keep across the call: args is (), kwargs empty. */
+        Py_DECREF(args);
+        Py_XDECREF(kwargs);
+        result = ((PyMethodDescrObject *)self->run)->d_method->ml_meth((PyObject *)self, NULL);
+    }
+    else {
+        result = call_run_owned(self, args, kwargs);
+    }
+    bootstrap_end(self, result);
+}
+
+/* In the greenlet someone just switched back to (after after_switch): take
+ * the payload, call the trace function, drop `origin`; what the switch
+ * that left returns. */
+static CL_ALWAYS_INLINE PyObject *
+resumed(cl_thread *ts, cl_greenlet *origin)
+{
+    cl_greenlet *self = ts->current;
+    PyObject *args = self->sw_args;
+    PyObject *kwargs = self->sw_kwargs;
+    int throwing;
+    self->sw_args = self->sw_kwargs = NULL;
+    throwing = args == NULL;
+    if (ts->trace != NULL && call_trace(ts, throwing, origin, self) < 0) {
+        Py_CLEAR(args);
+        Py_CLEAR(kwargs);
+        throwing = 1;
+    }
+    if (throwing && (self->flags & CL_G_KEEPS_ORIGIN) && !CL_G_ACTIVE(origin)) {
+        Py_INCREF(origin);
+        Py_XSETREF(ts->failed_origin, (PyObject *)origin);
+    }
+    release_origin(ts, origin, throwing);
+    return package(args, kwargs);
 }
 
 PyObject *
@@ -525,25 +623,66 @@ cl__switch_to(cl_thread *ts, cl_greenlet *target, PyObject *args, PyObject *kwar
     }
 
     /* Back in the greenlet that called us: someone switched here. */
-    {
-        cl_greenlet *self = ts->current;
-        int throwing;
-        args = self->sw_args;
-        kwargs = self->sw_kwargs;
-        self->sw_args = self->sw_kwargs = NULL;
-        throwing = args == NULL;
-        if (ts->trace != NULL && call_trace(ts, throwing, origin, self) < 0) {
-            Py_CLEAR(args);
-            Py_CLEAR(kwargs);
-            throwing = 1;
-        }
-        if (throwing && (self->flags & CL_G_KEEPS_ORIGIN) && !CL_G_ACTIVE(origin)) {
-            Py_INCREF(origin);
-            Py_XSETREF(ts->failed_origin, (PyObject *)origin);
-        }
-        release_origin(ts, origin, throwing);
-        return package(args, kwargs);
+    return resumed(ts, origin);
+}
+
+static char bare_switch_go; /* its address: "switch now" */
+
+/* All of cl__switch_bare before the switch: &bare_switch_go when the
+ * stacks can move, else the result (cl__switch_to's, or NULL with an
+ * exception). */
+static CL_NOINLINE PyObject *
+bare_switch_prepare(cl_thread *ts, cl_greenlet *target)
+{
+    cl_greenlet *current = ts->current;
+    PyObject *none = PyTuple_New(0);
+    if (none == NULL) {
+        return NULL;
     }
+    if (target == current || !CL_G_STARTED(target) || !CL_G_ACTIVE(target) ||
+        cl__find_main(target) != ts->main) {
+        return cl__switch_to(ts, target, none, NULL);
+    }
+    Py_XSETREF(target->sw_args, none);
+    Py_CLEAR(target->sw_kwargs);
+    if (switch_prepare(ts, current, target) < 0) {
+        Py_CLEAR(target->sw_args);
+        return NULL;
+    }
+    return (PyObject *)&bare_switch_go;
+}
+
+static CL_NOINLINE PyObject *
+bare_switch_finish(int status)
+{
+    cl_thread *ts = cl__tls_thread;
+    cl_greenlet *origin;
+    if (CL_UNLIKELY(status < 0)) {
+        cl_greenlet *target = G_OF(cl__stack_to);
+        cl_pystate_restore(&ts->current->pystate, ts->tstate);
+        PyErr_NoMemory();
+        Py_CLEAR(target->sw_args);
+        return NULL;
+    }
+    after_switch(ts, status, &origin);
+    return resumed(ts, origin);
+}
+
+/* target.switch() with no arguments, for the park path (cl__hub_park
+ * switching to the hub); returns what cl__switch_to would.  Everything but
+ * the switch itself is out of line, and nothing is kept across it (the
+ * thread comes back from TLS): this frame stays on the stack of every
+ * parked greenlet, so it is kept to a word or two (issue 19).  Anything
+ * unusual -- a target not started, dead, the current one, in another
+ * thread -- takes cl__switch_to. */
+PyObject *
+cl__switch_bare(cl_thread *ts, cl_greenlet *target)
+{
+    PyObject *r = bare_switch_prepare(ts, target);
+    if (CL_UNLIKELY(r != (PyObject *)&bare_switch_go)) {
+        return r;
+    }
+    return bare_switch_finish(cl__switch());
 }
 
 PyObject *

@@ -59,6 +59,7 @@ copy_bytes(char *dst, const char *src, size_t n)
 
 cl_stack *volatile cl__stack_from;
 cl_stack *volatile cl__stack_to;
+intptr_t cl__switch_diff;
 
 /* Keep a resumed greenlet's buffer for its next switch when it is this
  * small: a ping-pong then costs two copies and no allocation. */

@@ -41,6 +41,9 @@ typedef struct cl_stack {
  * of the switch. */
 CL_HIDDEN extern cl_stack *volatile cl__stack_from;
 CL_HIDDEN extern cl_stack *volatile cl__stack_to;
+/* Where cl__stack_save leaves the distance from the current stack pointer
+ * to the target's, for switch routines that keep it out of their frame. */
+CL_HIDDEN extern intptr_t cl__switch_diff;
 
 /* Marks: the main greenlet owns "everything above".  A running greenlet's
  * start is a placeholder until it next leaves. */

@@ -331,16 +331,22 @@ cl__hub_check_thread(cl_hub *hub)
 
 /* ---- the door ----------------------------------------------------------- */
 
-/* Park the current greenlet on `p` until the hub resumes it.  Returns the
- * result the waker gave (events >= 0, or CL_PARK_TIMEOUT when timeout_ns
- * >= 0 elapsed), or -1 with an exception (thrown in, or delivered through
- * the node).  The caller still owns `p` and releases it. */
-int
-cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
+/* Undo cl__hub_park_enter's registration of `p` (its greenlet runs). */
+static void
+park_leave_list(cl_hub *hub, cl_park *p)
 {
-    cl_thread *ts = hub->ts;
-    cl_greenlet *me = ts->current;
-    PyObject *r;
+    p->g->sched = NULL;          /* p->g: the greenlet, until just below */
+    cl__park_unlink_all(hub, p); /* Hub.destroy() may have done it */
+    cl__timer_cancel(hub, &p->timeout);
+    Py_CLEAR(p->g);
+}
+
+/* cl__hub_park's first half: register `p`.  0, or -1 with an exception
+ * (nothing registered). */
+CL_NOINLINE int
+cl__hub_park_enter(cl_hub *hub, cl_park *p, int64_t timeout_ns)
+{
+    cl_greenlet *me = hub->ts->current;
 
     if (me == &hub->g) {
         PyErr_SetString(cl__BlockingSwitchOutError,
@@ -374,17 +380,20 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
     p->in_all = 1;
     me->sched = p;
     if (timeout_ns >= 0 && cl__timer_add(hub, &p->timeout, (uint64_t)timeout_ns) < 0) {
-        r = NULL;
+        park_leave_list(hub, p);
+        return -1;
     }
-    else {
-        r = cl__switch_to(ts, &hub->g, Py_NewRef(cl__empty_tuple), NULL);
-    }
+    return 0;
+}
 
-    me->sched = NULL;
-    cl__park_unlink_all(hub, p); /* Hub.destroy() may have done it */
-    cl__timer_cancel(hub, &p->timeout);
-    Py_CLEAR(p->g);
-
+/* cl__hub_park's second half, back in the parked greenlet: `r` is what the
+ * switch to the hub returned. */
+CL_NOINLINE int
+cl__hub_park_leave(cl_park *p, PyObject *r)
+{
+    cl_hub *hub = p->hub;
+    cl_greenlet *me = p->g; /* running: ts->current holds it */
+    park_leave_list(hub, p);
     if (r == NULL) {
         return -1; /* thrown into us directly */
     }
@@ -404,6 +413,22 @@ cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
         return -1;
     }
     return p->result;
+}
+
+/* Park the current greenlet on `p` until the hub resumes it.  Returns the
+ * result the waker gave (events >= 0, or CL_PARK_TIMEOUT when timeout_ns
+ * >= 0 elapsed), or -1 with an exception (thrown in, or delivered through
+ * the node).  The caller still owns `p` and releases it.  Only this frame
+ * (`p`) and cl__switch_bare's stay on the parked greenlet's stack (issue
+ * 19); a caller that must be small too does the three steps itself. */
+int
+cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns)
+{
+    if (cl__hub_park_enter(hub, p, timeout_ns) < 0) {
+        return -1;
+    }
+    hub = p->hub; /* the same: read back, so only `p` is kept across the enter */
+    return cl__hub_park_leave(p, cl__switch_bare(hub->ts, &hub->g));
 }
 
 /* sleep(0): let everything already queued run once, then continue. */

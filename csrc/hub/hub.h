@@ -300,6 +300,10 @@ CL_HIDDEN void cl__park_release(cl_hub *hub, cl_park *p);
 CL_HIDDEN void cl__park_free(cl_hub *hub, cl_park *p);
 CL_HIDDEN int cl__ring_pop(cl_ring *r, cl_entry *e);
 CL_HIDDEN int cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns);
+/* cl__hub_park in three steps: enter (0, or -1 with nothing registered),
+ * cl__switch_bare(hub->ts, &hub->g), leave with what that returned. */
+CL_HIDDEN int cl__hub_park_enter(cl_hub *hub, cl_park *p, int64_t timeout_ns);
+CL_HIDDEN int cl__hub_park_leave(cl_park *p, PyObject *r);
 CL_HIDDEN void cl__park_wake(cl_hub *hub, cl_park *p, int result);
 CL_HIDDEN int cl__hub_interrupt(cl_hub *hub, cl_greenlet *g, PyObject *exc);
 CL_HIDDEN int cl__hub_push(cl_hub *hub, int kind, void *a, PyObject *b, PyObject *c);

@@ -17,20 +17,42 @@
 
 enum { T_STARTED = 1, T_CANCELLED = 2, T_READY = 4 };
 
+/* What few tasks use, allocated on first use and kept until the task goes
+ * (issue 19: 40 bytes less in every task object, a pymalloc size class). */
 typedef struct {
-    cl_greenlet g;
-    cl_hub *hub;      /* strong */
-    PyObject *fn;     /* what to run; NULL: self._run */
-    PyObject *args;   /* tuple */
-    PyObject *kwargs; /* dict or NULL */
-    PyObject *value;
-    PyObject *exception;
+    PyObject *kwargs;      /* dict or NULL */
     PyObject *links;       /* managed by the Python subclass */
     PyObject *start_timer; /* TimerHandle of start_later() */
-    cl_parklist joiners;
+    cl_parklist joiners;   /* the nodes point here: it never moves */
+} cl_task_extra;
+
+typedef struct {
+    cl_greenlet g;
+    cl_hub *hub;    /* strong */
+    PyObject *fn;   /* what to run; NULL: self._run */
+    PyObject *args; /* tuple */
+    PyObject *value;
+    PyObject *exception;
+    cl_task_extra *x; /* NULL until needed */
     int tflags;
     PyObject *spawner; /* weakref to the greenlet that created it */
 } cl_task;
+
+/* A field of self->x, NULL if there is none. */
+#define X_GET(self, field) ((self)->x != NULL ? (self)->x->field : NULL)
+
+/* self->x, allocated if needed; NULL with MemoryError. */
+static cl_task_extra *
+task_extra(cl_task *self)
+{
+    if (self->x == NULL) {
+        self->x = PyMem_Calloc(1, sizeof(cl_task_extra));
+        if (self->x == NULL) {
+            PyErr_NoMemory();
+        }
+    }
+    return self->x;
+}
 
 static PyObject *Timeout_class;  /* corolib.Timeout, registered at import */
 static PyObject *Greenlet_class; /* corolib.Greenlet, what spawn() makes */
@@ -135,14 +157,14 @@ task_init(cl_task *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
-        PyObject *copy = PyDict_Copy(kwds);
-        if (copy == NULL) {
+        PyObject *copy;
+        if (task_extra(self) == NULL || (copy = PyDict_Copy(kwds)) == NULL) {
             return -1;
         }
-        Py_XSETREF(self->kwargs, copy);
+        Py_XSETREF(self->x->kwargs, copy);
     }
-    else {
-        Py_CLEAR(self->kwargs);
+    else if (self->x != NULL) {
+        Py_CLEAR(self->x->kwargs);
     }
     return 0;
 }
@@ -153,11 +175,13 @@ task_traverse(cl_task *self, visitproc visit, void *arg)
     if (!CL_G_ACTIVE(&self->g)) {
         Py_VISIT(self->fn);
         Py_VISIT(self->args);
-        Py_VISIT(self->kwargs);
         Py_VISIT(self->value);
         Py_VISIT(self->exception);
-        Py_VISIT(self->links);
-        Py_VISIT(self->start_timer);
+        if (self->x != NULL) {
+            Py_VISIT(self->x->kwargs);
+            Py_VISIT(self->x->links);
+            Py_VISIT(self->x->start_timer);
+        }
         Py_VISIT(self->hub);
     }
     /* Not self->spawner: a weakref without a callback holds no strong
@@ -172,11 +196,13 @@ task_clear(cl_task *self)
     if (!CL_G_ACTIVE(&self->g)) {
         Py_CLEAR(self->fn);
         Py_CLEAR(self->args);
-        Py_CLEAR(self->kwargs);
         Py_CLEAR(self->value);
         Py_CLEAR(self->exception);
-        Py_CLEAR(self->links);
-        Py_CLEAR(self->start_timer);
+        if (self->x != NULL) {
+            Py_CLEAR(self->x->kwargs);
+            Py_CLEAR(self->x->links);
+            Py_CLEAR(self->x->start_timer);
+        }
     }
     Py_CLEAR(self->spawner);
     return cl__greenlet_type.tp_clear((PyObject *)self);
@@ -190,11 +216,16 @@ task_dealloc(cl_task *self)
     }
     Py_CLEAR(self->fn);
     Py_CLEAR(self->args);
-    Py_CLEAR(self->kwargs);
     Py_CLEAR(self->value);
     Py_CLEAR(self->exception);
-    Py_CLEAR(self->links);
-    Py_CLEAR(self->start_timer);
+    if (self->x != NULL) {
+        cl_task_extra *x = self->x;
+        Py_CLEAR(x->kwargs);
+        Py_CLEAR(x->links);
+        Py_CLEAR(x->start_timer);
+        self->x = NULL;
+        PyMem_Free(x); /* no joiner is left: each kept the task alive */
+    }
     Py_CLEAR(self->hub);
     Py_CLEAR(self->spawner);
     cl__greenlet_type.tp_dealloc((PyObject *)self);
@@ -234,11 +265,14 @@ finish(cl_task *self, PyObject *value, PyObject *exception)
     Py_XSETREF(self->exception, exception);
     self->tflags |= T_READY;
     Py_XSETREF(self->args, Py_NewRef(cl__empty_tuple));
-    Py_CLEAR(self->kwargs);
-    Py_CLEAR(self->start_timer);
+    if (self->x == NULL) {
+        return 0; /* no links, no joiners */
+    }
+    Py_CLEAR(self->x->kwargs);
+    Py_CLEAR(self->x->start_timer);
     /* Links first: they run before the joiners resume, so what a link does
      * (a Pool freeing the slot) has happened when join() returns. */
-    if (self->links != NULL && PyObject_IsTrue(self->links) == 1) {
+    if (self->x->links != NULL && PyObject_IsTrue(self->x->links) == 1) {
         static PyObject *name;
         PyObject *notify;
         if (name == NULL && (name = PyUnicode_InternFromString("_notify_links")) == NULL) {
@@ -250,8 +284,8 @@ finish(cl_task *self, PyObject *value, PyObject *exception)
             return -1;
         }
     }
-    while (self->joiners.head != NULL) {
-        cl_park *p = self->joiners.head;
+    while (self->x->joiners.head != NULL) {
+        cl_park *p = self->x->joiners.head;
         cl__parklist_remove(p);
         cl__park_wake(self->hub, p, 1);
     }
@@ -308,7 +342,7 @@ call_run_method(cl_task *self)
                 stack[i + 1] = PyTuple_GET_ITEM(self->args, i);
             }
             /* The frame the call makes holds the function itself. */
-            result = PyObject_VectorcallDict(descr, stack, (size_t)n + 1, self->kwargs);
+            result = PyObject_VectorcallDict(descr, stack, (size_t)n + 1, X_GET(self, kwargs));
             if (stack != small) {
                 PyMem_Free(stack);
             }
@@ -319,7 +353,7 @@ call_run_method(cl_task *self)
     if (fn == NULL) {
         return NULL;
     }
-    result = PyObject_Call(fn, self->args, self->kwargs);
+    result = PyObject_Call(fn, self->args, X_GET(self, kwargs));
     Py_DECREF(fn);
     return result;
 }
@@ -360,7 +394,7 @@ task_run(cl_task *self, PyObject *Py_UNUSED(ignored))
     /* fn, args and kwargs stay the task's while it runs (__init__ refuses
      * a started task), so no reference is taken here; see call_run_method. */
     if (self->fn != NULL) {
-        result = PyObject_Call(self->fn, self->args, self->kwargs);
+        result = PyObject_Call(self->fn, self->args, X_GET(self, kwargs));
     }
     else {
         result = call_run_method(self);
@@ -406,8 +440,14 @@ task_start_later(cl_task *self, PyObject *seconds)
     if (timer == NULL) {
         return NULL;
     }
+    if (task_extra(self) == NULL) {
+        PyObject *r = PyObject_CallMethod(timer, "cancel", NULL);
+        Py_XDECREF(r);
+        Py_DECREF(timer);
+        return NULL;
+    }
     self->tflags |= T_STARTED;
-    Py_XSETREF(self->start_timer, timer);
+    Py_XSETREF(self->x->start_timer, timer);
     Py_RETURN_NONE;
 }
 
@@ -437,11 +477,10 @@ wait_ready(cl_task *self, PyObject *timeout)
         PyErr_SetString(cl__greenlet_error, "cannot wait for a greenlet of another thread");
         return -1;
     }
-    p = cl__park_new(hub, "Greenlet.join()", 0);
-    if (p == NULL) {
+    if (task_extra(self) == NULL || (p = cl__park_new(hub, "Greenlet.join()", 0)) == NULL) {
         return -1;
     }
-    cl__parklist_append(&self->joiners, p);
+    cl__parklist_append(&self->x->joiners, p);
     /* The joiner keeps the task alive through its node (dropped with the
      * node if the joiner is never resumed). */
     p->keep = Py_NewRef((PyObject *)self);
@@ -558,8 +597,8 @@ task_kill(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     if (!CL_G_STARTED(&self->g)) {
         /* Not running yet: it never will. */
         self->g.sched_flags |= CL_S_START_CANCELLED;
-        if (self->start_timer != NULL) {
-            PyObject *r = PyObject_CallMethod(self->start_timer, "cancel", NULL);
+        if (X_GET(self, start_timer) != NULL) {
+            PyObject *r = PyObject_CallMethod(self->x->start_timer, "cancel", NULL);
             Py_XDECREF(r);
             if (r == NULL) {
                 Py_DECREF(exc);
@@ -688,7 +727,8 @@ static PyObject *
 get_kwargs(cl_task *self, void *c)
 {
     (void)c;
-    return self->kwargs ? Py_NewRef(self->kwargs) : PyDict_New();
+    PyObject *kwargs = X_GET(self, kwargs);
+    return kwargs ? Py_NewRef(kwargs) : PyDict_New();
 }
 
 static PyObject *
@@ -711,18 +751,25 @@ static PyObject *
 get_links(cl_task *self, void *c)
 {
     (void)c;
-    return Py_NewRef(self->links ? self->links : Py_None);
+    PyObject *links = X_GET(self, links);
+    return Py_NewRef(links ? links : Py_None);
 }
 
 static int
 set_links(cl_task *self, PyObject *v, void *c)
 {
     (void)c;
-    if (v == Py_None) {
-        v = NULL;
+    if (v == Py_None || v == NULL) {
+        if (self->x != NULL) {
+            Py_CLEAR(self->x->links);
+        }
+        return 0;
     }
-    Py_XINCREF(v);
-    Py_XSETREF(self->links, v);
+    if (task_extra(self) == NULL) {
+        return -1;
+    }
+    Py_INCREF(v);
+    Py_XSETREF(self->x->links, v);
     return 0;
 }
 

@@ -8,10 +8,12 @@
  * rounding mode must not leak it into the others.
  *
  * Frame layout after the pushes (offsets from the final rsp):
- *   0   MXCSR (4 bytes)    4  x87 CW (2 bytes)    8  diff slot
- *   16  padding            24 r15 ... 64 rbp      72 return address
- * 6 pushes + 24 bytes keep rsp 16-byte aligned at the calls, as the ABI
- * requires.  rbp is restored by its pop, which is how the frame pointer
+ *   0   MXCSR (4 bytes)    4  x87 CW (2 bytes)    8 r15 ... 48 rbp
+ *   56  return address
+ * 6 pushes + 8 bytes keep rsp 16-byte aligned at the calls, as the ABI
+ * requires.  The distance to the target's stack comes back in
+ * cl__switch_diff, not in this frame: the frame is saved with every
+ * suspended greenlet's slice (issue 19), a slot in it costs 16 bytes each.  rbp is restored by its pop, which is how the frame pointer
  * "moves" with the stack pointer.
  *
  * History: written for corolib; the register set follows the ABI document
@@ -47,23 +49,23 @@ __asm__(
     "    pushq   %r15\n"
     "    .cfi_adjust_cfa_offset 8\n"
     "    .cfi_rel_offset %r15, 0\n"
-    "    subq    $24, %rsp\n"
-    "    .cfi_adjust_cfa_offset 24\n"
+    "    subq    $8, %rsp\n"
+    "    .cfi_adjust_cfa_offset 8\n"
     "    stmxcsr 0(%rsp)\n"
     "    fnstcw  4(%rsp)\n"
     "    movq    %rsp, %rdi\n"          /* sp: the low end of our slice */
-    "    leaq    8(%rsp), %rsi\n"       /* &diff */
+    "    leaq    cl__switch_diff(%rip), %rsi\n" /* &diff */
     "    call    cl__stack_save\n"
     "    testl   %eax, %eax\n"
     "    jnz     1f\n"                  /* 1 (new target) or -1: stay put */
-    "    addq    8(%rsp), %rsp\n"       /* onto the target's slice */
+    "    addq    cl__switch_diff(%rip), %rsp\n" /* onto the target's slice */
     "    call    cl__stack_restore\n"
     "    xorl    %eax, %eax\n"          /* made after the move, on purpose */
     "1:\n"
     "    ldmxcsr 0(%rsp)\n"
     "    fldcw   4(%rsp)\n"
-    "    addq    $24, %rsp\n"
-    "    .cfi_adjust_cfa_offset -24\n"
+    "    addq    $8, %rsp\n"
+    "    .cfi_adjust_cfa_offset -8\n"
     "    popq    %r15\n"
     "    .cfi_adjust_cfa_offset -8\n"
     "    popq    %r14\n"

@@ -1,6 +1,7 @@
 """Event and AsyncResult: waking, timeouts, links, kills, and the iwait protocol."""
 
 import time
+from fractions import Fraction
 
 import pytest
 
@@ -83,6 +84,41 @@ def test_timeout_context_interrupts_wait():
         with Timeout(0.01):
             e.wait()
     assert e.statistics()["waiters"] == 0
+
+
+def test_wait_arguments_as_a_python_method_takes_them():
+    # Event.wait is compiled: the same signature and errors as the Python one.
+    e = Event()
+    assert e.wait(timeout=0) is False
+    assert e.wait(timeout=-0.5) is False
+    assert e.wait(Fraction(-1, 3)) is False  # any number compares with 0
+    with pytest.raises(TypeError):
+        e.wait(0, 1)
+    with pytest.raises(TypeError):
+        e.wait(timeout=0, other=1)
+    with pytest.raises(TypeError):
+        e.wait("soon")
+    with pytest.raises(ValueError):
+        e.wait(float("nan"))
+    assert e.statistics()["waiters"] == 0
+    e.set()
+    assert Event.wait(e) is True and Event.wait(e, 5) is True
+    with pytest.raises(TypeError):
+        Event.wait(object())  # type: ignore[arg-type]
+
+
+def test_wait_in_a_subclass_and_a_fresh_event_per_waiter():
+    class Flag(Event):
+        pass
+
+    flags = [Flag() for _ in range(3)]
+    # Each flag's first waiter binds the flag to this thread's hub.
+    greenlets = [spawn(f.wait, 5) for f in flags]
+    sleep(0)
+    assert [f.statistics()["waiters"] for f in flags] == [1, 1, 1]
+    for f in flags:
+        f.set()
+    assert [g.get() for g in greenlets] == [True] * 3
 
 
 def test_repr():
