@@ -1,9 +1,12 @@
-/* corolib.asyncio's AioReactor: the epoll (owned by C, one per EventLoop)
- * that the stream transports' sockets are registered in, instead of the
- * loop's Python selector.  The loop watches its fd as one ordinary reader
- * while it has sockets, so one callback per loop iteration (run()) handles
- * every ready transport through aio_transport.c's handlers, with no Python
- * frame per event besides the protocols'.
+/* corolib.asyncio's AioReactor: the stream transports' registrations (owned
+ * by C, one per EventLoop) in the loop selector's own epoll, which it shares
+ * (or, made without one, in an epoll of its own).  The selector's select()
+ * is poll(): one epoll_wait per loop iteration, whose transport events are
+ * kept for run() -- queued through a key reported readable, as a reader's
+ * callback would be, so the order of callbacks stays the stdlib's -- and
+ * whose other events are returned as the selector's (key, events) list.
+ * run() handles every ready transport through aio_transport.c's handlers,
+ * with no Python frame per event besides the protocols'.
  *
  * The epoll's data is a socket's fd and its registration's token, looked up
  * in a by-fd table, never a pointer: an entry left behind (a socket closed
