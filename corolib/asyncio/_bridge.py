@@ -45,7 +45,10 @@ def _idle(loop: EventLoop) -> bool:
         return False
     if any(not timer.cancelled() for timer in loop._scheduled):
         return False
-    return len(loop._selector.get_map()) <= 1  # its own self-pipe
+    selector = loop._selector
+    if selector.reactor is not None and len(selector.reactor):
+        return False  # a transport watched for reading or writing
+    return len(selector.get_map()) <= 1  # its own self-pipe
 
 
 def _drive(loop: EventLoop) -> None:

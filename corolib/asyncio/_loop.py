@@ -77,13 +77,39 @@ class _HubSelector(selectors._PollLikeSelector):
         self.owner: EventLoop | None = None
         #: set in a forked child when the loop ran in another greenlet at fork
         self.frozen = False
-        #: the epoll (C) of the loop's socket transports, made with the first one
+        #: the loop's socket transports (C), registered in this selector's epoll
         self.reactor: Any = None
+        #: reported readable when transports are ready: its data holds reactor.run's handle
+        self._reactor_key: Any = None
+
+    def attach(self, loop: EventLoop) -> None:
+        """Tie the selector to its loop, with the reactor sharing its epoll."""
+        self.owner = loop
+        self.reactor = make_reactor(loop, self._epfd)
+        handle = asyncio.Handle(self.reactor.run, (), loop, None)
+        self._reactor_key = selectors.SelectorKey(self.reactor, -1, _EVENT_READ, (handle, None))
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         """Return the ready keys; park on the hub (not the thread) while none are."""
         if self.frozen:
             _freeze()
+        reactor = self.reactor
+        if reactor is not None:
+            # One epoll_wait for the transports (C: kept for reactor.run,
+            # reported through _reactor_key) and the selector's own fds.
+            ready: list[tuple[selectors.SelectorKey, int]]
+            ready = reactor.poll(self._fd_to_key, self._reactor_key)
+            if ready or (timeout is not None and timeout <= 0):
+                self._turns -= 1
+                if self._turns <= 0:
+                    self._turns = _HUB_TURN_EVERY
+                    _core.sleep(0)
+                    if self.frozen:
+                        _freeze()
+                return ready
+            self._park(timeout)
+            ready = reactor.poll(self._fd_to_key, self._reactor_key)
+            return ready
         poll = self._selector.poll
         max_ev = max(len(self._fd_to_key), 1)
         try:
@@ -99,19 +125,7 @@ class _HubSelector(selectors._PollLikeSelector):
                 if self.frozen:
                     _freeze()
         else:
-            self._turns = _HUB_TURN_EVERY
-            if timeout is not None:
-                timeout = math.ceil(timeout * 1e3) * 1e-3
-            owner = self.owner
-            if owner is not None:
-                owner._set_parked(True)
-            try:
-                _core.sock_wait(self._epfd, False, timeout)
-            except _ForkedAway:
-                _freeze()
-            finally:
-                if owner is not None:
-                    owner._set_parked(False)
+            self._park(timeout)
             try:
                 fd_event_list = poll(0, max_ev)
             except InterruptedError:
@@ -129,6 +143,22 @@ class _HubSelector(selectors._PollLikeSelector):
                 ready.append((key, events & key.events))
         return ready
 
+    def _park(self, timeout: float | None) -> None:
+        # Nothing ready: the loop's greenlet waits on the epoll fd through the hub.
+        self._turns = _HUB_TURN_EVERY
+        if timeout is not None:
+            timeout = math.ceil(timeout * 1e3) * 1e-3
+        owner = self.owner
+        if owner is not None:
+            owner._set_parked(True)
+        try:
+            _core.sock_wait(self._epfd, False, timeout)
+        except _ForkedAway:
+            _freeze()
+        finally:
+            if owner is not None:
+                owner._set_parked(False)
+
     def _renew_after_fork(self) -> None:
         """In a forked child: a private epoll with the same registrations.
 
@@ -137,8 +167,6 @@ class _HubSelector(selectors._PollLikeSelector):
         would change the parent's loop.  A greenlet parked on it (the
         loop's own, which the caller freezes) is woken with ``_ForkedAway``.
         """
-        if self.reactor is not None:
-            self.reactor.renew()  # first: same fd number, re-registered below
         old = self._selector
         fresh = _std_epoll()
         for fd, key in self._fd_to_key.items():
@@ -149,6 +177,8 @@ class _HubSelector(selectors._PollLikeSelector):
                 fresh.register(fd, mask)
             except OSError:
                 pass  # closed without being unregistered: nothing to watch
+        if self.reactor is not None:
+            self.reactor.renew(fresh.fileno())  # the transports' registrations too
         try:
             _core.cancel_wait(self._epfd, _ForkedAway())
         except Exception:  # noqa: S110 - no hub in this thread
@@ -243,7 +273,7 @@ class EventLoop(_core.AioLoopBase, _StdLoop):  # type: ignore[misc,valid-type]
         self._parked = False
         self._co = _LoopState()
         super().__init__(selector)
-        selector.owner = self
+        selector.attach(self)
         _live_loops.add(self)
 
     # ---- running -----------------------------------------------------------
@@ -324,10 +354,7 @@ class EventLoop(_core.AioLoopBase, _StdLoop):  # type: ignore[misc,valid-type]
     ) -> Any:
         # TCP and Unix stream sockets (TLS too: sslproto runs over this) get
         # the C transport, registered in the reactor instead of the selector.
-        selector = self._selector
-        if selector.reactor is None:
-            selector.reactor = make_reactor(self)
-        return SocketTransport(self, selector.reactor, sock, protocol, waiter, extra, server)
+        return SocketTransport(self, self._selector.reactor, sock, protocol, waiter, extra, server)
 
     async def _sendfile_native(self, transp: Any, file: Any, offset: int, count: Any) -> Any:
         if not isinstance(transp, SocketTransport):

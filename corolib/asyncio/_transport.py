@@ -4,9 +4,10 @@
 """corolib.asyncio's TCP and Unix stream socket transport.
 
 Its hot path is C (``corolib._core.aio_transport_base``): the socket is
-registered in the loop's ``AioReactor`` (an epoll of its own, watched by the
-loop as one reader) rather than in the loop's selector, so one callback per
-loop iteration reads from every ready socket and calls the protocols'
+registered by the loop's ``AioReactor`` in the selector's own epoll, whose
+one ``epoll_wait`` per loop iteration (the selector's ``select()``, in C)
+keeps the transports' events aside for one callback per iteration,
+which reads from every ready socket and calls the protocols'
 ``data_received`` (or ``get_buffer``/``buffer_updated``) directly, and
 ``write()`` sends at once, in C.  This module holds the rest -- the rare
 paths, with the stdlib's ``_SelectorSocketTransport`` semantics, which the
@@ -280,14 +281,8 @@ else:
         server._detach()
 
 
-def make_reactor(loop: Any) -> Any:
-    """The ``AioReactor`` of ``loop``: watched by the loop while it has transports."""
-
-    def on_active(active: bool) -> None:
-        if active:
-            loop._add_reader(reactor.fileno(), reactor.run)
-        else:
-            loop._remove_reader(reactor.fileno())
+def make_reactor(loop: Any, epfd: int) -> Any:
+    """The ``AioReactor`` of ``loop``, sharing its selector's epoll ``epfd``."""
 
     def on_error(exc: BaseException, transport: Any) -> None:
         loop.call_exception_handler(
@@ -298,5 +293,4 @@ def make_reactor(loop: Any) -> Any:
             }
         )
 
-    reactor = _core.AioReactor(on_active, on_error)
-    return reactor
+    return _core.AioReactor(None, on_error, epfd)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define CL_AIO_READ_SIZE (256 * 1024) /* as the stdlib transports' max_size */
+#define CL_AIO_MAX_EVENTS 128         /* epoll events taken per loop iteration */
 
 typedef struct {
     PyObject_HEAD
@@ -19,6 +20,10 @@ typedef struct {
     PyObject **by_fd;     /* fd -> the transport registered with it (borrowed), or NULL */
     int nfd;              /* the length of by_fd */
     uint32_t tokens;      /* the last registration's token */
+    int owns_epfd;        /* 0: epfd is the loop selector's (shared), not closed here */
+    int npending;         /* transport events poll() took, for the next run() */
+    uint32_t pending_ev[CL_AIO_MAX_EVENTS];
+    uint64_t pending_data[CL_AIO_MAX_EVENTS];
 } cl_aio_reactor;
 
 /* A transport's C fields, after its base class's slots. */

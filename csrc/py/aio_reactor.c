@@ -1,9 +1,12 @@
-/* corolib.asyncio's AioReactor: the epoll (owned by C, one per EventLoop)
- * that the stream transports' sockets are registered in, instead of the
- * loop's Python selector.  The loop watches its fd as one ordinary reader
- * while it has sockets, so one callback per loop iteration (run()) handles
- * every ready transport through aio_transport.c's handlers, with no Python
- * frame per event besides the protocols'.
+/* corolib.asyncio's AioReactor: the stream transports' registrations (owned
+ * by C, one per EventLoop) in the loop selector's own epoll, which it shares
+ * (or, made without one, in an epoll of its own).  The selector's select()
+ * is poll(): one epoll_wait per loop iteration, whose transport events are
+ * kept for run() -- queued through a key reported readable, as a reader's
+ * callback would be, so the order of callbacks stays the stdlib's -- and
+ * whose other events are returned as the selector's (key, events) list.
+ * run() handles every ready transport through aio_transport.c's handlers,
+ * with no Python frame per event besides the protocols'.
  *
  * The epoll's data is a socket's fd and its registration's token, looked up
  * in a by-fd table, never a pointer: an entry left behind (a socket closed
@@ -18,7 +21,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#define MAX_EVENTS 128
+#define MAX_EVENTS CL_AIO_MAX_EVENTS
 #define F(t) CL_AIO_F(t)
 
 int
@@ -128,10 +131,12 @@ cl__aio_set_events(PyObject *self, int ev)
 static PyObject *
 reactor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"on_active", "on_error", NULL};
+    static char *kwlist[] = {"on_active", "on_error", "epfd", NULL};
     PyObject *on_active, *on_error;
     cl_aio_reactor *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:AioReactor", kwlist, &on_active, &on_error)) {
+    int epfd = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:AioReactor", kwlist, &on_active, &on_error,
+                                     &epfd)) {
         return NULL;
     }
     self = (cl_aio_reactor *)type->tp_alloc(type, 0);
@@ -145,8 +150,13 @@ reactor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    self->on_active = Py_NewRef(on_active);
+    self->on_active = on_active == Py_None ? NULL : Py_NewRef(on_active);
     self->on_error = Py_NewRef(on_error);
+    if (epfd >= 0) {
+        self->epfd = epfd; /* the loop selector's: events taken by poll() */
+        return (PyObject *)self;
+    }
+    self->owns_epfd = 1;
     self->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (self->epfd < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
@@ -198,7 +208,7 @@ reactor_dealloc(cl_aio_reactor *self)
 {
     PyObject_GC_UnTrack(self);
     reactor_clear(self);
-    if (self->epfd >= 0) {
+    if (self->epfd >= 0 && self->owns_epfd) {
         close(self->epfd);
     }
     PyMem_RawFree(self->rbuf);
@@ -215,7 +225,18 @@ reactor_run(cl_aio_reactor *self, PyObject *Py_UNUSED(ignored))
     if (self->epfd < 0) {
         Py_RETURN_NONE;
     }
-    n = epoll_wait(self->epfd, events, MAX_EVENTS, 0);
+    if (!self->owns_epfd) {
+        /* What the last poll() took: the loop's one epoll_wait of this iteration. */
+        n = self->npending;
+        self->npending = 0;
+        for (i = 0; i < n; i++) {
+            events[i].events = self->pending_ev[i];
+            events[i].data.u64 = self->pending_data[i];
+        }
+    }
+    else {
+        n = epoll_wait(self->epfd, events, MAX_EVENTS, 0);
+    }
     if (n < 0) {
         if (errno == EINTR) {
             Py_RETURN_NONE;
@@ -269,11 +290,113 @@ static PyObject *
 reactor_close(cl_aio_reactor *self, PyObject *Py_UNUSED(ignored))
 {
     reactor_forget(self);
-    if (self->epfd >= 0) {
+    self->npending = 0;
+    if (self->epfd >= 0 && self->owns_epfd) {
         close(self->epfd);
-        self->epfd = -1;
     }
+    self->epfd = -1;
     Py_RETURN_NONE;
+}
+
+/* poll(fd_to_key, reactor_key): the selector's select() without waiting,
+ * for a reactor sharing the loop selector's epoll.  One epoll_wait: the
+ * transports' events are kept for the next run() (and reactor_key, whose
+ * data holds run()'s handle, is reported once as readable when there are
+ * any); the others are the selector's, returned as its (key, events) list. */
+static PyObject *
+reactor_poll(cl_aio_reactor *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    struct epoll_event events[MAX_EVENTS];
+    PyObject *fd_to_key, *reactor_key, *ready;
+    int n, i, np = 0;
+    if (nargs != 2 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "poll(fd_to_key: dict, reactor_key)");
+        return NULL;
+    }
+    fd_to_key = args[0];
+    reactor_key = args[1];
+    ready = PyList_New(0);
+    if (ready == NULL) {
+        return NULL;
+    }
+    if (self->epfd < 0 || self->owns_epfd) {
+        return ready;
+    }
+    n = epoll_wait(self->epfd, events, MAX_EVENTS, 0);
+    if (n < 0) {
+        if (errno == EINTR) {
+            return ready;
+        }
+        Py_DECREF(ready);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    for (i = 0; i < n; i++) {
+        uint64_t data = events[i].data.u64;
+        uint32_t ev = events[i].events;
+        int fd = (int)(uint32_t)data;
+        PyObject *t = fd >= 0 && fd < self->nfd ? self->by_fd[fd] : NULL;
+        PyObject *key, *item, *kev;
+        long mask = 0, want;
+        if (t != NULL && F(t)->token == (uint32_t)(data >> 32)) {
+            self->pending_ev[np] = ev;
+            self->pending_data[np] = data;
+            np++;
+            continue;
+        }
+        item = PyLong_FromLong(fd);
+        if (item == NULL) {
+            goto fail;
+        }
+        key = PyDict_GetItemWithError(fd_to_key, item);
+        Py_DECREF(item);
+        if (key == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            continue; /* a transport's stale entry, or unregistered meanwhile */
+        }
+        if (ev & ~(uint32_t)EPOLLIN) {
+            mask |= 2; /* selectors.EVENT_WRITE */
+        }
+        if (ev & ~(uint32_t)EPOLLOUT) {
+            mask |= 1; /* selectors.EVENT_READ */
+        }
+        if (PyTuple_Check(key) && PyTuple_GET_SIZE(key) >= 3) {
+            kev = Py_NewRef(PyTuple_GET_ITEM(key, 2));
+        }
+        else {
+            kev = PyObject_GetAttrString(key, "events");
+            if (kev == NULL) {
+                goto fail;
+            }
+        }
+        want = PyLong_AsLong(kev);
+        Py_DECREF(kev);
+        if (want == -1 && PyErr_Occurred()) {
+            goto fail;
+        }
+        item = Py_BuildValue("(Ol)", key, mask & want);
+        if (item == NULL || PyList_Append(ready, item) < 0) {
+            Py_XDECREF(item);
+            goto fail;
+        }
+        Py_DECREF(item);
+    }
+    self->npending = np;
+    if (np > 0) {
+        PyObject *item = Py_BuildValue("(Oi)", reactor_key, 1);
+        if (item == NULL || PyList_Append(ready, item) < 0) {
+            Py_XDECREF(item);
+            self->npending = 0;
+            Py_DECREF(ready);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return ready;
+fail:
+    Py_DECREF(ready);
+    return NULL;
 }
 
 /* In a forked child: the inherited epoll fd is the parent's epoll instance,
@@ -282,17 +405,32 @@ reactor_close(cl_aio_reactor *self, PyObject *Py_UNUSED(ignored))
  * parent's events.  A private epoll with the same registrations takes its
  * place under the same fd number (which the loop's selector watches). */
 static PyObject *
-reactor_renew(cl_aio_reactor *self, PyObject *Py_UNUSED(ignored))
+reactor_renew(cl_aio_reactor *self, PyObject *args)
 {
     PyObject *key, *value;
     Py_ssize_t pos = 0;
-    int fresh;
+    int fresh = -1;
+    if (!PyArg_ParseTuple(args, "|i:renew", &fresh)) {
+        return NULL;
+    }
     if (self->epfd < 0) {
         Py_RETURN_NONE;
     }
-    fresh = epoll_create1(EPOLL_CLOEXEC);
-    if (fresh < 0) {
-        return PyErr_SetFromErrno(PyExc_OSError);
+    self->npending = 0;
+    if (fresh >= 0 && !self->owns_epfd) {
+        /* Shared: the selector's fresh epoll, which it re-registers its own fds in. */
+        self->epfd = fresh;
+    }
+    else if (fresh < 0 && self->owns_epfd) {
+        fresh = epoll_create1(EPOLL_CLOEXEC);
+        if (fresh < 0) {
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+    }
+    else {
+        PyErr_SetString(PyExc_ValueError,
+                        "renew(epfd): a reactor sharing an epoll needs the new one (and only it)");
+        return NULL;
     }
     while (self->transports != NULL && PyDict_Next(self->transports, &pos, &key, &value)) {
         cl_aio_fields *f = F(value);
@@ -303,6 +441,9 @@ reactor_renew(cl_aio_reactor *self, PyObject *Py_UNUSED(ignored))
         e.events = (uint32_t)f->events;
         e.data.u64 = ((uint64_t)f->token << 32) | (uint32_t)f->fd;
         (void)epoll_ctl(fresh, EPOLL_CTL_ADD, f->fd, &e); /* a closed fd: nothing to watch */
+    }
+    if (!self->owns_epfd) {
+        Py_RETURN_NONE;
     }
     if (dup3(fresh, self->epfd, O_CLOEXEC) < 0) {
         int err = errno;
@@ -335,8 +476,12 @@ static PyMethodDef reactor_methods[] = {
      "run()\n--\n\nHandle every ready transport once (never waits)."},
     {"close", (PyCFunction)reactor_close, METH_NOARGS,
      "close()\n--\n\nForget every transport and close the epoll fd."},
-    {"renew", (PyCFunction)reactor_renew, METH_NOARGS,
-     "renew()\n--\n\nIn a forked child: a private epoll with the same registrations, same fd."},
+    {"renew", (PyCFunction)reactor_renew, METH_VARARGS,
+     "renew(epfd=-1)\n--\n\nIn a forked child: a private epoll with the same registrations\n"
+     "(same fd; a reactor sharing the selector's epoll is given its fresh one)."},
+    {"poll", (PyCFunction)(void (*)(void))reactor_poll, METH_FASTCALL,
+     "poll(fd_to_key, reactor_key)\n--\n\nThe shared epoll's ready events, without waiting: the\n"
+     "transports' kept for run(), the selector's returned as (key, events)."},
     {"fileno", (PyCFunction)reactor_fileno, METH_NOARGS,
      "fileno()\n--\n\nThe epoll fd (-1 once closed): readable while a transport is ready."},
     {NULL, NULL, 0, NULL},

@@ -247,3 +247,44 @@ def test_killing_the_loop_greenlet_right_after_giving_it_work() -> None:
         assert asyncio._get_running_loop() is None
     finally:
         loop.close()
+
+
+def test_await_keeps_a_loop_whose_transport_is_still_open() -> None:
+    # A protocol's transport lives on the await_ loop with no task: the
+    # loop is not idle, so it is neither closed nor replaced between calls.
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    class Proto(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def data_received(self, data: bytes) -> None:
+            self.data += data
+
+    async def connect() -> tuple[asyncio.Transport, Proto]:
+        return await asyncio.get_running_loop().create_connection(Proto, "127.0.0.1", port)
+
+    async def until_received(proto: Proto, expected: bytes) -> bytes:
+        async def poll() -> None:
+            while bytes(proto.data) != expected:
+                await asyncio.sleep(0.001)
+
+        await asyncio.wait_for(poll(), DEADLINE)
+        return bytes(proto.data)
+
+    transport, proto = ca.await_(connect())
+    conn, _ = listener.accept()
+    try:
+        assert not transport._loop.is_closed()  # type: ignore[attr-defined]
+        conn.sendall(b"hello")
+        assert ca.await_(until_received(proto, b"hello")) == b"hello"
+    finally:
+        transport.close()
+        conn.close()
+        listener.close()
+    ca.await_(asyncio.sleep(0))  # the close runs; the loop is then idle and closed

@@ -585,3 +585,51 @@ def test_abort_and_write_after_a_draining_close() -> None:
         await server.wait_closed()
 
     run_checked(main)
+
+
+def test_transports_and_selector_fds_share_one_epoll() -> None:
+    # The transports' sockets are registered in the selector's own epoll
+    # (one epoll_wait per iteration); a reader added through the selector
+    # and a transport ready at once are both served, and after what was
+    # already scheduled, as on the stdlib loop.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        selector = loop._selector  # type: ignore[attr-defined]
+        client, srv, transport, server = await pair()
+        assert transport._sock_fd not in selector._fd_to_key
+        assert srv.transport._sock_fd not in selector._fd_to_key
+        order: list[str] = []
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        got_raw = loop.create_future()
+
+        def on_readable() -> None:
+            order.append("reader")
+            a.recv(100)
+            loop.remove_reader(a.fileno())
+            got_raw.set_result(None)
+
+        loop.add_reader(a.fileno(), on_readable)
+        srv_received = srv.data_received
+
+        def data_received(data: bytes) -> None:
+            order.append("data")
+            srv_received(data)
+
+        srv.data_received = data_received
+
+        def make_both_ready() -> None:
+            transport.write(b"to the server")
+            b.send(b"raw")
+            loop.call_soon(order.append, "soon")
+
+        loop.call_soon(make_both_ready)
+        await got_raw
+        await until(lambda: bytes(srv.data) == b"to the server", "data_received")
+        assert order[0] == "soon", order
+        assert sorted(order) == ["data", "reader", "soon"], order
+        a.close()
+        b.close()
+        await finish(client, srv, server=server)
+
+    run_checked(main)
