@@ -111,8 +111,13 @@ struct cl_park {
     cl_park *all_prev;
 };
 
+/* park.c: the lists, allocation and release of park nodes. */
 CL_HIDDEN void cl__parklist_append(cl_parklist *l, cl_park *p);
 CL_HIDDEN void cl__parklist_remove(cl_park *p);
+CL_HIDDEN cl_park *cl__park_new(cl_hub *hub, const char *what, intptr_t detail);
+CL_HIDDEN void cl__park_release(cl_hub *hub, cl_park *p);
+CL_HIDDEN void cl__park_free(cl_hub *hub, cl_park *p);
+CL_HIDDEN void cl__park_unlink_all(cl_hub *hub, cl_park *p);
 
 /* ---- file descriptors (io.c) ----------------------------------------- */
 
@@ -295,9 +300,6 @@ cl__hub_peek(void)
     }
     return NULL;
 }
-CL_HIDDEN cl_park *cl__park_new(cl_hub *hub, const char *what, intptr_t detail);
-CL_HIDDEN void cl__park_release(cl_hub *hub, cl_park *p);
-CL_HIDDEN void cl__park_free(cl_hub *hub, cl_park *p);
 CL_HIDDEN int cl__ring_pop(cl_ring *r, cl_entry *e);
 CL_HIDDEN int cl__hub_park(cl_hub *hub, cl_park *p, int64_t timeout_ns);
 /* cl__hub_park in three steps: enter (0, or -1 with nothing registered),
@@ -313,7 +315,6 @@ CL_HIDDEN int cl__hub_sleep(cl_hub *hub, int64_t ns);
 CL_HIDDEN int cl__hub_xpush(cl_hub *hub, PyObject *fn, PyObject *args);
 CL_HIDDEN void cl__hub_hold(cl_hub *hub, int delta);
 CL_HIDDEN int cl__hub_xmove(cl_hub *hub);
-CL_HIDDEN void cl__park_unlink_all(cl_hub *hub, cl_park *p);
 CL_HIDDEN int cl__hub_init(cl_hub *hub, cl_thread *ts);
 CL_HIDDEN void cl__hub_fini(cl_hub *hub);
 CL_HIDDEN void cl__hub_kill_parked(cl_hub *hub);

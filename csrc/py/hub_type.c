@@ -518,38 +518,6 @@ hub_unhold(cl_hub *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-hub_statistics(cl_hub *self, PyObject *Py_UNUSED(ignored))
-{
-    return Py_BuildValue(
-        "{s:n,s:n,s:n,s:n,s:n,s:n,s:K,s:K,s:O}", "ready", (Py_ssize_t)CL_HUB_QUEUED(self), "parked",
-        self->n_parked, "watches", self->n_watches, "timers", (Py_ssize_t)self->nheap, "fds",
-        cl__io_count(self), "handles", (Py_ssize_t)self->loop.n_handles, "switches",
-        (unsigned long long)self->switches, "recv_skipped", (unsigned long long)self->recv_skipped,
-        "destroyed", self->destroyed ? Py_True : Py_False);
-}
-
-static PyObject *
-hub_describe_parked(cl_hub *self, PyObject *Py_UNUSED(ignored))
-{
-    return cl__hub_describe_parked(self);
-}
-
-static PyObject *
-hub_get_loop_alive(cl_hub *self, void *c)
-{
-    (void)c;
-    return PyBool_FromLong(self->loop_open && (CL_HUB_QUEUED(self) > 0 || self->nheap_ref > 0 ||
-                                               cl_loop_alive(&self->loop)));
-}
-
-static PyObject *
-hub_get_thread_ident(cl_hub *self, void *c)
-{
-    (void)c;
-    return PyLong_FromUnsignedLong(self->thread_ident);
-}
-
-static PyObject *
 hub_call_later(cl_hub *self, PyObject *args, PyObject *kwds)
 {
     return cl__hub_call_later(self, args, kwds);
@@ -624,19 +592,19 @@ static PyMethodDef hub_methods[] = {
      "does not raise LoopExit.  Thread-safe."},
     {"unhold", (PyCFunction)hub_unhold, METH_NOARGS,
      "unhold()\n--\n\nUndo one hold().  Thread-safe."},
-    {"statistics", (PyCFunction)hub_statistics, METH_NOARGS,
+    {"statistics", (PyCFunction)cl__hub_meth_statistics, METH_NOARGS,
      "statistics()\n--\n\nCounts: ready, parked, watches, timers, fds, handles, switches, "
      "recv_skipped\n"
      "(blocking receives that waited without a syscall: the fd's last read emptied it)."},
-    {"describe_parked", (PyCFunction)hub_describe_parked, METH_NOARGS,
+    {"describe_parked", (PyCFunction)cl__hub_meth_describe_parked, METH_NOARGS,
      "describe_parked()\n--\n\nWhat every parked greenlet waits for."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef hub_getsets[] = {
-    {"loop_alive", (getter)hub_get_loop_alive, NULL,
+    {"loop_alive", (getter)cl__hub_get_loop_alive, NULL,
      "True while something can still wake a parked greenlet.", NULL},
-    {"thread_ident", (getter)hub_get_thread_ident, NULL,
+    {"thread_ident", (getter)cl__hub_get_thread_ident, NULL,
      "threading.get_ident() of the hub's thread.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -1,5 +1,6 @@
 /* Read-only views of a hub for corolib's operational tools: the blocking
- * monitor (corolib/_monitor.py) and run info (corolib/util.py).
+ * monitor (corolib/_monitor.py) and run info (corolib/util.py), and the
+ * Hub type's statistics(), describe_parked(), loop_alive and thread_ident.
  *
  * _hub_monitor_state and _hub_parked may be called from any thread,
  * holding the GIL.  The hub's own thread only changes what they read while
@@ -115,6 +116,40 @@ mod_hub_parked(PyObject *m, PyObject *arg)
     }
     PyMem_RawFree(items);
     return list;
+}
+
+/* ---- the Hub type's statistics and introspection ------------------------ */
+
+PyObject *
+cl__hub_meth_statistics(cl_hub *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue(
+        "{s:n,s:n,s:n,s:n,s:n,s:n,s:K,s:K,s:O}", "ready", (Py_ssize_t)CL_HUB_QUEUED(self), "parked",
+        self->n_parked, "watches", self->n_watches, "timers", (Py_ssize_t)self->nheap, "fds",
+        cl__io_count(self), "handles", (Py_ssize_t)self->loop.n_handles, "switches",
+        (unsigned long long)self->switches, "recv_skipped", (unsigned long long)self->recv_skipped,
+        "destroyed", self->destroyed ? Py_True : Py_False);
+}
+
+PyObject *
+cl__hub_meth_describe_parked(cl_hub *self, PyObject *Py_UNUSED(ignored))
+{
+    return cl__hub_describe_parked(self);
+}
+
+PyObject *
+cl__hub_get_loop_alive(cl_hub *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(self->loop_open && (CL_HUB_QUEUED(self) > 0 || self->nheap_ref > 0 ||
+                                               cl_loop_alive(&self->loop)));
+}
+
+PyObject *
+cl__hub_get_thread_ident(cl_hub *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLong(self->thread_ident);
 }
 
 /* ---- HubWatch: the monitor's sampler ----------------------------------- */

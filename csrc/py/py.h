@@ -16,6 +16,13 @@ CL_HIDDEN int cl__timeout_ns(PyObject *seconds, int64_t *ns, const char *what);
 CL_HIDDEN PyObject *cl__hub_call_later(cl_hub *hub, PyObject *args, PyObject *kwds);
 CL_HIDDEN PyObject *cl__hub_interrupt_later(cl_hub *hub, PyObject *args, PyObject *kwds);
 
+/* introspect.c: the Hub type's statistics() and describe_parked(), and
+ * its loop_alive and thread_ident attributes. */
+CL_HIDDEN PyObject *cl__hub_meth_statistics(cl_hub *self, PyObject *ignored);
+CL_HIDDEN PyObject *cl__hub_meth_describe_parked(cl_hub *self, PyObject *ignored);
+CL_HIDDEN PyObject *cl__hub_get_loop_alive(cl_hub *self, void *c);
+CL_HIDDEN PyObject *cl__hub_get_thread_ident(cl_hub *self, void *c);
+
 /* Type registration, each called once from module.c. */
 CL_HIDDEN int cl__wait_queue_ready(PyObject *module);    /* wait_queue.c */
 CL_HIDDEN int cl__timer_handle_ready(PyObject *module);  /* timer_handle.c */

@@ -11,39 +11,14 @@
  *   READY      finished: value or exception is final
  * Joiners park on the task's own list and are woken, oldest first, when it
  * is ready.  Links (a Python list in `_links`) are notified by calling the
- * subclass's `_notify_links` from the hub.
+ * subclass's `_notify_links` from the hub.  join(), get() and the `_links`
+ * record are in task_links.c (task.h: what the two files share).
  */
-#include "py.h"
-
-enum { T_STARTED = 1, T_CANCELLED = 2, T_READY = 4 };
-
-/* What few tasks use, allocated on first use and kept until the task goes
- * (issue 19: 40 bytes less in every task object, a pymalloc size class). */
-typedef struct {
-    PyObject *kwargs;      /* dict or NULL */
-    PyObject *links;       /* managed by the Python subclass */
-    PyObject *start_timer; /* TimerHandle of start_later() */
-    cl_parklist joiners;   /* the nodes point here: it never moves */
-} cl_task_extra;
-
-typedef struct {
-    cl_greenlet g;
-    cl_hub *hub;    /* strong */
-    PyObject *fn;   /* what to run; NULL: self._run */
-    PyObject *args; /* tuple */
-    PyObject *value;
-    PyObject *exception;
-    cl_task_extra *x; /* NULL until needed */
-    int tflags;
-    PyObject *spawner; /* weakref to the greenlet that created it */
-} cl_task;
-
-/* A field of self->x, NULL if there is none. */
-#define X_GET(self, field) ((self)->x != NULL ? (self)->x->field : NULL)
+#include "task.h"
 
 /* self->x, allocated if needed; NULL with MemoryError. */
-static cl_task_extra *
-task_extra(cl_task *self)
+cl_task_extra *
+cl__task_extra(cl_task *self)
 {
     if (self->x == NULL) {
         self->x = PyMem_Calloc(1, sizeof(cl_task_extra));
@@ -54,7 +29,6 @@ task_extra(cl_task *self)
     return self->x;
 }
 
-static PyObject *Timeout_class;  /* corolib.Timeout, registered at import */
 static PyObject *Greenlet_class; /* corolib.Greenlet, what spawn() makes */
 static PyObject *spawn_hook;     /* called with each task started, or NULL */
 
@@ -158,7 +132,7 @@ task_init(cl_task *self, PyObject *args, PyObject *kwds)
     }
     if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
         PyObject *copy;
-        if (task_extra(self) == NULL || (copy = PyDict_Copy(kwds)) == NULL) {
+        if (cl__task_extra(self) == NULL || (copy = PyDict_Copy(kwds)) == NULL) {
             return -1;
         }
         Py_XSETREF(self->x->kwargs, copy);
@@ -233,19 +207,13 @@ task_dealloc(cl_task *self)
 
 /* ---- state ---------------------------------------------------------------- */
 
-static int
-is_ready(cl_task *self)
-{
-    return (self->tflags & (T_READY | T_CANCELLED)) != 0;
-}
-
 /* Finished, killed before it ran, or its thread has exited (it can never
  * run again; a raw greenlet reports dead then too), also if it was only
  * scheduled to start then. */
 static int
 is_dead(cl_task *self)
 {
-    return is_ready(self) ||
+    return cl__task_is_ready(self) ||
            (CL_G_STARTED(&self->g) &&
             (!CL_G_ACTIVE(&self->g) || (self->g.main != NULL && self->g.main->thread == NULL))) ||
            ((self->tflags & T_STARTED) && self->hub != NULL && self->hub->ts == NULL);
@@ -440,7 +408,7 @@ task_start_later(cl_task *self, PyObject *seconds)
     if (timer == NULL) {
         return NULL;
     }
-    if (task_extra(self) == NULL) {
+    if (cl__task_extra(self) == NULL) {
         PyObject *r = PyObject_CallMethod(timer, "cancel", NULL);
         Py_XDECREF(r);
         Py_DECREF(timer);
@@ -451,108 +419,7 @@ task_start_later(cl_task *self, PyObject *seconds)
     Py_RETURN_NONE;
 }
 
-/* Park until ready or the timeout; 0 either way, -1 on error. */
-static int
-wait_ready(cl_task *self, PyObject *timeout)
-{
-    int64_t ns;
-    cl_hub *hub;
-    cl_park *p;
-    PyObject *keep;
-    int r;
-    if (is_ready(self)) {
-        return 0;
-    }
-    if (cl__timeout_ns(timeout, &ns, "timeout") < 0) {
-        return -1;
-    }
-    if ((hub = cl__hub_get()) == NULL) {
-        return -1;
-    }
-    if (hub->ts->current == &self->g) {
-        PyErr_SetString(PyExc_RuntimeError, "a greenlet cannot join itself");
-        return -1;
-    }
-    if (hub != self->hub) {
-        PyErr_SetString(cl__greenlet_error, "cannot wait for a greenlet of another thread");
-        return -1;
-    }
-    if (task_extra(self) == NULL || (p = cl__park_new(hub, "Greenlet.join()", 0)) == NULL) {
-        return -1;
-    }
-    cl__parklist_append(&self->x->joiners, p);
-    /* The joiner keeps the task alive through its node (dropped with the
-     * node if the joiner is never resumed). */
-    p->keep = Py_NewRef((PyObject *)self);
-    r = cl__hub_park(hub, p, ns);
-    keep = p->keep;
-    p->keep = NULL;
-    cl__park_release(hub, p);
-    Py_XDECREF(keep);
-    return r == -1 ? -1 : 0;
-}
-
-static const char *const join_names[] = {"timeout"};
-static const char *const get_names[] = {"block", "timeout"};
 static const char *const kill_names[] = {"exception", "block", "timeout"};
-
-static PyObject *
-task_join(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
-{
-    PyObject *a[1];
-    if (cl_args("join", join_names, 1, args, nargs, kwnames, a) < 0 ||
-        wait_ready(self, a[0] != NULL ? a[0] : Py_None) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-raise_timeout(PyObject *timeout)
-{
-    PyObject *exc;
-    if (Timeout_class == NULL) {
-        PyErr_SetString(PyExc_TimeoutError, "the greenlet is not ready");
-        return NULL;
-    }
-    exc = PyObject_CallOneArg(Timeout_class, timeout ? timeout : Py_None);
-    if (exc != NULL) {
-        PyErr_SetObject(Timeout_class, exc);
-        Py_DECREF(exc);
-    }
-    return NULL;
-}
-
-static PyObject *
-task_get(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
-{
-    PyObject *a[2], *timeout;
-    int block = 1;
-    if (cl_args("get", get_names, 2, args, nargs, kwnames, a) < 0 ||
-        (a[0] != NULL && (block = PyObject_IsTrue(a[0])) < 0)) {
-        return NULL;
-    }
-    timeout = a[1] != NULL ? a[1] : Py_None;
-    if (!is_ready(self)) {
-        if (!block) {
-            return raise_timeout(NULL);
-        }
-        if (wait_ready(self, timeout) < 0) {
-            return NULL;
-        }
-        if (!is_ready(self)) {
-            return raise_timeout(timeout);
-        }
-    }
-    if (self->exception != NULL) {
-        if (PyException_SetTraceback(self->exception, self->value) < 0) {
-            return NULL;
-        }
-        PyErr_SetObject((PyObject *)Py_TYPE(self->exception), self->exception);
-        return NULL;
-    }
-    return Py_NewRef(self->value);
-}
 
 static PyObject *
 make_exc(PyObject *exception)
@@ -584,7 +451,7 @@ task_kill(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
             return NULL;
         }
     }
-    if (is_ready(self)) {
+    if (cl__task_is_ready(self)) {
         Py_RETURN_NONE;
     }
     if ((exc = make_exc(exception)) == NULL) {
@@ -645,7 +512,7 @@ task_kill(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
         }
     }
     Py_DECREF(exc);
-    if (block && wait_ready(self, timeout) < 0) {
+    if (block && cl__task_wait_ready(self, timeout) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -654,13 +521,13 @@ task_kill(cl_task *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
 static PyObject *
 task_ready(cl_task *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(is_ready(self));
+    return PyBool_FromLong(cl__task_is_ready(self));
 }
 
 static PyObject *
 task_successful(cl_task *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(is_ready(self) && self->exception == NULL);
+    return PyBool_FromLong(cl__task_is_ready(self) && self->exception == NULL);
 }
 
 static int
@@ -676,10 +543,10 @@ static PyMethodDef task_methods[] = {
      "start()\n--\n\nSchedule it to run in the hub's next round (once)."},
     {"start_later", (PyCFunction)task_start_later, METH_O,
      "start_later(seconds)\n--\n\nSchedule it to run after `seconds`."},
-    {"join", (PyCFunction)(void (*)(void))task_join, METH_FASTCALL | METH_KEYWORDS,
+    {"join", (PyCFunction)(void (*)(void))cl__task_join, METH_FASTCALL | METH_KEYWORDS,
      "join(timeout=None)\n--\n\n"
      "Wait until it is done or `timeout` seconds passed; returns None."},
-    {"get", (PyCFunction)(void (*)(void))task_get, METH_FASTCALL | METH_KEYWORDS,
+    {"get", (PyCFunction)(void (*)(void))cl__task_get, METH_FASTCALL | METH_KEYWORDS,
      "get(block=True, timeout=None)\n--\n\n"
      "Its value, or raise its exception.  Not done: with block, wait up to\n"
      "`timeout`; then (or without block) raise Timeout."},
@@ -748,32 +615,6 @@ get_started(cl_task *self, void *c)
 }
 
 static PyObject *
-get_links(cl_task *self, void *c)
-{
-    (void)c;
-    PyObject *links = X_GET(self, links);
-    return Py_NewRef(links ? links : Py_None);
-}
-
-static int
-set_links(cl_task *self, PyObject *v, void *c)
-{
-    (void)c;
-    if (v == Py_None || v == NULL) {
-        if (self->x != NULL) {
-            Py_CLEAR(self->x->links);
-        }
-        return 0;
-    }
-    if (task_extra(self) == NULL) {
-        return -1;
-    }
-    Py_INCREF(v);
-    Py_XSETREF(self->x->links, v);
-    return 0;
-}
-
-static PyObject *
 get_fn(cl_task *self, void *c)
 {
     (void)c;
@@ -795,7 +636,8 @@ static PyGetSetDef task_getsets[] = {
     {"kwargs", (getter)get_kwargs, NULL, "Keyword arguments for run.", NULL},
     {"dead", (getter)get_dead, NULL, "True once finished, or killed before it started.", NULL},
     {"started", (getter)get_started, NULL, "True once start() was called.", NULL},
-    {"_links", (getter)get_links, (setter)set_links, "Link records (internal).", NULL},
+    {"_links", (getter)cl__task_get_links, (setter)cl__task_set_links, "Link records (internal).",
+     NULL},
     {"_function", (getter)get_fn, NULL, "The callable given to the constructor.", NULL},
     {"spawning_greenlet", (getter)get_spawner, NULL,
      "A weak reference to the greenlet that created this one.", NULL},
@@ -831,7 +673,7 @@ mod_set_timeout_class(PyObject *m, PyObject *cls)
         return NULL;
     }
     Py_INCREF(cls);
-    Py_XSETREF(Timeout_class, cls);
+    Py_XSETREF(cl__task_timeout_class, cls);
     Py_RETURN_NONE;
 }
 
