@@ -1,5 +1,6 @@
 /* corolib.asyncio's stream transports: what aio_transport.c (the transport)
- * and aio_reactor.c (the epoll its sockets are registered in) share. */
+ * and aio_reactor.c (the epoll its sockets are registered in) share, and
+ * aio_loop.c (the loop's call_soon and handles) uses. */
 #ifndef CL_PY_AIO_H
 #define CL_PY_AIO_H
 
@@ -44,6 +45,11 @@ typedef struct {
     char protocol_connected;
     char buffered; /* _buffered: the protocol is a BufferedProtocol */
 } cl_aio_fields;
+
+/* The object pointer a __slots__ member at byte offset `off` holds. */
+#define CL_AIO_SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+/* aio_transport.c: a __slots__ member's offset in `cls` (-1: none, no error set). */
+CL_HIDDEN Py_ssize_t cl__aio_slot_offset(PyObject *cls, const char *name);
 
 /* aio_transport.c: where the fields start in a transport, and its handlers
  * (0, or -1 with an exception: SystemExit, KeyboardInterrupt, or what a

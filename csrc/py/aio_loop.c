@@ -12,7 +12,7 @@
  *
  * Semantics are the stdlib's (asyncio.base_events, asyncio.events).
  */
-#include "py.h"
+#include "aio.h"
 
 #include <structmember.h>
 
@@ -37,31 +37,13 @@ static PyObject *s_wake, *s_loop_kw;
 static Py_ssize_t h_callback = -1, h_args = -1, h_cancelled = -1, h_loop = -1, h_tb = -1,
                   h_repr = -1, h_context = -1;
 
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
-
-static Py_ssize_t
-slot_offset(PyObject *cls, const char *name)
-{
-    PyObject *d = PyObject_GetAttrString(cls, name);
-    Py_ssize_t off = -1;
-    if (d == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    if (Py_IS_TYPE(d, &PyMemberDescr_Type)) {
-        off = ((PyMemberDescrObject *)d)->d_member->offset;
-    }
-    Py_DECREF(d);
-    return off;
-}
-
 /* ---- the handle ------------------------------------------------------------- */
 
 static PyObject *
 handle_run(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *ctx = SLOT(self, h_context), *cb = SLOT(self, h_callback), *args = SLOT(self, h_args),
-             *res, *exc;
+    PyObject *ctx = CL_AIO_SLOT(self, h_context), *cb = CL_AIO_SLOT(self, h_callback),
+             *args = CL_AIO_SLOT(self, h_args), *res, *exc;
     if (ctx == NULL || cb == NULL || args == NULL || !PyTuple_CheckExact(args) ||
         !PyContext_CheckExact(ctx)) {
         /* Not made by call_soon (or changed since): the stdlib's code. */
@@ -126,13 +108,13 @@ new_handle(PyObject *loop, PyObject *callback, PyObject *args, PyObject *context
         Py_DECREF(context);
         return NULL;
     }
-    SLOT(h, h_callback) = Py_NewRef(callback);
-    SLOT(h, h_args) = Py_NewRef(args);
-    SLOT(h, h_cancelled) = Py_NewRef(Py_False);
-    SLOT(h, h_loop) = Py_NewRef(loop);
-    SLOT(h, h_tb) = Py_NewRef(Py_None);
-    SLOT(h, h_repr) = Py_NewRef(Py_None);
-    SLOT(h, h_context) = context;
+    CL_AIO_SLOT(h, h_callback) = Py_NewRef(callback);
+    CL_AIO_SLOT(h, h_args) = Py_NewRef(args);
+    CL_AIO_SLOT(h, h_cancelled) = Py_NewRef(Py_False);
+    CL_AIO_SLOT(h, h_loop) = Py_NewRef(loop);
+    CL_AIO_SLOT(h, h_tb) = Py_NewRef(Py_None);
+    CL_AIO_SLOT(h, h_repr) = Py_NewRef(Py_None);
+    CL_AIO_SLOT(h, h_context) = context;
     return h;
 }
 
@@ -347,13 +329,13 @@ mod_aio_loop_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "aio_loop_setup(): handle_cls must be a class");
         return NULL;
     }
-    h_callback = slot_offset(handle_cls, "_callback");
-    h_args = slot_offset(handle_cls, "_args");
-    h_cancelled = slot_offset(handle_cls, "_cancelled");
-    h_loop = slot_offset(handle_cls, "_loop");
-    h_tb = slot_offset(handle_cls, "_source_traceback");
-    h_repr = slot_offset(handle_cls, "_repr");
-    h_context = slot_offset(handle_cls, "_context");
+    h_callback = cl__aio_slot_offset(handle_cls, "_callback");
+    h_args = cl__aio_slot_offset(handle_cls, "_args");
+    h_cancelled = cl__aio_slot_offset(handle_cls, "_cancelled");
+    h_loop = cl__aio_slot_offset(handle_cls, "_loop");
+    h_tb = cl__aio_slot_offset(handle_cls, "_source_traceback");
+    h_repr = cl__aio_slot_offset(handle_cls, "_repr");
+    h_context = cl__aio_slot_offset(handle_cls, "_context");
     if (h_callback < 0 || h_args < 0 || h_cancelled < 0 || h_loop < 0 || h_tb < 0 || h_repr < 0 ||
         h_context < 0) {
         PyErr_SetString(PyExc_TypeError, "aio_loop_setup(): not asyncio.Handle's slots");

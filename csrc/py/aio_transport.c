@@ -32,7 +32,6 @@ static Py_ssize_t base_slots[16]; /* the mixin chain's object slots */
 static int n_base_slots;
 
 #define F(self) CL_AIO_F(self)
-#define SLOT(self, off) (*(PyObject **)((char *)(self) + (off)))
 
 static PyObject *s_fatal_error, *s_on_eof, *s_maybe_pause, *s_maybe_resume, *s_call_lost,
     *s_data_received, *s_get_buffer, *s_buffer_updated, *s_set_result, *s_set_exception,
@@ -236,7 +235,7 @@ send_some(int fd, const char *p, Py_ssize_t len)
 static int
 is_true_slot(PyObject *self, Py_ssize_t off)
 {
-    PyObject *v = off >= 0 ? SLOT(self, off) : NULL;
+    PyObject *v = off >= 0 ? CL_AIO_SLOT(self, off) : NULL;
     return v != NULL && v != Py_False && v != Py_None && PyObject_IsTrue(v) == 1;
 }
 
@@ -500,7 +499,7 @@ transport_traverse(PyObject *self, visitproc visit, void *arg)
 {
     cl_aio_fields *f = F(self);
     for (int i = 0; i < n_base_slots; i++) {
-        Py_VISIT(SLOT(self, base_slots[i]));
+        Py_VISIT(CL_AIO_SLOT(self, base_slots[i]));
     }
     Py_VISIT(f->protocol);
     Py_VISIT(f->sock);
@@ -517,7 +516,7 @@ transport_clear(PyObject *self)
 {
     cl_aio_fields *f = F(self);
     for (int i = 0; i < n_base_slots; i++) {
-        Py_CLEAR(SLOT(self, base_slots[i]));
+        Py_CLEAR(CL_AIO_SLOT(self, base_slots[i]));
     }
     Py_CLEAR(f->protocol);
     Py_CLEAR(f->sock);
@@ -550,8 +549,8 @@ static PyType_Slot transport_slots[] = {
     {0, NULL},
 };
 
-static Py_ssize_t
-slot_offset(PyObject *cls, const char *name)
+Py_ssize_t
+cl__aio_slot_offset(PyObject *cls, const char *name)
 {
     PyObject *d = PyObject_GetAttrString(cls, name);
     Py_ssize_t off = -1;
@@ -604,8 +603,8 @@ mod_aio_transport_base(PyObject *module, PyObject *mixin)
             }
         }
     }
-    loop_off = slot_offset(mixin, "_loop");
-    paused_proto_off = slot_offset(mixin, "_protocol_paused");
+    loop_off = cl__aio_slot_offset(mixin, "_loop");
+    paused_proto_off = cl__aio_slot_offset(mixin, "_protocol_paused");
     if (loop_off < 0 || paused_proto_off < 0) {
         PyErr_SetString(PyExc_TypeError,
                         "aio_transport_base(): the base has no _loop/_protocol_paused slots");
